@@ -1,0 +1,104 @@
+"""Build a model from its card and load its checkpoint strictly, after checking size and sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+from pathlib import Path
+
+import torch
+
+from medseg.errors import MedsegError
+from medseg.modeling.mask_decoder import MaskDecoder
+from medseg.modeling.prompt_encoder import PromptEncoder
+from medseg.modeling.sam import PromptableSAM
+from medseg.modeling.tiny_vit import TinyViT, TinyViTConfig
+from medseg.registry import DEFAULT_MODEL, MODELS, ModelCard
+
+CHECKPOINT_ENV = "MEDSEG_CHECKPOINT"
+
+
+def get_card(name: str | None) -> ModelCard:
+    name = name or DEFAULT_MODEL
+    if name not in MODELS:
+        raise MedsegError(f"unknown model '{name}'; available: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def build_architecture(card: ModelCard) -> PromptableSAM:
+    """An untrained network with the card's architecture."""
+    arch = card.architecture
+    encoder = TinyViT(TinyViTConfig(
+        img_size=card.input_size, embed_dims=tuple(arch["embed_dims"]), depths=tuple(arch["depths"]),
+        num_heads=tuple(arch["num_heads"]), window_sizes=tuple(arch["window_sizes"]),
+        out_chans=arch["prompt_embed_dim"]))
+    size = (card.input_size, card.input_size)
+    grid = (card.embedding_size, card.embedding_size)
+    prompt = PromptEncoder(arch["prompt_embed_dim"], grid, size, arch["mask_in_chans"])
+    decoder = MaskDecoder(arch["prompt_embed_dim"], arch["num_multimask"])
+    return PromptableSAM(encoder, prompt, decoder)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def packaged_checkpoint(card: ModelCard) -> Path:
+    """Locate the card's checkpoint inside its installed package; verify size and sha256."""
+    src = card.checkpoint
+    if src is None:
+        raise MedsegError(f"model '{card.name}' has no packaged checkpoint; pass --checkpoint PATH")
+    # importlib.metadata finds the file without importing the package: its code imports timm,
+    # which is deliberately not installed (it would pull a CUDA torch).
+    try:
+        dist = importlib.metadata.distribution(src.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise MedsegError(f"the {card.name} checkpoint is not installed; run: {src.install}") from None
+    path = Path(str(dist.locate_file(src.resource)))
+    if not path.is_file():
+        raise MedsegError(f"the {card.name} checkpoint is missing at {path}; run: {src.install}")
+    if path.stat().st_size != src.size or sha256_of(path) != src.sha256:
+        raise MedsegError(f"checkpoint {path} does not match the expected size/sha256; reinstall: {src.install}")
+    return path
+
+
+def resolve_checkpoint(card: ModelCard, checkpoint: str | os.PathLike | None) -> Path:
+    """--checkpoint, then $MEDSEG_CHECKPOINT, then the packaged file."""
+    chosen = checkpoint or os.environ.get(CHECKPOINT_ENV)
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise MedsegError(f"checkpoint not found: {path}")
+        return path
+    return packaged_checkpoint(card)
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or foreign files
+        raise MedsegError(f"cannot load checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise MedsegError(f"checkpoint {path} does not hold a state_dict")
+    return state
+
+
+def build_model(name: str | None = None, checkpoint: str | os.PathLike | None = None) -> PromptableSAM:
+    """Build a model by name and load its weights strictly; returns it in eval mode on the CPU."""
+    card = get_card(name)
+    model = build_architecture(card)
+    path = resolve_checkpoint(card, checkpoint)
+    state = load_state_dict(path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise MedsegError(f"checkpoint {path} does not fit model '{card.name}': "
+                          f"{str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc}") from None
+    return model.eval()

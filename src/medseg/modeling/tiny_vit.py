@@ -1,0 +1,180 @@
+"""TinyViT image encoder as distilled for LiteMedSAM (256x256 input -> 256x64x64 embedding).
+
+Layout (LiteMedSAM variant): a 1x1 convolutional stem keeps full resolution, stage 0 is MBConv at
+256x256, stages 1-3 are windowed-attention blocks at 128, 64 and 64; a neck maps to 256 channels.
+Parameter names follow the published state_dict (``patch_embed.seq``, ``layers.N.blocks.M``,
+``layers.N.downsample``, ``neck``) so that the checkpoint loads strictly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from medseg.modeling.common import ConvBN, LayerNorm2d
+
+
+@dataclass(frozen=True)
+class TinyViTConfig:
+    img_size: int = 256
+    embed_dims: tuple[int, ...] = (64, 128, 160, 320)
+    depths: tuple[int, ...] = (2, 2, 6, 2)
+    num_heads: tuple[int, ...] = (2, 4, 5, 10)
+    window_sizes: tuple[int, ...] = (7, 7, 14, 7)
+    mlp_ratio: float = 4.0
+    mbconv_expand_ratio: float = 4.0
+    out_chans: int = 256
+
+
+class MBConv(nn.Module):
+    """Inverted residual block on (B, C, H, W): 1x1 expand, 3x3 depthwise, 1x1 project."""
+
+    def __init__(self, dim: int, expand_ratio: float) -> None:
+        super().__init__()
+        hidden = int(dim * expand_ratio)
+        self.conv1 = ConvBN(dim, hidden, 1)
+        self.conv2 = ConvBN(hidden, hidden, 3, groups=hidden)
+        self.conv3 = ConvBN(hidden, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.gelu(self.conv1(x))
+        y = F.gelu(self.conv2(y))
+        return F.gelu(self.conv3(y) + x)
+
+
+class PatchMerging(nn.Module):
+    """(B, C, H, W) -> (B, C', H/s, W/s) with s = 2, or 1 for the last merge (LiteMedSAM)."""
+
+    def __init__(self, dim: int, out_dim: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = ConvBN(dim, out_dim, 1)
+        self.conv2 = ConvBN(out_dim, out_dim, 3, stride=stride, groups=out_dim)
+        self.conv3 = ConvBN(out_dim, out_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.gelu(self.conv1(x))
+        x = F.gelu(self.conv2(x))
+        return self.conv3(x)
+
+
+def relative_bias_index(window: int) -> torch.Tensor:
+    """(w*w, w*w) index into a table of |dy|*w + |dx| offsets between positions of a window."""
+    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij"))
+    coords = coords.reshape(2, -1)
+    delta = (coords[:, :, None] - coords[:, None, :]).abs()
+    return delta[0] * window + delta[1]
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention with a learned bias per head and relative offset.
+
+    Input and output are (B', N, C) with N = window*window tokens.
+    """
+
+    def __init__(self, dim: int, num_heads: int, window: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.attention_biases = nn.Parameter(torch.zeros(num_heads, window * window))
+        self.register_buffer("bias_index", relative_bias_index(window), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(self.norm(x)).view(b, n, self.num_heads, 3, self.head_dim)
+        q, k, v = qkv.permute(3, 0, 2, 1, 4).unbind(0)  # each (B', heads, N, head_dim)
+        bias = self.attention_biases[:, self.bias_index]  # (heads, N, N)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+
+class TinyViTBlock(nn.Module):
+    """Windowed attention, 3x3 depthwise conv and MLP on channels-last tokens (B, H, W, C)."""
+
+    def __init__(self, dim: int, num_heads: int, window: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.window = window
+        self.attn = WindowAttention(dim, num_heads, window)
+        self.local_conv = ConvBN(dim, dim, 3, groups=dim)
+        self.mlp = nn.Module()
+        self.mlp.norm = nn.LayerNorm(dim)
+        self.mlp.fc1 = nn.Linear(dim, int(dim * mlp_ratio))
+        self.mlp.fc2 = nn.Linear(int(dim * mlp_ratio), dim)
+
+    def _windowed_attention(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        ws = self.window
+        pad_h, pad_w = (ws - h % ws) % ws, (ws - w % ws) % ws
+        if pad_h or pad_w:
+            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        ph, pw = h + pad_h, w + pad_w
+        x = x.view(b, ph // ws, ws, pw // ws, ws, c).transpose(2, 3).reshape(-1, ws * ws, c)
+        x = self.attn(x)
+        x = x.view(b, ph // ws, pw // ws, ws, ws, c).transpose(2, 3).reshape(b, ph, pw, c)
+        return x[:, :h, :w]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self._windowed_attention(x)
+        x = self.local_conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        y = self.mlp.fc2(F.gelu(self.mlp.fc1(self.mlp.norm(x))))
+        return x + y
+
+
+class Stage(nn.Module):
+    """A list of blocks followed by an optional PatchMerging (keys ``blocks``, ``downsample``)."""
+
+    def __init__(self, blocks: list[nn.Module], downsample: nn.Module | None, channels_last: bool) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample = downsample
+        self.channels_last = channels_last
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in, (B, C', H', W') out."""
+        if self.channels_last:
+            x = x.permute(0, 2, 3, 1)
+        for block in self.blocks:
+            x = block(x)
+        if self.channels_last:
+            x = x.permute(0, 3, 1, 2)
+        return self.downsample(x) if self.downsample is not None else x
+
+
+class TinyViT(nn.Module):
+    """Image encoder: (B, 3, 256, 256) normalised image -> (B, 256, 64, 64) embedding."""
+
+    def __init__(self, cfg: TinyViTConfig = TinyViTConfig()) -> None:
+        super().__init__()
+        dims = cfg.embed_dims
+        self.patch_embed = nn.Module()
+        self.patch_embed.seq = nn.Sequential(ConvBN(3, dims[0] // 2, 1), nn.GELU(), ConvBN(dims[0] // 2, dims[0], 1))
+        self.layers = nn.ModuleList()
+        for i, depth in enumerate(cfg.depths):
+            last = i == len(cfg.depths) - 1
+            downsample = None
+            if not last:
+                stride = 1 if i == len(cfg.depths) - 2 else 2
+                downsample = PatchMerging(dims[i], dims[i + 1], stride)
+            if i == 0:
+                blocks = [MBConv(dims[0], cfg.mbconv_expand_ratio) for _ in range(depth)]
+            else:
+                blocks = [TinyViTBlock(dims[i], cfg.num_heads[i], cfg.window_sizes[i], cfg.mlp_ratio)
+                          for _ in range(depth)]
+            self.layers.append(Stage(blocks, downsample, channels_last=i > 0))
+        self.neck = nn.Sequential(
+            nn.Conv2d(dims[-1], cfg.out_chans, 1, bias=False),
+            LayerNorm2d(cfg.out_chans),
+            nn.Conv2d(cfg.out_chans, cfg.out_chans, 3, padding=1, bias=False),
+            LayerNorm2d(cfg.out_chans),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed.seq(x)
+        for layer in self.layers:
+            x = layer(x)
+        return self.neck(x)

