@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.io._common import check_not_empty, drop_alpha, fail, one_line
+from medseg.io._common import check_not_empty, drop_alpha, ending, fail, one_line
+from medseg.io._nifti import nifti_shortfall
 from medseg.io.image import Geometry, Image
 
 _COMPLEX = (sitk.sitkComplexFloat32, sitk.sitkComplexFloat64)
@@ -73,5 +74,9 @@ def read_sitk_file(path: Path) -> Image:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise fail(path, f"cannot read the image: {one_line(exc)}") from None
+    if ending(path) in (".nii", ".nii.gz"):
+        problem = nifti_shortfall(path, compressed=ending(path) == ".nii.gz")
+        if problem:
+            raise fail(path, f"cannot read the image: {problem}")
     array, geometry = array_from_sitk(image, path)
     return Image(array, geometry, modality=None, path=path)
