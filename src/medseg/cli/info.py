@@ -1,0 +1,53 @@
+"""`medseg info`: models, checkpoint status and CPU features."""
+
+from __future__ import annotations
+
+import argparse
+
+from medseg.errors import MedsegError
+
+NAME = "info"
+HELP = "List models, whether their checkpoints are installed, and the CPU's features."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verify", action="store_true", help="also check each checkpoint's sha256 (slower)")
+
+
+def _checkpoint_status(card, verify: bool) -> str:
+    from medseg import build
+
+    src = card.checkpoint
+    if src is None:
+        return "no packaged checkpoint"
+    try:
+        import importlib.metadata
+
+        path = importlib.metadata.distribution(src.distribution).locate_file(src.resource)
+    except importlib.metadata.PackageNotFoundError:
+        return f"not installed ({src.install})"
+    if verify:
+        try:
+            build.packaged_checkpoint(card)
+        except MedsegError as exc:
+            return f"INVALID: {exc}"
+        return f"{path} (sha256 verified)"
+    return str(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from medseg import __version__
+    from medseg.cpu import cpu_info
+    from medseg.registry import DEFAULT_MODEL, MODELS
+
+    print(f"medseg {__version__}")
+    print("models:")
+    for card in MODELS.values():
+        default = " (default)" if card.name == DEFAULT_MODEL else ""
+        print(f"  {card.name}{default}: {card.description}")
+        print(f"    family {card.family}, input {card.input_size}x{card.input_size}, licence {card.license}")
+        print(f"    checkpoint: {_checkpoint_status(card, args.verify)}")
+    cpu = cpu_info()
+    print(f"cpu: {cpu['model']}, {cpu['cores']} logical cores")
+    print(f"cpu features: {', '.join(cpu['features']) or 'none of ' + ', '.join(('avx2', 'avx512f'))}")
+    return 0

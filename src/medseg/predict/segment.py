@@ -1,0 +1,114 @@
+"""From an Image and 2D prompts to a label map on the image's own grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medseg.errors import MedsegError
+from medseg.io.image import Image
+from medseg.predict.predictor import Predictor
+from medseg.preprocess.window import WindowChoice, apply_window, check_finite, choose_window
+from medseg.prompts import Box, Point, check_box, check_point, check_slice
+
+
+@dataclass
+class ObjectPrompts:
+    """The ordered interactions for one object: an optional box, then clicks.
+
+    The first interaction gives a mask; each later click re-predicts with all clicks so far and the
+    previous low-res logits as a mask prompt (SAM's interactive convention).
+    """
+
+    box: Box | None = None
+    points: list[Point] = field(default_factory=list)
+
+    def slice_index(self) -> int | None:
+        zs = {p.z for p in self.points} | ({self.box.z} if self.box else set())
+        if len(zs) > 1:
+            raise MedsegError(f"the prompts of one object lie on different slices: {sorted(map(str, zs))}")
+        return zs.pop() if zs else None
+
+
+@dataclass
+class SegmentResult:
+    labels: np.ndarray  # image.grid_shape, uint8, label k for the k-th object
+    window: WindowChoice
+    slices: dict[int, int]  # object label -> slice index (0 for 2D images)
+    iou: dict[int, float]
+
+
+def windowed(image: Image, window: str) -> tuple[np.ndarray, WindowChoice]:
+    """Check the image and window it to 0..255 (whole volume at once, so slices agree)."""
+    name = str(image.path) if image.path else "image"
+    check_finite(image.array, name)
+    choice = choose_window(image.array, image.modality, window)
+    return apply_window(image.array, choice), choice
+
+
+def _slice_of(image: Image, windowed_array: np.ndarray, z: int | None) -> tuple[np.ndarray, int]:
+    if not image.is_volume:
+        if z not in (None, 0):
+            raise MedsegError(f"slice {z} given for a 2D image; omit --slice")
+        return windowed_array, 0
+    if z is None:
+        raise MedsegError("a 2D prompt on a 3D volume needs its slice: add --slice Z (or x,y,z for points)")
+    check_slice(z, image.array.shape[0])
+    return windowed_array[z], z
+
+
+def _run_object(predictor: Predictor, obj: ObjectPrompts, shape_yx: tuple[int, int]) -> tuple[np.ndarray, float]:
+    if obj.box:
+        check_box(obj.box, shape_yx)
+    for p in obj.points:
+        check_point(p, shape_yx)
+    box = obj.box.as_array() if obj.box else None
+    if not obj.points:
+        pred = predictor.predict(box=box)
+        return pred.best(), float(pred.iou.max())
+    pred, prior, clicks = None, None, []
+    if box is not None:
+        pred = predictor.predict(box=box)
+        prior = pred.low_res_logits
+    for p in obj.points:
+        clicks.append(p)
+        xy = np.array([[c.x, c.y] for c in clicks], np.float32)
+        lab = np.array([int(c.positive) for c in clicks])
+        single_click = box is None and len(clicks) == 1
+        pred = predictor.predict(box=box, points=xy, point_labels=lab, mask_input=prior, multimask=single_click)
+        best = int(np.argmax(pred.iou))
+        prior = pred.low_res_logits[best:best + 1]
+    best = int(np.argmax(pred.iou))
+    return pred.masks[best], float(pred.iou[best])
+
+
+def segment_2d(predictor: Predictor, image: Image, objects: list[ObjectPrompts],
+               window: str = "auto") -> SegmentResult:
+    """Segment each object on its slice; every other slice stays 0.
+
+    Args:
+        predictor: A Predictor around a loaded model.
+        image: 2D (grey or RGB) or 3D image.
+        objects: One ObjectPrompts per object; object k gets label k (1-based). Where objects
+            overlap, the later object wins.
+        window: A name from medseg.preprocess.window.WINDOW_NAMES.
+    """
+    if not objects:
+        raise MedsegError("no prompt given: use --box, --point or --prompts")
+    if len(objects) > 255:
+        raise MedsegError(f"{len(objects)} objects exceed the 255 labels of a uint8 mask")
+    data, choice = windowed(image, window)
+    labels = np.zeros(image.grid_shape, np.uint8)
+    encoded: int | None = None
+    slices, ious = {}, {}
+    for label, obj in enumerate(objects, start=1):
+        slice_2d, z = _slice_of(image, data, obj.slice_index())
+        if encoded != z:
+            predictor.set_image(slice_2d)
+            encoded = z
+        mask, iou = _run_object(predictor, obj, slice_2d.shape[:2])
+        target = labels[z] if image.is_volume else labels
+        target[mask] = label
+        slices[label], ious[label] = z, iou
+    return SegmentResult(labels, choice, slices, ious)

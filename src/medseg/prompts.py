@@ -1,0 +1,93 @@
+"""Prompt types and their validation against an image grid.
+
+All coordinates are 0-based voxel indices in ITK index order: x = column, y = row, z = slice, i.e.
+``array[z, y, x]`` of SimpleITK's GetArrayFromImage. Box corners are inclusive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medseg.errors import MedsegError
+
+
+@dataclass(frozen=True)
+class Box:
+    """2D box (x0, y0, x1, y1), inclusive corners, on slice ``z`` (None for a 2D image)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    z: int | None = None
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.x0, self.y0, self.x1, self.y1], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A click at (x, y[, z]); positive marks the structure, negative marks background."""
+
+    x: float
+    y: float
+    z: int | None = None
+    positive: bool = True
+
+
+@dataclass
+class Prompt2D:
+    """Everything prompted on one slice for one object."""
+
+    box: Box | None = None
+    points: list[Point] = field(default_factory=list)
+
+    @property
+    def z(self) -> int | None:
+        zs = {p.z for p in self.points} | ({self.box.z} if self.box else set())
+        if len(zs) > 1:
+            raise MedsegError(f"2D prompts of one object lie on different slices: {sorted(map(str, zs))}")
+        return zs.pop() if zs else None
+
+
+def parse_numbers(text: str, count: tuple[int, ...], what: str) -> list[float]:
+    """Parse 'a,b,c' into floats, requiring one of the allowed counts."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise MedsegError(f"{what} '{text}' is not a comma-separated list of numbers") from None
+    if len(values) not in count:
+        want = " or ".join(str(c) for c in count)
+        raise MedsegError(f"{what} '{text}' needs {want} numbers, got {len(values)}")
+    return values
+
+
+def check_box(box: Box, shape_yx: tuple[int, int]) -> None:
+    """Reject inverted, empty or outside boxes with a one-line error. shape_yx = (rows, cols)."""
+    h, w = shape_yx
+    text = f"box {box.x0:g},{box.y0:g},{box.x1:g},{box.y1:g}"
+    if box.x1 < box.x0 or box.y1 < box.y0:
+        raise MedsegError(f"{text} is inverted: need x0 <= x1 and y0 <= y1")
+    if box.x0 < 0 or box.y0 < 0 or box.x1 > w - 1 or box.y1 > h - 1:
+        raise MedsegError(f"{text} lies outside the image (x 0..{w - 1}, y 0..{h - 1})")
+
+
+def check_point(point: Point, shape_yx: tuple[int, int]) -> None:
+    h, w = shape_yx
+    if not (0 <= point.x <= w - 1 and 0 <= point.y <= h - 1):
+        raise MedsegError(f"point {point.x:g},{point.y:g} lies outside the image (x 0..{w - 1}, y 0..{h - 1})")
+
+
+def check_slice(z: int, depth: int) -> None:
+    if not 0 <= z < depth:
+        raise MedsegError(f"slice {z} is out of range (0..{depth - 1})")
+
+
+def box_from_mask(mask: np.ndarray) -> Box | None:
+    """Tight inclusive box around the nonzero pixels of a (H, W) mask, or None when empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))

@@ -1,0 +1,57 @@
+"""Pictures people look at: a slice with the mask drawn over it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageDraw
+from scipy import ndimage
+
+COLOURS = [(255, 64, 64), (64, 200, 255), (255, 210, 0), (120, 255, 120), (255, 120, 255), (255, 150, 60)]
+
+
+def overlay(slice_0_255: np.ndarray, labels: np.ndarray, boxes: list[tuple[float, float, float, float]] = (),
+            points: list[tuple[float, float, bool]] = (), alpha: float = 0.35) -> PILImage.Image:
+    """Draw labels (filled, with contours), boxes and points over a slice.
+
+    Args:
+        slice_0_255: (H, W) or (H, W, 3) values in 0..255.
+        labels: (H, W) integer label map.
+        boxes: (x0, y0, x1, y1) pixel boxes.
+        points: (x, y, positive) clicks; positive green, negative red.
+    """
+    base = np.clip(slice_0_255, 0, 255).astype(np.uint8)
+    rgb = np.repeat(base[..., None], 3, axis=2).astype(np.float32) if base.ndim == 2 else base.astype(np.float32)
+    for value in np.unique(labels[labels > 0]):
+        colour = np.array(COLOURS[(int(value) - 1) % len(COLOURS)], np.float32)
+        region = labels == value
+        rgb[region] = (1 - alpha) * rgb[region] + alpha * colour
+        edge = region & ~ndimage.binary_erosion(region)
+        rgb[edge] = colour
+    picture = PILImage.fromarray(rgb.astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    for x0, y0, x1, y1 in boxes:
+        draw.rectangle([x0, y0, x1, y1], outline=(0, 255, 0))
+    for x, y, positive in points:
+        colour = (0, 255, 0) if positive else (255, 0, 0)
+        draw.ellipse([x - 3, y - 3, x + 3, y + 3], outline=colour, fill=colour)
+    return picture
+
+
+def save_png(picture: PILImage.Image, path: str | os.PathLike[str]) -> Path:
+    """Write a PNG atomically (temporary file in the same folder, then rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=target.parent)
+    os.close(fd)
+    try:
+        picture.save(tmp, format="PNG")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
