@@ -142,7 +142,7 @@ def test_cli_failures(tmp_root: Path, fake: dict[str, int], capsys: pytest.Captu
     fake["fail"] = 1
     with pytest.raises(MedsegError, match="could not fetch sample data: fake"):
         cli("fake")  # named explicitly: an error even though optional
-    assert "fake: FAILED: fake source unavailable" in capsys.readouterr().err
+    assert "fake: error: cannot fetch sample dataset fake: fake source unavailable" in capsys.readouterr().err
     assert fetch_data._fetch_one("fake", explicit=False) == []  # default run: a warning only
     assert "warning: optional dataset skipped" in capsys.readouterr().err
     with pytest.raises(MedsegError, match="unknown sample dataset"):

@@ -68,10 +68,11 @@ def _fetch_one(name: str, explicit: bool) -> list[str]:
         folder = sample.fetch(name, progress=lambda line: print(f"{name}:   {line}", flush=True))
     except MedsegError as exc:
         if spec.required or explicit:
-            print(f"{name}: FAILED: {exc}", file=sys.stderr, flush=True)
+            print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
             return [name]
         print(f"{name}: warning: optional dataset skipped: {exc}", file=sys.stderr, flush=True)
         return []
     how = "already fetched" if cached else f"fetched in {time.perf_counter() - start:.1f} s"
-    print(f"{name}: {folder} ({len(spec.files)} files, {how})", flush=True)
+    count = f"{len(spec.files)} file" + ("s" if len(spec.files) != 1 else "")
+    print(f"{name}: {folder} ({count}, {how})", flush=True)
     return []

@@ -156,7 +156,10 @@ def fetch(name: str, progress: Progress | None = None) -> Path:
             stage, work = Path(tmp) / name, Path(tmp) / "work"
             stage.mkdir()
             work.mkdir()
-            source = spec.build(stage, work, say)
+            try:
+                source = spec.build(stage, work, say)
+            except (MedsegError, OSError, RuntimeError) as exc:  # RuntimeError: SimpleITK I/O
+                raise MedsegError(f"cannot fetch sample dataset {name}: {_one_line(exc)}") from exc
             missing = [f for f in spec.files if not (stage / f).is_file()]
             if missing:
                 raise MedsegError(f"fetching {name} from {source} did not produce {', '.join(missing)}")
@@ -213,6 +216,11 @@ def manifest(name: str) -> dict:
     if not is_fetched(name):
         raise MedsegError(f"sample dataset {name} is not fetched; run `{FETCH_COMMAND} {name}` to download it")
     return json.loads((data_root() / name / MANIFEST).read_text())
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines)[:500] or type(exc).__name__
 
 
 def _write_manifest(folder: Path, spec: Dataset, source: str) -> None:
