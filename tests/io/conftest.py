@@ -53,13 +53,15 @@ def assert_one_line_error(excinfo: pytest.ExceptionInfo[MedsegError], path: Path
 
 def write_dicom_series(
     folder: Path, volume: np.ndarray, spacing: tuple[float, ...], origin: tuple[float, ...],
-    series_uid: str, modality: str = "CT",
+    series_uid: str, modality: str = "CT", direction: tuple[float, ...] | None = None,
 ) -> list[Path]:
     """Write a (z, y, x) int16 volume as one DICOM file per slice (SimpleITK DicomSeriesFromArray)."""
     folder.mkdir(parents=True, exist_ok=True)
     image = sitk.GetImageFromArray(volume)
     image.SetSpacing(spacing)
     image.SetOrigin(origin)
+    if direction is not None:
+        image.SetDirection(direction)
     direction = image.GetDirection()
     orientation = "\\".join(str(v) for v in (*direction[0::3], *direction[1::3]))
     writer = sitk.ImageFileWriter()

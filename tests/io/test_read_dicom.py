@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import assert_one_line_error, write_dicom_series
+from conftest import assert_geometry_close, assert_one_line_error, write_dicom_series
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
 from medseg.errors import MedsegError
-from medseg.io import read_image
+from medseg.io import Geometry, read_image
 
 SERIES_SPACING = (0.7, 0.9, 2.5)
 SERIES_ORIGIN = (-20.0, 15.5, 100.0)
@@ -41,8 +41,25 @@ def test_series_folder(series_folder: Path) -> None:
     assert image.meta["dicom_files"] == "4" and "dicom_series_note" not in image.meta
 
 
+def test_oblique_series(tmp_path: Path, oblique_geometry: Geometry) -> None:
+    uid = "1.2.826.0.1.3680043.2.1125.9"
+    write_dicom_series(tmp_path, _volume(3), SERIES_SPACING, SERIES_ORIGIN, uid, direction=oblique_geometry.direction)
+    image = read_image(tmp_path)
+    np.testing.assert_array_equal(image.array, _volume(3))
+    assert_geometry_close(image.geometry, Geometry(SERIES_SPACING, SERIES_ORIGIN, oblique_geometry.direction))
+
+
+def test_series_of_one_slice_is_2d(tmp_path: Path) -> None:
+    write_dicom_series(tmp_path, _volume(1), SERIES_SPACING, SERIES_ORIGIN, "1.2.826.0.1.3680043.2.1125.10")
+    image = read_image(tmp_path)
+    assert image.array.shape == (6, 8) and image.geometry.dim == 2 and image.modality == "CT"
+    assert np.allclose(image.geometry.spacing, SERIES_SPACING[:2])
+    assert np.allclose([float(v) for v in image.meta["dicom_origin"].split()], SERIES_ORIGIN)
+
+
 def test_several_series_take_the_largest(series_folder: Path) -> None:
-    write_dicom_series(series_folder, _volume(2), (1.0, 1.0, 3.0), (0.0, 0.0, 0.0), "1.2.826.0.1.3680043.2.1125.8", "MR")
+    uid = "1.2.826.0.1.3680043.2.1125.8"
+    write_dicom_series(series_folder, _volume(2), (1.0, 1.0, 3.0), (0.0, 0.0, 0.0), uid, modality="MR")
     image = read_image(series_folder)
     assert image.array.shape == (4, 6, 8) and image.modality == "CT"
     assert "2 series" in image.meta["dicom_series_note"]

@@ -40,8 +40,8 @@ def _flatten_single_frame(image: sitk.Image, meta: dict[str, str]) -> sitk.Image
     """A (x, y, 1) slice becomes a 2D image; its 3D origin and direction go to ``meta``."""
     if image.GetDimension() != 3 or image.GetSize()[2] != 1:
         return image
-    meta["dicom_origin"] = " ".join(f"{v:g}" for v in image.GetOrigin())
-    meta["dicom_direction"] = " ".join(f"{v:g}" for v in image.GetDirection())
+    meta["dicom_origin"] = " ".join(str(float(v)) for v in image.GetOrigin())
+    meta["dicom_direction"] = " ".join(str(float(v)) for v in image.GetDirection())
     size = [*image.GetSize()[:2], 0]
     return sitk.Extract(image, size, [0, 0, 0], sitk.ExtractImageFilter.DIRECTIONCOLLAPSETOGUESS)
 
