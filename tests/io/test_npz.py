@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from io_helpers import assert_one_line_error
 
 from medseg.errors import MedsegError
 from medseg.io import read_image, read_npz_labels

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import assert_geometry_close, assert_one_line_error, write_dicom_series
+from io_helpers import assert_geometry_close, assert_one_line_error, write_dicom_series
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 

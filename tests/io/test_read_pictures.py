@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import assert_one_line_error
+from io_helpers import assert_one_line_error
 from PIL import Image as PILImage
 
 from medseg.errors import MedsegError
-from medseg.io import Geometry, read_image
+from medseg.io import Geometry, Image, read_image
 
 RNG = np.random.default_rng(3)
 
 
-def _check_2d(image, shape: tuple[int, ...]) -> None:  # noqa: ANN001
+def _check_2d(image: Image, shape: tuple[int, ...]) -> None:
     assert image.array.shape == shape
     assert image.geometry == Geometry.identity(2)
     assert image.modality is None and not image.is_volume

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import assert_geometry_close, assert_one_line_error
+from io_helpers import assert_geometry_close, assert_one_line_error
 
 from medseg.errors import MedsegError
 from medseg.io import Geometry, read_image, write_mask

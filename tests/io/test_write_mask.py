@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_geometry_close, assert_one_line_error
+from io_helpers import assert_geometry_close, assert_one_line_error
 from PIL import Image as PILImage
 
 from medseg.errors import MedsegError
