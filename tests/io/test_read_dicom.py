@@ -117,3 +117,17 @@ def test_garbage_dcm(tmp_path: Path) -> None:
     with pytest.raises(MedsegError) as excinfo:
         read_image(tmp_path / "junk.dcm")
     assert_one_line_error(excinfo, tmp_path / "junk.dcm", "cannot read")
+
+
+def test_rgb_dicom_is_2d_colour() -> None:
+    path = Path(get_testdata_file("SC_rgb_rle.dcm"))
+    image = read_image(path)
+    assert image.is_rgb and image.array.shape == (100, 100, 3)
+    np.testing.assert_array_equal(image.array, dcmread(path).pixel_array)
+
+
+def test_rgb_multi_frame_refused() -> None:
+    path = Path(get_testdata_file("SC_rgb_rle_2frame.dcm"))
+    with pytest.raises(MedsegError) as excinfo:
+        read_image(path)
+    assert_one_line_error(excinfo, path, "4D/multi-channel volumes are not supported")

@@ -24,13 +24,15 @@ def geometry_from_sitk(image: sitk.Image) -> Geometry:
     )
 
 
-def _drop_trailing_unit_dims(image: sitk.Image) -> sitk.Image:
+def _drop_trailing_unit_dims(image: sitk.Image, path: Path) -> sitk.Image:
     """Turn a 4D image with a single time point into 3D (some writers store 3D as 4D)."""
-    if image.GetDimension() == 4 and image.GetSize()[3] == 1:
-        size = list(image.GetSize())
-        size[3] = 0
-        return sitk.Extract(image, size, [0, 0, 0, 0], sitk.ExtractImageFilter.DIRECTIONCOLLAPSETOSUBMATRIX)
-    return image
+    if image.GetDimension() != 4 or image.GetSize()[3] != 1:
+        return image
+    size = [*image.GetSize()[:3], 0]
+    try:
+        return sitk.Extract(image, size, [0, 0, 0, 0], sitk.ExtractImageFilter.DIRECTIONCOLLAPSETOGUESS)
+    except RuntimeError as exc:
+        raise fail(path, f"cannot reduce the 4D image to 3D: {one_line(exc)}") from None
 
 
 def array_from_sitk(image: sitk.Image, path: Path) -> tuple[np.ndarray, Geometry]:
@@ -46,14 +48,14 @@ def array_from_sitk(image: sitk.Image, path: Path) -> tuple[np.ndarray, Geometry
     Raises:
         MedsegError: 4D or multi-channel volumes, complex pixels, empty images.
     """
-    image = _drop_trailing_unit_dims(image)
-    if image.GetDimension() not in (2, 3) or (image.GetDimension() == 3 and image.GetNumberOfComponentsPerPixel() > 1):
-        raise fail(path, f"{MULTICHANNEL} (got size {image.GetSize()} with "
-                   f"{image.GetNumberOfComponentsPerPixel()} value(s) per voxel)")
+    image = _drop_trailing_unit_dims(image, path)
+    channels = image.GetNumberOfComponentsPerPixel()
+    if image.GetDimension() not in (2, 3) or (image.GetDimension() == 3 and channels > 1):
+        raise fail(path, f"{MULTICHANNEL} (got size {image.GetSize()} with {channels} value(s) per voxel)")
     if image.GetPixelID() in _COMPLEX:
         raise fail(path, "complex-valued images are not supported")
     array = check_not_empty(sitk.GetArrayFromImage(image), path)
-    if image.GetNumberOfComponentsPerPixel() > 1:
+    if channels > 1:
         array = drop_alpha(array, path)
     return array, geometry_from_sitk(image)
 
