@@ -38,18 +38,22 @@ class Point:
 
 
 @dataclass
-class Prompt2D:
-    """Everything prompted on one slice for one object."""
+class ObjectPrompts:
+    """The ordered interactions for one object: an optional box, then clicks.
+
+    The first interaction gives a mask; each later click re-predicts with all clicks so far and the
+    previous low-res logits as a mask prompt (SAM's interactive convention).
+    """
 
     box: Box | None = None
     points: list[Point] = field(default_factory=list)
 
-    @property
-    def z(self) -> int | None:
+    def slice_index(self) -> int | None:
         zs = {p.z for p in self.points} | ({self.box.z} if self.box else set())
         if len(zs) > 1:
-            raise MedsegError(f"2D prompts of one object lie on different slices: {sorted(map(str, zs))}")
+            raise MedsegError(f"the prompts of one object lie on different slices: {sorted(map(str, zs))}")
         return zs.pop() if zs else None
+
 
 
 def parse_numbers(text: str, count: tuple[int, ...], what: str) -> list[float]:

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _checkpoint_status(card, verify: bool) -> str:
-    from medseg import build
+    from medseg.checkpoints import packaged_checkpoint
 
     src = card.checkpoint
     if src is None:
@@ -28,7 +28,7 @@ def _checkpoint_status(card, verify: bool) -> str:
         return f"not installed ({src.install})"
     if verify:
         try:
-            build.packaged_checkpoint(card)
+            packaged_checkpoint(card)
         except MedsegError as exc:
             return f"INVALID: {exc}"
         return f"{path} (sha256 verified)"

@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 
 from medseg.errors import MedsegError
-from medseg.predict.segment import ObjectPrompts
-from medseg.prompts import Box, Point, parse_numbers
+from medseg.prompts import Box, ObjectPrompts, Point, parse_numbers
 
 
 def _int_z(value: float | None, what: str) -> int | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -10,25 +10,7 @@ from medseg.errors import MedsegError
 from medseg.io.image import Image
 from medseg.predict.predictor import Predictor
 from medseg.preprocess.window import WindowChoice, apply_window, check_finite, choose_window
-from medseg.prompts import Box, Point, check_box, check_point, check_slice
-
-
-@dataclass
-class ObjectPrompts:
-    """The ordered interactions for one object: an optional box, then clicks.
-
-    The first interaction gives a mask; each later click re-predicts with all clicks so far and the
-    previous low-res logits as a mask prompt (SAM's interactive convention).
-    """
-
-    box: Box | None = None
-    points: list[Point] = field(default_factory=list)
-
-    def slice_index(self) -> int | None:
-        zs = {p.z for p in self.points} | ({self.box.z} if self.box else set())
-        if len(zs) > 1:
-            raise MedsegError(f"the prompts of one object lie on different slices: {sorted(map(str, zs))}")
-        return zs.pop() if zs else None
+from medseg.prompts import ObjectPrompts, check_box, check_point, check_slice
 
 
 @dataclass
