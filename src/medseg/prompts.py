@@ -95,3 +95,49 @@ def box_from_mask(mask: np.ndarray) -> Box | None:
     if len(xs) == 0:
         return None
     return Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+
+
+@dataclass(frozen=True)
+class Box3D:
+    """3D box (x0, y0, z0, x1, y1, z1), inclusive voxel corners in ITK index order."""
+
+    x0: float
+    y0: float
+    z0: int
+    x1: float
+    y1: float
+    z1: int
+
+    def box2d(self, z: int | None = None) -> Box:
+        """The box's (x, y) extent as a 2D Box on slice z."""
+        return Box(self.x0, self.y0, self.x1, self.y1, z)
+
+    def text(self) -> str:
+        return ",".join(f"{v:g}" for v in (self.x0, self.y0, self.z0, self.x1, self.y1, self.z1))
+
+
+def clip_box3d(box: Box3D, shape_zyx: tuple[int, int, int]) -> tuple[Box3D, str | None]:
+    """Clip a 3D box to the volume; reject inverted, zero-extent or fully outside boxes.
+
+    Args:
+        box: the user's box, voxel indices (x, y, z), inclusive corners.
+        shape_zyx: (depth, rows, cols) of the volume.
+
+    Returns:
+        The clipped box and a one-line note saying what was clipped (None when nothing was).
+    """
+    d, h, w = shape_zyx
+    text = f"box {box.text()}"
+    if box.x1 < box.x0 or box.y1 < box.y0 or box.z1 < box.z0:
+        raise MedsegError(f"{text} is inverted: need x0 <= x1, y0 <= y1 and z0 <= z1")
+    if box.x1 == box.x0 or box.y1 == box.y0:
+        raise MedsegError(f"{text} has zero extent in x or y; a box needs x0 < x1 and y0 < y1")
+    if box.x1 < 0 or box.y1 < 0 or box.z1 < 0 or box.x0 > w - 1 or box.y0 > h - 1 or box.z0 > d - 1:
+        raise MedsegError(f"{text} lies entirely outside the volume (x 0..{w - 1}, y 0..{h - 1}, z 0..{d - 1})")
+    clipped = Box3D(max(box.x0, 0.0), max(box.y0, 0.0), max(box.z0, 0), min(box.x1, w - 1.0), min(box.y1, h - 1.0),
+                    min(box.z1, d - 1))
+    if clipped.x1 == clipped.x0 or clipped.y1 == clipped.y0:
+        raise MedsegError(f"{text} has zero extent in x or y after clipping to the volume")
+    if clipped == box:
+        return box, None
+    return clipped, f"{text} reaches outside the volume; clipped to {clipped.text()}"

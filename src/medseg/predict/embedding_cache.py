@@ -1,0 +1,71 @@
+"""Per-slice image embeddings of one volume, encoded on demand and kept under a memory budget.
+
+Each slice is encoded at most once while it stays in the cache; the least recently used embeddings
+are dropped when the budget would be exceeded, so a volume whose embeddings do not fit is still
+processed (a dropped slice is re-encoded if it is needed again, and counted again).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import torch
+
+MIB = 1 << 20
+DEFAULT_BUDGET_MIB = 1024  # a LiteMedSAM embedding (256x64x64 float32) takes 4 MiB: 256 slices
+
+
+class EmbeddingCache:
+    """LRU cache z -> (1, C, h, w) embedding.
+
+    Args:
+        encode: encode(z) -> embedding tensor of slice z (the expensive call).
+        budget_mib: memory budget in MiB; at least one embedding is always kept.
+
+    Attributes:
+        encodes: how many times ``encode`` ran (tests assert on it).
+        encoded: every slice index ever encoded, in order (repeats mean re-encodes after eviction).
+    """
+
+    def __init__(self, encode: Callable[[int], torch.Tensor], budget_mib: float = DEFAULT_BUDGET_MIB) -> None:
+        if budget_mib <= 0:
+            raise ValueError("the embedding budget must be positive")
+        self._encode = encode
+        self.budget_bytes = int(budget_mib * MIB)
+        self._store: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._bytes = 0
+        self.encodes = 0
+        self.encoded: list[int] = []
+        self.evictions = 0
+
+    def __contains__(self, z: int) -> bool:
+        return z in self._store
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, z: int) -> torch.Tensor:
+        """The embedding of slice z, encoding it (and evicting old ones) if needed."""
+        if z in self._store:
+            self._store.move_to_end(z)
+            return self._store[z]
+        emb = self._encode(z)
+        self.encodes += 1
+        self.encoded.append(z)
+        size = emb.element_size() * emb.nelement()
+        while self._store and self._bytes + size > self.budget_bytes:
+            _, old = self._store.popitem(last=False)
+            self._bytes -= old.element_size() * old.nelement()
+            self.evictions += 1
+        self._store[z] = emb
+        self._bytes += size
+        return emb
+
+    def clear(self) -> None:
+        self._store.clear()
+        self._bytes = 0

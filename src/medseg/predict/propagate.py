@@ -1,0 +1,229 @@
+"""Slice-by-slice propagation of a 2D result through a volume (one object, one direction at a time).
+
+Two rules, selected by ``Propagation.method``:
+
+- ``baseline``: the CVPR24 "MedSAM on laptop" rule. Each next slice is prompted with the bounding box
+  of the previous slice's mask widened by ``widen`` pixels, or with the given box when the previous
+  slice is empty; it runs over the whole z-range of a 3D box (and stops at an empty mask when the
+  range is open).
+- ``default``: the same widened box, cut to the 3D box, plus the previous slice's low-res logits as a
+  mask prompt; masks are cut to the 3D box, propagation stops where the structure ends (tiny mask or
+  low predicted IoU) and only the 3D component connected to the prompt is kept.
+
+Coordinates: slices are (H, W) = (rows, cols); boxes are (x0, y0, x1, y1) inclusive pixel corners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from scipy import ndimage
+
+from medseg.predict.predictor import Prediction
+from medseg.prompts import Point
+
+METHODS = ("baseline", "default")
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """One object on one slice.
+
+    Attributes:
+        mask: (H, W) bool mask on the slice grid.
+        logits: (1, 256, 256) low-res logits of that mask (a mask prompt for the next step).
+        iou: predicted IoU of the mask.
+        box: (4,) box prompt used, (x0, y0, x1, y1), or None.
+    """
+
+    mask: np.ndarray
+    logits: np.ndarray
+    iou: float
+    box: np.ndarray | None
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """How a result travels to the next slice.
+
+    Attributes:
+        method: "baseline" or "default" (see the module docstring).
+        widen: pixels added on each side of the previous mask's bounding box.
+        mask_prompt: give the previous slice's logits as a mask prompt (default rule).
+        min_iou: stop when the predicted IoU falls below this (default rule).
+        min_area_frac: stop when the mask is smaller than this fraction of the seed mask (default rule).
+        min_area: stop when the mask has fewer pixels than this (default rule).
+        stop_in_box: apply the stop rules inside a 3D box's z-range too (else only on open ranges).
+        keep_connected: keep only the 3D component(s) touching the seed slice or positive clicks.
+    """
+
+    method: str = "default"
+    widen: float = 3.0
+    mask_prompt: bool = True
+    min_iou: float = 0.5
+    min_area_frac: float = 0.05
+    min_area: int = 4
+    stop_in_box: bool = False
+    keep_connected: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown propagation '{self.method}'; choose one of {', '.join(METHODS)}")
+
+
+BASELINE = Propagation(method="baseline", mask_prompt=False, keep_connected=False)
+DEFAULT = Propagation()
+
+
+def config(method: str | Propagation) -> Propagation:
+    """'baseline' / 'default' / a Propagation -> a Propagation."""
+    if isinstance(method, Propagation):
+        return method
+    return {"baseline": BASELINE, "default": DEFAULT}.get(method) or Propagation(method=method)
+
+
+@dataclass(frozen=True)
+class Track:
+    """Where one object may go.
+
+    Attributes:
+        z_lo, z_hi: inclusive slice range propagation may visit.
+        limits: (4,) (x0, y0, x1, y1) of a 3D box that prompts and masks stay inside, or None.
+        fallback: (4,) box used when the previous slice's mask is empty, or None.
+        bounded: the z-range came from the user (a 3D box) rather than the volume's ends.
+    """
+
+    z_lo: int
+    z_hi: int
+    limits: np.ndarray | None = None
+    fallback: np.ndarray | None = None
+    bounded: bool = False
+
+
+class Decode(Protocol):
+    def __call__(self, z: int, *, box: np.ndarray | None = None, points: np.ndarray | None = None,
+                 point_labels: np.ndarray | None = None, mask_input: np.ndarray | None = None,
+                 multimask: bool = False) -> Prediction: ...
+
+
+def widened_box(mask: np.ndarray, px: float) -> np.ndarray | None:
+    """Bounding box of a (H, W) mask widened by px on each side, clipped to the slice; None if empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    h, w = mask.shape
+    return np.array([max(xs.min() - px, 0), max(ys.min() - px, 0), min(xs.max() + px, w - 1),
+                     min(ys.max() + px, h - 1)], np.float32)
+
+
+def _inside(box: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
+    if limits is None:
+        return box
+    cut = np.array([max(box[0], limits[0]), max(box[1], limits[1]), min(box[2], limits[2]),
+                    min(box[3], limits[3])], np.float32)
+    return cut if cut[2] > cut[0] and cut[3] > cut[1] else limits.astype(np.float32)
+
+
+def _crop(mask: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
+    if limits is None:
+        return mask
+    x0, y0 = int(np.floor(limits[0])), int(np.floor(limits[1]))
+    x1, y1 = int(np.ceil(limits[2])), int(np.ceil(limits[3]))
+    out = np.zeros_like(mask)
+    out[y0:y1 + 1, x0:x1 + 1] = mask[y0:y1 + 1, x0:x1 + 1]
+    return out
+
+
+def click_arrays(clicks: Sequence[Point]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Clicks -> ((N, 2) (x, y) points, (N,) labels 1/0), or (None, None)."""
+    if not clicks:
+        return None, None
+    return (np.array([[c.x, c.y] for c in clicks], np.float32), np.array([int(c.positive) for c in clicks]))
+
+
+def with_clicks(box: np.ndarray | None, clicks: Sequence[Point]) -> np.ndarray | None:
+    """Grow a box so that it holds every positive click."""
+    pos = [(c.x, c.y) for c in clicks if c.positive]
+    if box is None or not pos:
+        return box
+    xy = np.array(pos, np.float32)
+    return np.array([min(box[0], xy[:, 0].min()), min(box[1], xy[:, 1].min()), max(box[2], xy[:, 0].max()),
+                     max(box[3], xy[:, 1].max())], np.float32)
+
+
+def result_of(pred: Prediction, box: np.ndarray | None, limits: np.ndarray | None = None,
+              best: int | None = None) -> SliceResult:
+    """Pick one mask of a Prediction (the given index, else the best by IoU), cut to limits."""
+    k = int(np.argmax(pred.iou)) if best is None else best
+    return SliceResult(_crop(pred.masks[k], limits), pred.low_res_logits[k:k + 1], float(pred.iou[k]), box)
+
+
+def step(decode: Decode, z: int, prev: SliceResult, track: Track, cfg: Propagation,
+         clicks: Sequence[Point] = ()) -> SliceResult | None:
+    """Segment slice z from the result on the neighbouring slice; None when propagation should stop."""
+    box = widened_box(prev.mask, cfg.widen)
+    if box is None:
+        box = track.fallback
+    if box is None:
+        return None
+    if cfg.method == "baseline":
+        pts, labels = click_arrays(clicks)
+        return result_of(decode(z, box=box, points=pts, point_labels=labels), box, best=0)
+    box = with_clicks(_inside(box, track.limits), clicks)
+    prior = prev.logits if cfg.mask_prompt and prev.area else None
+    pts, labels = click_arrays(clicks)
+    pred = decode(z, box=box, points=pts, point_labels=labels, mask_input=prior)
+    return result_of(pred, box, track.limits, best=0)
+
+
+def ends(result: SliceResult, ref_area: int, track: Track, cfg: Propagation) -> bool:
+    """Whether the structure has ended on this result."""
+    if result.area == 0 and not (track.bounded and cfg.method == "baseline"):
+        return not track.bounded or cfg.stop_in_box or track.fallback is None
+    if cfg.method == "baseline" or (track.bounded and not cfg.stop_in_box):
+        return False
+    return result.area < max(cfg.min_area, cfg.min_area_frac * ref_area) or result.iou < cfg.min_iou
+
+
+def propagate(decode: Decode, z0: int, start: SliceResult, direction: int, track: Track, cfg: Propagation,
+              ref_area: int, clicks: Mapping[int, Sequence[Point]]) -> Iterator[tuple[int, SliceResult]]:
+    """Walk from slice z0 (whose result is ``start``) one slice at a time in ``direction`` (+1 or -1).
+
+    Yields (z, result) for each slice kept; stops at the track's end or where the structure ends.
+    """
+    prev, z = start, z0 + direction
+    while track.z_lo <= z <= track.z_hi:
+        res = step(decode, z, prev, track, cfg, clicks.get(z, ()))
+        if res is None or ends(res, ref_area, track, cfg):
+            return
+        yield z, res
+        prev, z = res, z + direction
+
+
+def keep_connected(masks: Mapping[int, np.ndarray], seeds: Sequence[tuple[int, int, int]]) -> dict[int, np.ndarray]:
+    """Keep the 3D components (26-connected) that contain a seed voxel (z, y, x).
+
+    Args:
+        masks: z -> (H, W) bool masks of one object.
+        seeds: voxels that belong to the object for sure (the seed slice's mask, positive clicks).
+    """
+    zs = sorted(z for z, m in masks.items() if m.any())
+    if not zs or not seeds:
+        return dict(masks)
+    lo, hi = zs[0], zs[-1]
+    stack = np.zeros((hi - lo + 1, *masks[zs[0]].shape), bool)
+    for z in zs:
+        stack[z - lo] = masks[z]
+    comp, _ = ndimage.label(stack, structure=np.ones((3, 3, 3), bool))
+    keep = {int(comp[z - lo, y, x]) for z, y, x in seeds if lo <= z <= hi} - {0}
+    if not keep:
+        return dict(masks)
+    kept = np.isin(comp, list(keep))
+    return {z: kept[z - lo] for z in zs if kept[z - lo].any()}
