@@ -1,0 +1,115 @@
+"""Benchmark datasets: nnU-Net raw layout (imagesTr/labelsTr + dataset.json) or a folder of CVPR24 npz files.
+
+nnU-Net raw layout::
+
+    DIR/dataset.json        {"labels": {"background": 0, "Hippocampus_L": 1, ...}, "file_ending": ".nii.gz"}
+    DIR/imagesTr/CASE_0000.nii.gz
+    DIR/labelsTr/CASE.nii.gz
+    DIR/instancesTr/CASE.<ending>   optional medseg extension: instance ids inside the labels (e.g. nuclei);
+                                    box2d then prompts one box per instance.
+
+CVPR24 npz: ``DIR/*.npz`` (or ``DIR/imgs/*.npz``), each with ``imgs``, ``gts`` and optionally ``spacing``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medseg.errors import MedsegError
+from medseg.io.image import Image
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    image: Path
+    labels: Path
+    instances: Path | None = None
+
+
+@dataclass
+class Dataset:
+    """Cases of one dataset and its structure names (label value -> name)."""
+
+    root: Path
+    layout: str  # "nnunet" or "npz"
+    cases: list[Case]
+    names: dict[int, str] = field(default_factory=dict)
+
+    def name_of(self, label: int) -> str:
+        return self.names.get(label, f"label_{label}")
+
+
+def open_dataset(root: str | Path) -> Dataset:
+    """Find the cases under ``root``; MedsegError naming what is missing otherwise."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise MedsegError(f"--data {root}: no such folder")
+    if (root / "dataset.json").is_file():
+        return _nnunet(root)
+    npz_dir = root / "imgs" if (root / "imgs").is_dir() else root
+    files = sorted(npz_dir.glob("*.npz"))
+    if files:
+        return Dataset(root, "npz", [Case(p.stem, p, p) for p in files])
+    raise MedsegError(f"--data {root}: neither an nnU-Net raw dataset (dataset.json, imagesTr, labelsTr) "
+                      "nor a folder of CVPR24 .npz files")
+
+
+def _label_names(meta: dict) -> dict[int, str]:
+    labels = meta.get("labels", {})
+    names: dict[int, str] = {}
+    for key, value in labels.items():
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit() and not key.isdigit()):
+            names[int(value)] = key  # nnU-Net v2: name -> value
+        elif key.isdigit():
+            names[int(key)] = str(value)  # v1: "value" -> name
+    names.pop(0, None)
+    return names
+
+
+def _nnunet(root: Path) -> Dataset:
+    try:
+        meta = json.loads((root / "dataset.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise MedsegError(f"{root / 'dataset.json'}: cannot read ({exc})") from None
+    end = meta.get("file_ending", ".nii.gz")
+    images, labels = root / "imagesTr", root / "labelsTr"
+    if not images.is_dir() or not labels.is_dir():
+        raise MedsegError(f"{root}: an nnU-Net raw dataset needs imagesTr/ and labelsTr/")
+    cases = []
+    for label_file in sorted(labels.glob(f"*{end}")):
+        name = label_file.name[: -len(end)]
+        image = images / f"{name}_0000{end}"
+        if not image.is_file():
+            raise MedsegError(f"{label_file}: no image {image.name} in {images}")
+        inst = root / "instancesTr" / label_file.name
+        cases.append(Case(name, image, label_file, inst if inst.is_file() else None))
+    if not cases:
+        raise MedsegError(f"{labels}: no label files ending in {end}")
+    return Dataset(root, "nnunet", cases, _label_names(meta))
+
+
+def load_case(dataset: Dataset, case: Case) -> tuple[Image, np.ndarray, np.ndarray | None]:
+    """(image, labels, instances or None); labels on the image grid ((z, y, x) or (y, x))."""
+    from medseg.evaluate.compare import check_same_grid, read_labels
+    from medseg.io import read_image, read_npz_labels
+
+    image = read_image(case.image)
+    if dataset.layout == "npz":
+        labels = read_npz_labels(case.labels)
+        if labels is None:
+            raise MedsegError(f"{case.labels}: no 'gts' array to benchmark against")
+        return image, np.asarray(labels), None
+    gt = read_labels(case.labels)
+    if gt.labels.shape != image.grid_shape:
+        raise MedsegError(f"{case.labels}: labels {gt.labels.shape} do not match image grid {image.grid_shape}")
+    instances = None
+    if case.instances is not None:
+        inst = read_labels(case.instances)
+        check_same_grid(inst, gt)
+        instances = inst.labels
+    return image, gt.labels, instances

@@ -1,0 +1,116 @@
+"""Run a protocol over a dataset, resumably: one JSON line per finished case in ``OUT/results.jsonl``.
+
+``OUT/config.json`` holds the run's settings; a rerun with the same settings skips the cases already in
+``results.jsonl`` (a half-written last line from an interrupted run is ignored), a rerun with other
+settings is refused. Predicted label maps go to ``OUT/predictions/CASE.nii.gz`` on the image grid.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from medseg.errors import MedsegError
+from medseg.evaluate.compare import json_safe
+from medseg.evaluate.datasets import Dataset, load_case
+from medseg.evaluate.protocols import ProtocolConfig, run_case
+
+RESULTS = "results.jsonl"
+CONFIG = "config.json"
+PREDICTIONS = "predictions"
+
+
+def case_rng(seed: int, case: str) -> np.random.Generator:
+    """A generator that depends on the seed and the case name only (so --limit and resume agree)."""
+    return np.random.default_rng([seed, zlib.crc32(case.encode())])
+
+
+def finished_cases(out: Path) -> dict[str, dict]:
+    """Case name -> record of every complete line of ``results.jsonl``."""
+    done: dict[str, dict] = {}
+    path = out / RESULTS
+    if not path.is_file():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by an interruption
+        done[record["case"]] = record
+    return done
+
+
+def _check_config(out: Path, settings: dict) -> None:
+    path = out / CONFIG
+    if path.is_file():
+        before = json.loads(path.read_text())
+        if before != settings:
+            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+            raise MedsegError(f"{out} holds a run with other settings ({', '.join(changed)}); "
+                              "use another --out or delete it")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def run_protocol(dataset: Dataset, predictor_factory, cfg: ProtocolConfig, out: str | Path,
+                 labels: list[int] | None = None, limit: int | None = None, model: str = "",
+                 progress: bool = True) -> list[dict]:
+    """Run ``cfg.protocol`` on the dataset's cases, skipping finished ones; returns every case record.
+
+    Args:
+        dataset: from :func:`medseg.evaluate.datasets.open_dataset`.
+        predictor_factory: () -> Predictor, called once, only when a case needs running.
+        cfg: protocol settings.
+        out: run folder.
+        labels: structures to prompt (default: every label of dataset.json, else every nonzero label).
+        limit: only the first N cases (sorted by name).
+    """
+    from medseg.io import write_mask
+
+    out = Path(out)
+    settings = {**asdict(cfg), "model": model, "labels": labels, "data": str(dataset.root.resolve())}
+    _check_config(out, settings)
+    done = finished_cases(out)
+    cases = dataset.cases[:limit] if limit else dataset.cases
+    todo = [c for c in cases if c.name not in done]
+    if progress and len(todo) < len(cases):
+        print(f"resuming: {len(cases) - len(todo)} of {len(cases)} cases already done in {out / RESULTS}")
+    predictor = predictor_factory() if todo else None
+    bar = _progress(todo, cfg.protocol, progress)
+    for case in bar:
+        image, gt, instances = load_case(dataset, case)
+        wanted = labels or sorted(dataset.names) or [int(v) for v in np.unique(gt) if v != 0]
+        start = time.perf_counter()
+        result = run_case(cfg.protocol, predictor, image, gt, wanted, cfg, case_rng(cfg.seed, case.name), instances)
+        seconds = time.perf_counter() - start
+        for row in result.rows:
+            row.update(case=case.name, name=dataset.name_of(row["label"]))
+        write_mask(result.prediction, image.geometry, out / PREDICTIONS / f"{case.name}.nii.gz")
+        record = {"case": case.name, "seconds": seconds, "rows": result.rows}
+        with (out / RESULTS).open("a") as handle:
+            handle.write(json.dumps(json_safe(record)) + "\n")
+        done[case.name] = json_safe(record)
+    return [done[c.name] for c in cases if c.name in done]
+
+
+def _progress(items, desc: str, show: bool):
+    if not show:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="case", disable=None)  # silent off a terminal
+
+
+def all_rows(records: list[dict]) -> list[dict]:
+    """Flatten case records into rows; a JSON null HD95 (infinite) comes back as inf."""
+    rows = []
+    for record in records:
+        for row in record["rows"]:
+            rows.append({**row, "hd95": float("inf") if row.get("hd95") is None else row["hd95"]})
+    return rows
