@@ -93,10 +93,21 @@ def run_protocol(dataset: Dataset, predictor_factory, cfg: ProtocolConfig, out: 
             row.update(case=case.name, name=dataset.name_of(row["label"]))
         write_mask(result.prediction, image.geometry, out / PREDICTIONS / f"{case.name}.nii.gz")
         record = {"case": case.name, "seconds": seconds, "rows": result.rows}
-        with (out / RESULTS).open("a") as handle:
-            handle.write(json.dumps(json_safe(record)) + "\n")
+        _append(out / RESULTS, json.dumps(json_safe(record)))
         done[case.name] = json_safe(record)
     return [done[c.name] for c in cases if c.name in done]
+
+
+def _append(path: Path, line: str) -> None:
+    """Append one line; a half line left by an interrupted run is closed first, so it stays alone."""
+    with path.open("a+b") as handle:
+        handle.seek(0, 2)
+        if handle.tell():
+            handle.seek(-1, 2)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+        handle.write(line.encode() + b"\n")
+        handle.flush()
 
 
 def _progress(items, desc: str, show: bool):
