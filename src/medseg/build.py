@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from medseg.checkpoints import resolve_checkpoint
+from medseg.checkpoints import CHECKPOINT_ENV, resolve_checkpoint, sha256_of
 from medseg.errors import MedsegError
 from medseg.modeling.mask_decoder import MaskDecoder
 from medseg.modeling.prompt_encoder import PromptEncoder
@@ -60,4 +60,7 @@ def build_model(name: str | None = None, checkpoint: str | os.PathLike | None = 
     except RuntimeError as exc:
         raise MedsegError(f"checkpoint {path} does not fit model '{card.name}': "
                           f"{str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc}") from None
+    # The engines cache their compiled forms under this key (the packaged file was verified above).
+    packaged = card.checkpoint is not None and not (checkpoint or os.environ.get(CHECKPOINT_ENV))
+    model.checkpoint_sha256 = card.checkpoint.sha256 if packaged else sha256_of(path)
     return model.eval()

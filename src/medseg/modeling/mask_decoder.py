@@ -32,17 +32,23 @@ class MaskDecoder(nn.Module):
 
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
                 dense: torch.Tensor, multimask: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode masks.
+        """Decode masks: ``forward_all`` then keep the single (K = 1) or the multi-mask outputs (K = 3)."""
+        logits, iou = self.forward_all(image_embeddings, image_pe, sparse, dense)
+        keep = slice(1, None) if multimask else slice(0, 1)
+        return logits[:, keep], iou[:, keep]
+
+    def forward_all(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
+                    dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode all mask tokens (what the exported engines run).
 
         Args:
             image_embeddings: (1 or B, 256, 64, 64); repeated to the prompt batch B if needed.
             image_pe: (1, 256, 64, 64) dense positional encoding.
             sparse: (B, T, 256) prompt tokens.
-            dense: (B, 256, 64, 64) dense prompt embeddings.
-            multimask: return the three multi-mask outputs instead of the single one.
+            dense: (B or 1, 256, 64, 64) dense prompt embeddings.
 
         Returns:
-            logits (B, K, 256, 256) with K = 3 or 1, and predicted IoU (B, K).
+            logits (B, 4, 256, 256) and predicted IoU (B, 4): token 0 single-mask, tokens 1-3 multi-mask.
         """
         batch = sparse.shape[0]
         out_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
@@ -57,9 +63,7 @@ class MaskDecoder(nn.Module):
         hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], 1)
         b, c, h, w = upscaled.shape
         logits = (hyper @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
-        iou = self.iou_prediction_head(hs[:, 0])
-        keep = slice(1, None) if multimask else slice(0, 1)
-        return logits[:, keep], iou[:, keep]
+        return logits, self.iou_prediction_head(hs[:, 0])
 
 
 def upscale_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -1,0 +1,65 @@
+"""How the network runs: eager PyTorch or an optimised CPU runtime, behind one interface.
+
+>>> engine = get_engine(build_model(), "auto")
+>>> emb = engine.encode(images)                 # (B, 3, 256, 256) -> (B, 256, 64, 64)
+>>> logits, iou = engine.decode(emb, boxes=b)   # as PromptableSAM.decode
+
+Engines: ``eager`` (PyTorch), ``onnx`` (ONNX Runtime) and ``openvino``. ``auto`` picks the first
+installed runtime of AUTO_ORDER, which is ordered by the measurements of ``medseg benchmark``; it falls
+back to eager when no runtime is installed or the model was not loaded from a checkpoint file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from medseg.engine.base import Engine
+from medseg.errors import MedsegError
+from medseg.modeling.sam import PromptableSAM
+
+ENGINE_NAMES = ("auto", "eager", "onnx", "openvino")
+AUTO_ORDER = ("openvino", "onnx", "eager")
+_MODULES = {"onnx": "onnxruntime", "openvino": "openvino"}
+
+
+def available(name: str) -> bool:
+    """Whether engine ``name`` can run here (its runtime package is installed)."""
+    return name == "eager" or importlib.util.find_spec(_MODULES[name]) is not None
+
+
+def resolve_name(name: str, model: PromptableSAM) -> str:
+    """The concrete engine ``name`` stands for ('auto' resolved)."""
+    if name not in ENGINE_NAMES:
+        raise MedsegError(f"unknown engine '{name}'; use one of {', '.join(ENGINE_NAMES)}")
+    if name != "auto":
+        if not available(name):
+            raise MedsegError(f"engine '{name}' needs the {_MODULES[name]} package: pip install {_MODULES[name]}")
+        return name
+    if not getattr(model, "checkpoint_sha256", None):
+        return "eager"
+    return next(n for n in AUTO_ORDER if available(n))
+
+
+def get_engine(model: PromptableSAM, name: str = "auto", threads: int | None = None) -> Engine:
+    """An engine running ``model``; optimised engines are exported on first use and cached on disk.
+
+    Args:
+        model: a PromptableSAM, normally from ``medseg.build.build_model`` (its checkpoint sha256 keys the cache).
+        name: one of ENGINE_NAMES.
+        threads: intra-op threads of the optimised runtimes (default: torch's thread count).
+    """
+    chosen = resolve_name(name, model)
+    if chosen == "eager":
+        from medseg.engine.eager import EagerEngine
+
+        return EagerEngine(model)
+    if chosen == "onnx":
+        from medseg.engine.ort import OrtEngine
+
+        return OrtEngine(model, threads)
+    from medseg.engine.openvino import OpenVINOEngine
+
+    return OpenVINOEngine(model, threads)
+
+
+__all__ = ["ENGINE_NAMES", "Engine", "available", "get_engine", "resolve_name"]

@@ -1,0 +1,67 @@
+"""The engine interface: how the image encoder and the mask decoder of a PromptableSAM are run.
+
+Every engine keeps the prompt encoder in PyTorch (it costs microseconds) and runs the two heavy parts,
+the image encoder and the mask decoder, in its own way. ``decode`` has the signature and the result of
+``PromptableSAM.decode``, so a Predictor can hold either.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from medseg.modeling.sam import PromptableSAM
+
+Points = tuple[torch.Tensor, torch.Tensor]
+
+
+class Engine:
+    """Base class: subclasses implement ``encode`` and ``_decode_all``.
+
+    Args:
+        model: the network whose weights the engine runs (kept for its prompt encoder).
+    """
+
+    name = "base"
+
+    def __init__(self, model: PromptableSAM) -> None:
+        self.model = model
+        self.prompt_encoder = model.prompt_encoder
+        with torch.no_grad():
+            self.image_pe = model.prompt_encoder.dense_pe().contiguous()  # (1, 256, 64, 64), fixed
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 256, 256) preprocessed float32 images -> (B, 256, 64, 64) embeddings."""
+        raise NotImplementedError
+
+    def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
+                    dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 256, 64, 64) embedding, (B, T, 256) tokens, (B or 1, 256, 64, 64) dense ->
+        logits (B, 4, 256, 256) and IoU (B, 4) of all four mask tokens."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def decode(self, embeddings: torch.Tensor, points: Points | None = None, boxes: torch.Tensor | None = None,
+               masks: torch.Tensor | None = None, multimask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode prompts against embeddings, all in model space (as ``PromptableSAM.decode``).
+
+        Args:
+            embeddings: (1 or B, 256, 64, 64) image embeddings.
+            points: coords (B, N, 2) as (X, Y) in 256-space and labels (B, N) (1 pos, 0 neg), or None.
+            boxes: (B, 4) as (X0, Y0, X1, Y1) in 256-space, or None.
+            masks: (B, 1, 256, 256) low-res logits from a previous prediction, or None.
+            multimask: three candidate masks instead of one.
+
+        Returns:
+            low-res logits (B, K, 256, 256) and predicted IoU (B, K), K = 3 with multimask else 1.
+        """
+        sparse, dense = self.prompt_encoder(points, boxes, masks)
+        if masks is None:
+            dense = dense[:1]  # the same no-mask embedding for every prompt: let the decoder broadcast it
+        if embeddings.shape[0] == 1:
+            logits, iou = self._decode_all(embeddings, sparse, dense)
+        else:  # one embedding per prompt
+            parts = [self._decode_all(embeddings[i:i + 1], sparse[i:i + 1], dense[i:i + 1] if masks is not None
+                                      else dense) for i in range(embeddings.shape[0])]
+            logits, iou = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        keep = slice(1, None) if multimask else slice(0, 1)
+        return logits[:, keep], iou[:, keep]

@@ -1,0 +1,49 @@
+"""Eager PyTorch engine: the model itself, with batch norms folded into their convolutions."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from medseg.engine.base import Engine
+from medseg.modeling.common import ConvBN
+from medseg.modeling.sam import PromptableSAM
+
+
+def fold_batch_norms(module: nn.Module) -> nn.Module:
+    """Replace every ConvBN below ``module`` by its fused Conv2d, in place; returns ``module``."""
+    for name, child in module.named_children():
+        if isinstance(child, ConvBN):
+            setattr(module, name, child.fused())
+        else:
+            fold_batch_norms(child)
+    return module
+
+
+def inference_copy(model: PromptableSAM) -> PromptableSAM:
+    """A copy of ``model`` prepared for inference (eval mode, batch norms folded); the model is untouched."""
+    prepared = copy.deepcopy(model).eval()
+    fold_batch_norms(prepared.image_encoder)
+    for p in prepared.parameters():
+        p.requires_grad_(False)
+    return prepared
+
+
+class EagerEngine(Engine):
+    """PyTorch on the CPU with the model's own modules (the reference for the other engines)."""
+
+    name = "eager"
+
+    def __init__(self, model: PromptableSAM) -> None:
+        super().__init__(model)
+        self.net = inference_copy(model)
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net.image_encoder(images.float())
+
+    def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
+                    dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.mask_decoder.forward_all(embeddings, self.image_pe, sparse, dense)

@@ -1,0 +1,87 @@
+"""Export medseg's own network to ONNX once per checkpoint and keep the files in an on-disk cache.
+
+Layout: ``$MEDSEG_ENGINE_CACHE`` if set, else ``~/.cache/medseg/engines``; one folder per checkpoint
+sha256, holding ``encoder-v<N>.onnx`` and ``decoder-v<N>.onnx`` (N = EXPORT_VERSION, raised whenever
+the exported graphs change). Files are written to a temporary name in the same folder and renamed
+into place, so concurrent or interrupted builds never leave a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from medseg.engine.eager import inference_copy
+from medseg.errors import MedsegError
+from medseg.modeling.sam import PromptableSAM
+
+EXPORT_VERSION = 1
+CACHE_ENV = "MEDSEG_ENGINE_CACHE"
+OPSET = 17
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "medseg" / "engines").expanduser()
+
+
+def checkpoint_key(model: PromptableSAM) -> str:
+    """The sha256 of the checkpoint the model was loaded from (set by ``build_model``)."""
+    key = getattr(model, "checkpoint_sha256", None)
+    if not key:
+        raise MedsegError("this model was not loaded from a checkpoint by build_model(); "
+                          "use engine='eager' or load it with medseg.build.build_model")
+    return key
+
+
+class _DecoderGraph(nn.Module):
+    """The mask decoder with all four outputs, as exported: (emb, pe, sparse, dense) -> (logits, iou)."""
+
+    def __init__(self, model: PromptableSAM) -> None:
+        super().__init__()
+        self.decoder = model.mask_decoder
+
+    def forward(self, embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
+                dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.decoder.forward_all(embeddings, image_pe, sparse, dense)
+
+
+def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str], outputs: list[str],
+            dynamic: dict[str, dict[int, str]], target: Path) -> None:
+    """torch.onnx.export (the TorchScript exporter: the dynamo one needs onnxscript) to ``target`` atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".onnx", dir=target.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, tmp, input_names=names, output_names=outputs, dynamic_axes=dynamic,
+                              opset_version=OPSET, do_constant_folding=True, dynamo=False)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
+    """Paths of the encoder and decoder ONNX files of this model's checkpoint, exported if missing."""
+    folder = cache_root() / checkpoint_key(model)
+    encoder = folder / f"encoder-v{EXPORT_VERSION}.onnx"
+    decoder = folder / f"decoder-v{EXPORT_VERSION}.onnx"
+    if encoder.is_file() and decoder.is_file():
+        return encoder, decoder
+    net = inference_copy(model)
+    if not encoder.is_file():
+        _export(net.image_encoder, (torch.rand(1, 3, 256, 256),), ["images"], ["embeddings"],
+                {"images": {0: "batch"}, "embeddings": {0: "batch"}}, encoder)
+    if not decoder.is_file():
+        pe = net.prompt_encoder.dense_pe()
+        args = (torch.rand(1, 256, 64, 64), pe, torch.rand(2, 3, 256), torch.rand(1, 256, 64, 64))
+        _export(_DecoderGraph(net), args, ["embeddings", "image_pe", "sparse", "dense"], ["logits", "iou"],
+                {"sparse": {0: "prompts", 1: "tokens"}, "dense": {0: "dense_batch"},
+                 "logits": {0: "prompts"}, "iou": {0: "prompts"}}, decoder)
+    return encoder, decoder

@@ -1,0 +1,49 @@
+"""ONNX Runtime engine (CPU execution provider) on the exported graphs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from medseg.engine.base import Engine
+from medseg.engine.export import onnx_files
+from medseg.modeling.sam import PromptableSAM
+
+
+def _session(path: os.PathLike, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().numpy(), dtype=np.float32)
+
+
+class OrtEngine(Engine):
+    """Runs the encoder and the decoder in ONNX Runtime; built (exported) on first use, then cached."""
+
+    name = "onnx"
+
+    def __init__(self, model: PromptableSAM, threads: int | None = None) -> None:
+        super().__init__(model)
+        threads = threads or torch.get_num_threads()
+        encoder, decoder = onnx_files(model)
+        self.encoder = _session(encoder, threads)
+        self.decoder = _session(decoder, threads)
+        self._pe = _np(self.image_pe)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.encoder.run(None, {"images": _np(images)})[0])
+
+    def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
+                    dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feeds = {"embeddings": _np(embeddings), "image_pe": self._pe, "sparse": _np(sparse), "dense": _np(dense)}
+        logits, iou = self.decoder.run(None, feeds)
+        return torch.from_numpy(logits), torch.from_numpy(iou)
