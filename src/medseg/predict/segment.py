@@ -25,7 +25,7 @@ def windowed(image: Image, window: str) -> tuple[np.ndarray, WindowChoice]:
     """Check the image and window it to 0..255 (whole volume at once, so slices agree)."""
     name = str(image.path) if image.path else "image"
     check_finite(image.array, name)
-    choice = choose_window(image.array, image.modality, window)
+    choice = choose_window(image.array, image.modality, window, picture=not image.is_volume)
     return apply_window(image.array, choice), choice
 
 

@@ -40,18 +40,19 @@ def check_finite(array: np.ndarray, what: str) -> None:
         raise MedsegError(f"{what} is constant (every value is {array.flat[0]}); nothing to segment")
 
 
-def choose_window(array: np.ndarray, modality: str | None, name: str = "auto") -> WindowChoice:
+def choose_window(array: np.ndarray, modality: str | None, name: str = "auto", picture: bool = False) -> WindowChoice:
     """Pick the window for an image and say why.
 
     Args:
         array: Voxel values of the whole image or volume (any shape).
         modality: "CT", "MR", ... or None when the file does not say.
         name: One of WINDOW_NAMES.
+        picture: True for a 2D picture (PNG/JPEG/TIFF-like), whose 8-bit values are used as they are.
     """
     if name not in WINDOW_NAMES:
         raise MedsegError(f"unknown window '{name}'; choose one of {', '.join(WINDOW_NAMES)}")
     if name == "auto":
-        name, reason = _auto_name(array, modality)
+        name, reason = _auto_name(array, modality, picture)
     else:
         reason = "as requested"
     if name in CT_WINDOWS:
@@ -64,13 +65,13 @@ def choose_window(array: np.ndarray, modality: str | None, name: str = "auto") -
     return WindowChoice(name, reason, float(array.min()), float(array.max()))
 
 
-def _auto_name(array: np.ndarray, modality: str | None) -> tuple[str, str]:
+def _auto_name(array: np.ndarray, modality: str | None, picture: bool) -> tuple[str, str]:
     if modality == "CT":
         return "ct-soft", "modality is CT"
     if modality is None and array.min() <= -500 and array.max() >= 300:
         return "ct-soft", "intensities look like Hounsfield units"
-    if array.dtype == np.uint8:
-        return "none", "8-bit image, used as it is"
+    if picture and array.dtype == np.uint8:
+        return "none", "8-bit picture, used as it is"
     return "mr", f"modality {modality or 'unknown'}, non-CT intensity range"
 
 
