@@ -8,6 +8,6 @@ from __future__ import annotations
 from medseg.io.image import Geometry, Image
 from medseg.io.npz import read_npz_labels
 from medseg.io.read import read_image
-from medseg.io.write import write_mask
+from medseg.io.write import check_output_path, write_mask
 
-__all__ = ["Geometry", "Image", "read_image", "read_npz_labels", "write_mask"]
+__all__ = ["check_output_path", "Geometry", "Image", "read_image", "read_npz_labels", "write_mask"]

@@ -102,6 +102,19 @@ def _atomic_write(labels: np.ndarray, geometry: Geometry, path: Path, end: str) 
         temp.unlink(missing_ok=True)
 
 
+def check_output_path(path: str | os.PathLike[str], reference_path: str | os.PathLike[str] | None = None) -> Path:
+    """Fail early (before any work) if ``path`` cannot take a mask: bad ending, a folder, or the input."""
+    path = Path(path).expanduser()
+    end = ending(path)
+    if end not in WRITE_ENDINGS:
+        shown = f"'{end}'" if end else "a file without ending"
+        raise fail(path, f"cannot write masks as {shown}; use one of {' '.join(WRITE_ENDINGS)}")
+    _refuse_input(path, reference_path)
+    if path.is_dir():
+        raise fail(path, "is a folder; give a file name for the mask")
+    return path
+
+
 def write_mask(
     mask: np.ndarray,
     geometry: Geometry,
@@ -127,18 +140,12 @@ def write_mask(
         MedsegError: Unsupported ending, mask/geometry mismatch, values outside 0..255, output is
             the input, or the write failed. Nothing is written then.
     """
-    path = Path(path).expanduser()
+    path = check_output_path(path, reference_path)
     end = ending(path)
-    if end not in WRITE_ENDINGS:
-        shown = f"'{end}'" if end else "a file without ending"
-        raise fail(path, f"cannot write masks as {shown}; use one of {' '.join(WRITE_ENDINGS)}")
     labels = _as_labels(mask, path)
     _check_geometry(labels, geometry, path)
     if end == ".png" and labels.ndim != 2:
         raise fail(path, f"PNG holds 2D masks only (got shape {labels.shape}); use .nii.gz for volumes")
-    _refuse_input(path, reference_path)
-    if path.is_dir():
-        raise fail(path, "is a folder; give a file name for the mask")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
