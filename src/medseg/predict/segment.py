@@ -40,11 +40,27 @@ def _slice_of(image: Image, windowed_array: np.ndarray, z: int | None) -> tuple[
     return windowed_array[z], z
 
 
-def _run_object(predictor: Predictor, obj: ObjectPrompts, shape_yx: tuple[int, int]) -> tuple[np.ndarray, float]:
-    if obj.box:
-        check_box(obj.box, shape_yx)
-    for p in obj.points:
-        check_point(p, shape_yx)
+def validate_2d(image: Image, objects: list[ObjectPrompts]) -> None:
+    """Check image values and every prompt against the grid, before any model work.
+
+    Raises:
+        MedsegError: no prompt, NaN/constant image, slice out of range, box or point outside,
+            inverted box.
+    """
+    if not objects:
+        raise MedsegError("no prompt given: use --box, --point or --prompts")
+    if len(objects) > 255:
+        raise MedsegError(f"{len(objects)} objects exceed the 255 labels of a uint8 mask")
+    check_finite(image.array, str(image.path) if image.path else "image")
+    for obj in objects:
+        slice_2d, _ = _slice_of(image, image.array, obj.slice_index())
+        if obj.box:
+            check_box(obj.box, slice_2d.shape[:2])
+        for p in obj.points:
+            check_point(p, slice_2d.shape[:2])
+
+
+def _run_object(predictor: Predictor, obj: ObjectPrompts) -> tuple[np.ndarray, float]:
     box = obj.box.as_array() if obj.box else None
     if not obj.points:
         pred = predictor.predict(box=box)
@@ -76,10 +92,7 @@ def segment_2d(predictor: Predictor, image: Image, objects: list[ObjectPrompts],
             overlap, the later object wins.
         window: A name from medseg.preprocess.window.WINDOW_NAMES.
     """
-    if not objects:
-        raise MedsegError("no prompt given: use --box, --point or --prompts")
-    if len(objects) > 255:
-        raise MedsegError(f"{len(objects)} objects exceed the 255 labels of a uint8 mask")
+    validate_2d(image, objects)
     data, choice = windowed(image, window)
     labels = np.zeros(image.grid_shape, np.uint8)
     encoded: int | None = None
@@ -89,7 +102,7 @@ def segment_2d(predictor: Predictor, image: Image, objects: list[ObjectPrompts],
         if encoded != z:
             predictor.set_image(slice_2d)
             encoded = z
-        mask, iou = _run_object(predictor, obj, slice_2d.shape[:2])
+        mask, iou = _run_object(predictor, obj)
         target = labels[z] if image.is_volume else labels
         target[mask] = label
         slices[label], ious[label] = z, iou
