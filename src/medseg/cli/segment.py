@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", help="JSON file of objects and their interactions")
     p.add_argument("--window", default="auto", choices=WINDOW_NAMES, help="intensity window (default auto)")
     p.add_argument("--overlay", help="also write a PNG of the prompted slice with the mask drawn on it")
+    p.add_argument("--engine", default="auto", choices=("auto", "eager", "onnx", "openvino"),
+                   help="how the network runs (default auto: the fastest installed runtime)")
 
 
 def _check_paths(args: argparse.Namespace) -> None:
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise MedsegError("no prompt given: use --box, --point or --prompts")
     image = read_image(args.input)
     start = time.perf_counter()
-    predictor = Predictor(build_model(args.model, args.checkpoint))
+    predictor = Predictor(build_model(args.model, args.checkpoint), engine=args.engine)
     result = segment_2d(predictor, image, objects, args.window)
     path = write_mask(result.labels, image.geometry, args.output, reference_path=args.input)
     print(f"window: {result.window.name} ({result.window.reason})")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from medseg.engine import Engine, get_engine
 from medseg.modeling.sam import PromptableSAM
 from medseg.preprocess.resize import ResizeLongest
 
@@ -37,10 +38,16 @@ class Predictor:
         >>> p = Predictor(build_model())
         >>> p.set_image(slice_0_255)           # (H, W) or (H, W, 3), values 0..255
         >>> p.predict(box=[x0, y0, x1, y1]).masks[0]
+
+    Args:
+        model: the network (from ``medseg.build.build_model``).
+        engine: how it runs: "auto" (the fastest installed runtime, see ``medseg.engine``), "eager",
+            "onnx", "openvino", or an Engine instance.
     """
 
-    def __init__(self, model: PromptableSAM) -> None:
+    def __init__(self, model: PromptableSAM, engine: str | Engine = "auto") -> None:
         self.model = model
+        self.engine = engine if isinstance(engine, Engine) else get_engine(model, engine)
         self.input_size = model.prompt_encoder.input_size[0]
         self._embedding: torch.Tensor | None = None
         self._transform: ResizeLongest | None = None
@@ -48,7 +55,7 @@ class Predictor:
     def set_image(self, slice_0_255: np.ndarray) -> None:
         """Encode a slice. (H, W) grey or (H, W, 3) RGB, values already windowed to 0..255."""
         self._transform = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)
-        self._embedding = self.model.encode(self._transform.image(slice_0_255))
+        self._embedding = self.engine.encode(self._transform.image(slice_0_255))
 
     def set_embedding(self, embedding: torch.Tensor, original: tuple[int, int]) -> None:
         """Reuse a cached (1, 256, 64, 64) embedding of a slice of size original = (H, W)."""
@@ -87,7 +94,7 @@ class Predictor:
             masks = prior.reshape(1, 1, *prior.shape[-2:])
         if pts is None and boxes is None and masks is None:
             raise ValueError("predict() needs a box, points or a mask prompt")
-        logits, iou = self.model.decode(emb, points=pts, boxes=boxes, masks=masks, multimask=multimask)
+        logits, iou = self.engine.decode(emb, points=pts, boxes=boxes, masks=masks, multimask=multimask)
         full = tf.logits(logits)[0]
         return Prediction(masks=(full > 0).numpy(), iou=iou[0].numpy(), low_res_logits=logits[0].numpy())
 
@@ -104,6 +111,6 @@ class Predictor:
         tf, out = self._transform, []
         for start in range(0, len(boxes), batch):
             chunk = torch.from_numpy(tf.coords(boxes[start:start + batch]))
-            logits, _ = self.model.decode(self.embedding, boxes=chunk)
+            logits, _ = self.engine.decode(self.embedding, boxes=chunk)
             out.append((tf.logits(logits)[:, 0] > 0).numpy())
         return np.concatenate(out) if out else np.zeros((0, *tf.original), bool)

@@ -1,0 +1,104 @@
+"""Engines give the same masks as eager PyTorch; exported graphs are cached per checkpoint hash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medseg.build import build_architecture, get_card
+from medseg.engine import available, get_engine, resolve_name
+from medseg.engine.export import EXPORT_VERSION
+
+OPTIMISED = [n for n in ("onnx", "openvino") if available(n)]
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory):
+    """An untrained LiteMedSAM with a made-up checkpoint hash, exported into a temporary cache."""
+    torch.manual_seed(0)
+    model = build_architecture(get_card("litemedsam")).eval()
+    model.checkpoint_sha256 = "0" * 64
+    cache = tmp_path_factory.mktemp("engines")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDSEG_ENGINE_CACHE", str(cache))
+        engines = {n: get_engine(model, n) for n in ["eager", *OPTIMISED]}
+    return model, engines, cache
+
+
+def test_auto_is_eager_without_checkpoint():
+    model = build_architecture(get_card("litemedsam"))
+    assert resolve_name("auto", model) == "eager"
+
+
+def test_unknown_engine_is_a_user_error():
+    from medseg.errors import MedsegError
+
+    with pytest.raises(MedsegError, match="unknown engine"):
+        resolve_name("tensorrt", build_architecture(get_card("litemedsam")))
+
+
+@pytest.mark.skipif(not OPTIMISED, reason="no optimised runtime installed")
+def test_export_is_cached_and_atomic(random_model, monkeypatch):
+    model, _, cache = random_model
+    folder = cache / model.checkpoint_sha256
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    assert names == [f"decoder-v{EXPORT_VERSION}.onnx", f"encoder-v{EXPORT_VERSION}.onnx"]  # no temporaries
+    stamps = {p: p.stat().st_mtime_ns for p in folder.glob("*.onnx")}
+    monkeypatch.setenv("MEDSEG_ENGINE_CACHE", str(cache))
+    get_engine(model, OPTIMISED[0])
+    assert {p: p.stat().st_mtime_ns for p in folder.glob("*.onnx")} == stamps
+
+
+@pytest.mark.parametrize("name", OPTIMISED)
+def test_random_weights_match_eager(random_model, name):
+    model, engines, _ = random_model
+    x = torch.rand(2, 3, 256, 256)
+    ref_emb, emb = engines["eager"].encode(x), engines[name].encode(x)
+    assert emb.shape == (2, 256, 64, 64)
+    assert torch.allclose(emb, ref_emb, atol=1e-3)
+    boxes = torch.tensor([[20.0, 30, 200, 220], [60, 60, 120, 140], [0, 0, 255, 255]])
+    pts = (torch.tensor([[[100.0, 90], [30, 40]]]), torch.tensor([[1, 0]]))
+    prior = torch.randn(1, 1, 256, 256)
+    for kwargs in ({"boxes": boxes}, {"points": pts, "multimask": True},
+                   {"points": pts, "boxes": boxes[:1], "masks": prior}):
+        ref_logits, ref_iou = engines["eager"].decode(ref_emb[:1], **kwargs)
+        logits, iou = engines[name].decode(ref_emb[:1], **kwargs)
+        assert logits.shape == ref_logits.shape and iou.shape == ref_iou.shape
+        assert torch.allclose(logits, ref_logits, atol=1e-3)
+        assert torch.allclose(iou, ref_iou, atol=1e-4)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", OPTIMISED)
+def test_real_masks_match_eager(name):
+    """Dice >= 0.99 against eager on slices of a real MRI (colin27), box and point prompts."""
+    from medseg.build import build_model
+    from medseg.data import sample
+    from medseg.io import read_image
+    from medseg.predict.predictor import Predictor
+    from medseg.predict.segment import windowed
+
+    try:
+        path = sample.path("colin27", "ch2.nii.gz")
+        model = build_model("litemedsam")
+    except Exception as exc:  # no sample data or no checkpoint here
+        pytest.skip(str(exc))
+    data, _ = windowed(read_image(path), "auto")
+    eager, fast = Predictor(model, engine="eager"), Predictor(model, engine=name)
+    scores = []
+    for z in (60, 90, 120):
+        slice_ = data[z]
+        h, w = slice_.shape
+        eager.set_image(slice_)
+        fast.set_image(slice_)
+        boxes = np.array([[w * 0.2, h * 0.2, w * 0.8, h * 0.8], [w * 0.3, h * 0.25, w * 0.55, h * 0.6]], np.float32)
+        scores += [dice(a, b) for a, b in zip(eager.predict_boxes(boxes), fast.predict_boxes(boxes), strict=True)]
+        point = np.array([[w * 0.5, h * 0.5]], np.float32)
+        scores.append(dice(eager.predict(points=point).best(), fast.predict(points=point).best()))
+    assert min(scores) >= 0.99, scores
