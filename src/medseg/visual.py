@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
-from PIL import ImageDraw
+from PIL import ImageDraw, ImageOps
 from scipy import ndimage
 
 COLOURS = [(255, 64, 64), (64, 200, 255), (255, 210, 0), (120, 255, 120), (255, 120, 255), (255, 150, 60)]
@@ -39,6 +39,22 @@ def overlay(slice_0_255: np.ndarray, labels: np.ndarray, boxes: list[tuple[float
     for x, y, positive in points:
         colour = (0, 255, 0) if positive else (255, 0, 0)
         draw.ellipse([x - 3, y - 3, x + 3, y + 3], outline=colour, fill=colour)
+    return picture
+
+
+def radiological(picture: PILImage.Image, direction: tuple[float, ...]) -> PILImage.Image:
+    """Flip an axial slice of a volume for display: anterior up, patient left on the image's right.
+
+    Only for volumes whose direction matrix (ITK LPS, row-major 3x3) is diagonal; others are
+    returned as they are (array order).
+    """
+    d = np.asarray(direction, float).reshape(3, 3)
+    if not np.allclose(d, np.diag(np.diag(d))):
+        return picture
+    if d[1, 1] < 0:  # rows run posterior -> anterior; put anterior at the top
+        picture = ImageOps.flip(picture)
+    if d[0, 0] < 0:  # columns run towards patient right; radiological view has patient left on the right
+        picture = ImageOps.mirror(picture)
     return picture
 
 

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from medseg.predict.predictor import Predictor
     from medseg.predict.segment import ObjectPrompts, segment_2d, windowed
     from medseg.prompts import Box, box_from_mask
-    from medseg.visual import overlay, save_png
+    from medseg.visual import overlay, radiological, save_png
 
     labels = sample.aal_labels()
     if args.structure not in labels:
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
                            reference_path=scan_path)
     data, _ = windowed(scan, result.window.name)
     picture = overlay(data[z], result.labels[z], boxes=[(box.x0, box.y0, box.x1, box.y1)])
+    picture = radiological(picture, scan.geometry.direction)
     png = save_png(picture.resize((picture.width * 3, picture.height * 3)), out / f"colin27_{args.structure}.png")
     pred = result.labels[z] > 0
     dice = 2 * (pred & truth[z]).sum() / max(pred.sum() + truth[z].sum(), 1)
