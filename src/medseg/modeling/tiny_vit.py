@@ -93,6 +93,30 @@ class WindowAttention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 
+class PreNormMLP(nn.Module):
+    """LayerNorm -> Linear -> GELU -> Linear on (..., C)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(self.norm(x))))
+
+
+class PatchEmbed(nn.Module):
+    """Full-resolution 1x1 stem: (B, 3, H, W) -> (B, C, H, W) (key ``seq``)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.seq = nn.Sequential(ConvBN(3, dim // 2, 1), nn.GELU(), ConvBN(dim // 2, dim, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.seq(x)
+
+
 class TinyViTBlock(nn.Module):
     """Windowed attention, 3x3 depthwise conv and MLP on channels-last tokens (B, H, W, C)."""
 
@@ -101,10 +125,7 @@ class TinyViTBlock(nn.Module):
         self.window = window
         self.attn = WindowAttention(dim, num_heads, window)
         self.local_conv = ConvBN(dim, dim, 3, groups=dim)
-        self.mlp = nn.Module()
-        self.mlp.norm = nn.LayerNorm(dim)
-        self.mlp.fc1 = nn.Linear(dim, int(dim * mlp_ratio))
-        self.mlp.fc2 = nn.Linear(int(dim * mlp_ratio), dim)
+        self.mlp = PreNormMLP(dim, int(dim * mlp_ratio))
 
     def _windowed_attention(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
@@ -121,8 +142,7 @@ class TinyViTBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self._windowed_attention(x)
         x = self.local_conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        y = self.mlp.fc2(F.gelu(self.mlp.fc1(self.mlp.norm(x))))
-        return x + y
+        return x + self.mlp(x)
 
 
 class Stage(nn.Module):
@@ -151,8 +171,7 @@ class TinyViT(nn.Module):
     def __init__(self, cfg: TinyViTConfig = TinyViTConfig()) -> None:
         super().__init__()
         dims = cfg.embed_dims
-        self.patch_embed = nn.Module()
-        self.patch_embed.seq = nn.Sequential(ConvBN(3, dims[0] // 2, 1), nn.GELU(), ConvBN(dims[0] // 2, dims[0], 1))
+        self.patch_embed = PatchEmbed(dims[0])
         self.layers = nn.ModuleList()
         for i, depth in enumerate(cfg.depths):
             last = i == len(cfg.depths) - 1
@@ -174,7 +193,7 @@ class TinyViT(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed.seq(x)
+        x = self.patch_embed(x)
         for layer in self.layers:
             x = layer(x)
         return self.neck(x)
