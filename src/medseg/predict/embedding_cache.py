@@ -7,6 +7,7 @@ processed (a dropped slice is re-encoded if it is needed again, and counted agai
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -26,6 +27,7 @@ class EmbeddingCache:
     Attributes:
         encodes: how many times ``encode`` ran (tests assert on it).
         encoded: every slice index ever encoded, in order (repeats mean re-encodes after eviction).
+        encode_seconds: wall time spent in ``encode``.
     """
 
     def __init__(self, encode: Callable[[int], torch.Tensor], budget_mib: float = DEFAULT_BUDGET_MIB) -> None:
@@ -38,6 +40,7 @@ class EmbeddingCache:
         self.encodes = 0
         self.encoded: list[int] = []
         self.evictions = 0
+        self.encode_seconds = 0.0
 
     def __contains__(self, z: int) -> bool:
         return z in self._store
@@ -54,7 +57,9 @@ class EmbeddingCache:
         if z in self._store:
             self._store.move_to_end(z)
             return self._store[z]
+        start = time.perf_counter()
         emb = self._encode(z)
+        self.encode_seconds += time.perf_counter() - start
         self.encodes += 1
         self.encoded.append(z)
         size = emb.element_size() * emb.nelement()

@@ -28,7 +28,7 @@ from medseg.prompts import Point
 METHODS = ("baseline", "default")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SliceResult:
     """One object on one slice.
 
@@ -89,7 +89,7 @@ def config(method: str | Propagation) -> Propagation:
     return {"baseline": BASELINE, "default": DEFAULT}.get(method) or Propagation(method=method)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Track:
     """Where one object may go.
 

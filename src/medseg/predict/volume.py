@@ -31,10 +31,12 @@ from medseg.predict.segment import windowed
 from medseg.preprocess.window import WindowChoice
 from medseg.prompts import Box, Box3D, Point, check_box, check_point, check_slice, clip_box3d
 
-_EMPTY: MappingProxyType = MappingProxyType({})
+
+def _empty() -> MappingProxyType:
+    return MappingProxyType({})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ObjectState:
     """One object of the session (never mutated; every action builds a new one).
 
@@ -56,9 +58,9 @@ class ObjectState:
     track: Track
     propagation: Propagation
     ref_area: int
-    slices: MappingProxyType = _EMPTY
-    clicks: MappingProxyType = _EMPTY
-    masks: MappingProxyType = _EMPTY
+    slices: MappingProxyType = field(default_factory=_empty)
+    clicks: MappingProxyType = field(default_factory=_empty)
+    masks: MappingProxyType = field(default_factory=_empty)
 
     @property
     def z_range(self) -> tuple[int, int] | None:
@@ -66,7 +68,7 @@ class ObjectState:
         return (min(zs), max(zs)) if zs else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class VolumeState:
     """All objects of a session; the undo history is a list of these."""
 

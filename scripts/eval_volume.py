@@ -1,0 +1,160 @@
+"""3D Dice of medseg's volume propagation (baseline vs default) on real labelled volumes.
+
+Each structure gets a 3D box from its ground truth (tight, inclusive voxel corners) and is segmented
+once with the CVPR24 baseline rule and once with medseg's default rule; both runs share one embedding
+cache per volume, so every slice is encoded at most once per volume. Prints a markdown table and writes
+it to benchmarks/results/volume_dice.md.
+
+    .venv/bin/python scripts/eval_volume.py                    # everything (about 15 min on 2 cores)
+    .venv/bin/python scripts/eval_volume.py --only colin27 --structures Hippocampus_L Caudate_R
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medseg.build import build_model
+from medseg.data import sample
+from medseg.io import read_image
+from medseg.predict.propagate import Propagation
+from medseg.predict.volume import VolumeSession
+
+AAL = [f"{s}_{side}" for s in ("Hippocampus", "Amygdala", "Caudate", "Putamen", "Pallidum", "Thalamus")
+       for side in "LR"]
+OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "volume_dice.md"
+# extra rules for --variants (exploration; the table always has baseline and default)
+VARIANTS = {
+    "no-mask-prompt": Propagation(mask_prompt=False),
+    "no-connect": Propagation(keep_connected=False),
+    "stop-in-box": Propagation(stop_in_box=True),
+    "widen-5": Propagation(widen=5.0),
+}
+
+
+@dataclass
+class Row:
+    volume: str
+    structure: str
+    slices: int
+    new_encodes: int
+    encode_s: float
+    dice: dict[str, float]
+    decode_s: dict[str, float]
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = a.sum() + b.sum()
+    return float(2 * np.logical_and(a, b).sum() / total) if total else 1.0
+
+
+def box_of(gt: np.ndarray) -> tuple[int, ...]:
+    """Tight 3D box (x0, y0, z0, x1, y1, z1) of a (z, y, x) mask."""
+    zs, ys, xs = np.nonzero(gt)
+    return int(xs.min()), int(ys.min()), int(zs.min()), int(xs.max()), int(ys.max()), int(zs.max())
+
+
+def run_structure(session: VolumeSession, volume: str, name: str, gt: np.ndarray,
+                  rules: dict[str, str | Propagation]) -> Row:
+    box = box_of(gt)
+    enc0, enc_s0 = session.encodes, session.cache.encode_seconds
+    scores, seconds = {}, {}
+    for rule_name, rule in rules.items():
+        session.reset()
+        start, enc_s = time.perf_counter(), session.cache.encode_seconds
+        label = session.add_box3d(*box, propagation=rule)
+        seconds[rule_name] = time.perf_counter() - start - (session.cache.encode_seconds - enc_s)
+        scores[rule_name] = dice(session.object_mask(label), gt)
+    row = Row(volume, name, box[5] - box[2] + 1, session.encodes - enc0, session.cache.encode_seconds - enc_s0,
+              scores, seconds)
+    print(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+          + f" | {row.slices} slices, {row.new_encodes} new encodes", flush=True)
+    return row
+
+
+def cases(only: list[str] | None, structures: list[str] | None, slab: int):
+    """(volume name, image path, [(structure, gt mask)]) for each volume."""
+    if not only or "colin27" in only:
+        aal = read_image(sample.path("colin27", "aal.nii.gz")).array
+        ids = sample.aal_labels()
+        names = structures or AAL
+        yield "colin27", sample.path("colin27", "ch2.nii.gz"), [(n, aal == ids[n]) for n in names]
+    for vol, img, mask in (("mni152", ("mni152", "t1.nii.gz"), ("mni152", "brain_mask.nii.gz")),
+                           ("itk_t1", ("itk_t1", "KmeansTest_T1UCharRaw.nii.gz"),
+                            ("itk_t1", "KmeansTest_T1RawSkullStrip.nii.gz"))):
+        if only and vol not in only:
+            continue
+        if not sample.is_fetched(vol):
+            print(f"{vol}: not fetched (run `medseg fetch-data`); skipped")
+            continue
+        gt = read_image(sample.path(*mask)).array > 0
+        name = "brain"
+        if slab and vol == "mni152":
+            zs = np.nonzero(gt.any(axis=(1, 2)))[0]
+            mid = (zs.min() + zs.max()) // 2
+            keep = np.zeros(gt.shape[0], bool)
+            keep[mid - slab // 2: mid - slab // 2 + slab] = True
+            gt = gt & keep[:, None, None]
+            name = f"brain (central {slab} slices)"
+        yield vol, sample.path(*img), [(name, gt)]
+
+
+def table(rows: list[Row], rules: list[str], per_volume: dict[str, float]) -> str:
+    head = ["volume", "structure", "slices", "encodes", "encode s"]
+    head += [f"{r} Dice" for r in rules] + [f"{r} decode s" for r in rules]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r.volume, r.structure, str(r.slices), str(r.new_encodes), f"{r.encode_s:.1f}"]
+        cells += [f"{r.dice[k]:.3f}" for k in rules] + [f"{r.decode_s[k]:.1f}" for k in rules]
+        lines.append("| " + " | ".join(cells) + " |")
+    for vol in dict.fromkeys(r.volume for r in rows):
+        sub = [r for r in rows if r.volume == vol]
+        cells = [vol, f"**mean of {len(sub)}**", str(sum(r.slices for r in sub)), str(sum(r.new_encodes for r in sub)),
+                 f"{sum(r.encode_s for r in sub):.1f}"]
+        cells += [f"**{np.mean([r.dice[k] for r in sub]):.3f}**" for k in rules]
+        cells += [f"{sum(r.decode_s[k] for r in sub):.1f}" for k in rules]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Seconds per volume (all structures, encodes + both rules): "
+                 + ", ".join(f"{v} {s:.0f} s" for v, s in per_volume.items()) + ".")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="volumes: colin27 mni152 itk_t1")
+    ap.add_argument("--structures", nargs="*", help="AAL names (default: 12 subcortical structures)")
+    ap.add_argument("--mni-slab", type=int, default=0, help="evaluate the MNI152 brain on its central N slices")
+    ap.add_argument("--variants", action="store_true", help="also run the exploration rules in VARIANTS")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    rules: dict[str, str | Propagation] = {"baseline": "baseline", "default": "default"}
+    if args.variants:
+        rules.update(VARIANTS)
+    session = VolumeSession(build_model())
+    rows, per_volume = [], {}
+    for vol, path, structures in cases(args.only, args.structures, args.mni_slab):
+        start = time.perf_counter()
+        choice = session.set_volume(read_image(path))
+        print(f"{vol}: {path.name}, window {choice.name}", flush=True)
+        rows += [run_structure(session, vol, n, gt, rules) for n, gt in structures]
+        per_volume[vol] = time.perf_counter() - start
+    text = table(rows, list(rules), per_volume)
+    print(text)
+    if not args.no_write:
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        note = ("# 3D Dice, LiteMedSAM, 3D boxes from the ground truth\n\n"
+                "`encodes`: new slice encodes for that structure (the cache is shared across structures of a "
+                "volume and between the two rules); `decode s`: seconds without encoding.\n\n")
+        OUT.write_text(note + text + "\n")
+        print(f"written: {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""VolumeSession: cache, propagation, corrections, undo, clipping and errors (fake model), and real-data
+floors on Colin27 AAL structures (LiteMedSAM)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medseg.errors import MedsegError
+from medseg.predict.embedding_cache import MIB
+from medseg.predict.volume import VolumeSession
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_model import fake_predictor  # noqa: E402
+
+SHAPE = (24, 64, 64)  # (z, y, x)
+
+
+def sphere(center=(12, 30, 34), radius=8.0, shape=SHAPE) -> np.ndarray:
+    z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    cz, cy, cx = center
+    return (z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 <= radius**2
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / (a.sum() + b.sum()))
+
+
+@pytest.fixture
+def volume() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    vol = rng.integers(10, 30, SHAPE).astype(np.uint8)
+    vol[sphere()] = rng.integers(190, 210, int(sphere().sum()))
+    return vol
+
+
+@pytest.fixture
+def session(volume) -> VolumeSession:
+    s = VolumeSession(fake_predictor())
+    s.set_volume(volume)
+    return s
+
+
+def test_box3d_segments_the_sphere_encoding_only_its_slices(session):
+    label = session.add_box3d(25, 21, 4, 43, 39, 20)
+    assert label == 1
+    truth = sphere()
+    assert dice(session.mask == 1, truth) > 0.95
+    assert session.mask.dtype == np.uint8 and session.mask.shape == SHAPE
+    assert session.encodes == 17 and sorted(session.cache.encoded) == list(range(4, 21))
+
+
+def test_second_object_on_encoded_slices_costs_no_encodes(session):
+    session.add_box3d(25, 21, 4, 43, 39, 20)
+    before = session.encodes
+    session.add_box3d(25, 21, 8, 34, 39, 16)
+    assert session.encodes == before
+    assert set(np.unique(session.mask)) == {0, 1, 2}
+
+
+def test_later_object_wins_where_objects_overlap(session):
+    session.add_box3d(25, 21, 4, 43, 39, 20)
+    session.add_box3d(25, 21, 10, 34, 39, 14)
+    m = session.mask
+    assert (m[12, 30, 30] == 2) and (m[12, 30, 40] == 1) and (m[6, 30, 34] == 1)
+    assert session.object_mask(1)[12, 30, 30]
+
+
+def test_2d_box_propagates_until_the_structure_ends(session):
+    session.add_box(12, (25, 21, 43, 39), propagate=True)
+    assert dice(session.mask == 1, sphere()) > 0.95
+    # the sphere spans slices 4..20; at most one slice beyond each end is encoded
+    assert min(session.cache.encoded) >= 3 and max(session.cache.encoded) <= 21
+
+
+def test_baseline_2d_box_runs_on_until_a_slice_is_empty(session):
+    # the fake model sees bright noise on slices without the sphere: the baseline rule leaks into them
+    session.add_box(12, (25, 21, 43, 39), propagate=True, propagation="baseline")
+    got = session.mask == 1
+    assert (got & sphere()).sum() / sphere().sum() > 0.99
+    assert got[:4].any() and got[21:].any()
+
+
+def test_2d_box_without_propagation_stays_on_its_slice(session):
+    session.add_box(12, (25, 21, 43, 39), propagate=False)
+    assert np.nonzero(session.mask.any(axis=(1, 2)))[0].tolist() == [12]
+    assert session.encodes == 1
+
+
+def test_single_point_segments_in_3d(session):
+    session.add_point(34, 30, 12)
+    assert dice(session.mask == 1, sphere()) > 0.9
+
+
+def test_correction_changes_its_slice_and_undo_restores_exactly(session):
+    session.add_box3d(25, 21, 4, 43, 39, 20)
+    before, encodes = session.mask.copy(), session.encodes
+    session.add_point(34, 30, 15, positive=False)
+    after = session.mask
+    assert not after[15, 30, 34] and before[15, 30, 34]
+    assert session.encodes == encodes  # decoder only
+    assert session.undo()
+    assert np.array_equal(session.mask, before)
+    assert session.undo() and not session.mask.any()
+    assert not session.undo()
+
+
+def test_reset_is_undoable_and_keeps_the_cache(session):
+    session.add_box3d(25, 21, 4, 43, 39, 20)
+    kept, encodes = session.mask.copy(), session.encodes
+    session.reset()
+    assert not session.mask.any() and session.encodes == encodes and len(session.cache) == 17
+    session.undo()
+    assert np.array_equal(session.mask, kept)
+
+
+def test_memory_budget_evicts_and_still_segments(volume):
+    s = VolumeSession(fake_predictor(), budget_mib=3 * 64 * 64 * 4 / MIB)  # room for 3 fake embeddings
+    s.set_volume(volume)
+    s.add_box3d(25, 21, 4, 43, 39, 20)
+    assert len(s.cache) == 3 and s.cache.evictions == 14
+    assert dice(s.mask == 1, sphere()) > 0.95
+
+
+def test_box_partly_outside_is_clipped_and_reported(session):
+    session.add_box3d(25, 21, -5, 43, 80, 30)
+    assert session.messages == ["box 25,21,-5,43,80,30 reaches outside the volume; clipped to 25,21,0,43,63,23"]
+    assert session.encodes == 24
+
+
+@pytest.mark.parametrize("box, words", [
+    ((30, 30, 5, 30, 40, 10), "zero extent"),
+    ((40, 30, 5, 30, 40, 10), "inverted"),
+    ((70, 70, 5, 90, 90, 10), "entirely outside"),
+    ((10, 10, 30, 20, 20, 40), "entirely outside"),
+])
+def test_bad_3d_boxes_are_one_line_errors(session, box, words):
+    with pytest.raises(MedsegError, match=words) as err:
+        session.add_box3d(*box)
+    assert "\n" not in str(err.value) and not session.state.objects and session.encodes == 0
+
+
+def test_bad_points_and_slices_are_errors(session):
+    with pytest.raises(MedsegError, match="outside the image"):
+        session.add_point(70, 10, 5)
+    with pytest.raises(MedsegError, match="slice 24 is out of range"):
+        session.add_point(10, 10, 24)
+    with pytest.raises(MedsegError, match="slice -1 is out of range"):
+        session.add_box(-1, (1, 1, 10, 10))
+    with pytest.raises(MedsegError, match="positive"):
+        session.add_point(34, 30, 12, positive=False)
+    assert session.encodes == 0
