@@ -78,7 +78,8 @@ def _auto_name(array: np.ndarray, modality: str | None, picture: bool) -> tuple[
 def apply_window(array: np.ndarray, choice: WindowChoice) -> np.ndarray:
     """Clip to [low, high] and scale to 0..255 (float32). 'mr' keeps background 0 at 0."""
     span = max(choice.high - choice.low, 1e-8)
-    out = (np.clip(array.astype(np.float32), choice.low, choice.high) - choice.low) * (255.0 / span)
+    out = (array.astype(np.float32) - np.float32(choice.low)) * np.float32(255.0 / span)
+    np.clip(out, 0.0, 255.0, out=out)
     if choice.name == "mr":
         out[array == 0] = 0.0
     return out
