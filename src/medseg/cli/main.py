@@ -12,7 +12,7 @@ import sys
 
 from medseg.errors import MedsegError
 
-COMMANDS = ["segment", "info", "fetch_data", "demo", "evaluate", "benchmark_protocol"]
+COMMANDS = ["segment", "info", "fetch_data", "demo", "evaluate", "benchmark_protocol", "benchmark"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,31 @@
+"""`medseg benchmark`: speed and memory of the engines on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+NAME = "benchmark"
+HELP = "Time the encoder, decoder, 2D and 3D segmentation, cold start and peak memory per engine."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--repeats", type=int, default=5, help="runs per timing; medians are reported (default 5)")
+    p.add_argument("--engines", default="eager,auto", help="comma-separated engines (default eager,auto)")
+    p.add_argument("--slices", type=int, default=11, help="slices of the 3D box (default 11)")
+    p.add_argument("--no-subprocess", action="store_true", help="skip cold start and peak-memory subprocesses")
+
+
+def run(args: argparse.Namespace) -> int:
+    from medseg.engine.benchmark import BenchConfig, format_report, run_benchmark
+    from medseg.errors import MedsegError
+
+    if args.repeats < 1 or args.slices < 1:
+        raise MedsegError(f"--repeats and --slices must be >= 1 (got {args.repeats}, {args.slices})")
+    cfg = BenchConfig(engines=[e.strip() for e in args.engines.split(",") if e.strip()], repeats=args.repeats,
+                      slices=args.slices, subprocesses=not args.no_subprocess)
+    report = run_benchmark(cfg, progress=lambda s: print(f"benchmark: {s}", file=sys.stderr))
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0

@@ -1,0 +1,214 @@
+"""Speed and memory of the engines on this machine: what ``medseg benchmark`` measures and prints.
+
+Every timing is the median of ``repeats`` runs after one warm-up run. Compute efficiency is
+reported against a matrix-multiply peak measured in the same run (large fp32 ``torch.mm``), so the
+numbers stay comparable when other processes share the cores. Cold start and peak memory come from
+fresh subprocesses (interpreter start, import, model load, engine load from its cache, first mask).
+The 3D case is a CT of 512x512x100 voxels (the fetched head CT, 2x upsampled in-plane, first 100
+slices; synthetic noise if it is missing) with a 3D box over ``slices`` slices.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+MM_SIZE = 2048
+
+
+@dataclass
+class BenchConfig:
+    """What to run: engines (names of medseg.engine), repeats per timing, slices of the 3D box."""
+
+    engines: list[str] = field(default_factory=lambda: ["eager", "auto"])
+    repeats: int = 5
+    slices: int = 11
+    subprocesses: bool = True
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak_gflops(repeats: int, n: int = MM_SIZE) -> float:
+    """fp32 GFLOP/s of an n x n x n torch.mm with torch's threads (the attainable peak here)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / median_seconds(lambda: torch.mm(a, b), repeats) / 1e9
+
+
+def count_gflop(model) -> tuple[float, float]:
+    """GFLOP of one encoder pass (one 256x256 slice) and of one box prompt through the decoder."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, 3, 256, 256)
+    with torch.no_grad(), FlopCounterMode(display=False) as enc:
+        emb = model.encode(x)
+    with FlopCounterMode(display=False) as dec:  # not under no_grad: the module tracker needs autograd
+        model.decode(emb, boxes=torch.tensor([[40.0, 50, 180, 200]]))
+    return enc.get_total_flops() / 1e9, dec.get_total_flops() / 1e9
+
+
+def ct_volume() -> np.ndarray:
+    """(100, 512, 512) int16 CT in Hounsfield units (see module docstring)."""
+    try:
+        from medseg.data import sample
+        from medseg.io import read_image
+
+        head = read_image(sample.path("head_ct", "head_ct.nii.gz")).array[:100]
+        if head.shape[0] == 100:
+            return np.ascontiguousarray(head.repeat(2, axis=1).repeat(2, axis=2)[:, :512, :512].astype(np.int16))
+    except Exception:  # sample data not fetched: the timings do not depend on the content
+        pass
+    rng = np.random.default_rng(0)
+    return rng.integers(-1000, 1500, (100, 512, 512), dtype=np.int16)
+
+
+BOX_3D = (140, 120, 370, 400)  # x0, y0, x1, y1 on the 512x512 CT: the head
+
+
+def _box3d_session(predictor, volume: np.ndarray, slices: int):
+    from medseg.io.image import Geometry, Image
+    from medseg.predict.volume import VolumeSession
+
+    session = VolumeSession(predictor)
+    session.set_volume(Image(volume, Geometry.identity(3), modality="CT"))
+    z0 = volume.shape[0] // 2 - slices // 2
+    x0, y0, x1, y1 = BOX_3D
+    session.add_box3d(x0, y0, z0, x1, y1, z0 + slices - 1)
+    return session
+
+
+def time_engine(model, name: str, volume: np.ndarray, cfg: BenchConfig) -> dict[str, object]:
+    """Encoder, decoder, end-to-end 2D and 3D box timings of one engine, in milliseconds."""
+    from medseg.engine import get_engine
+    from medseg.predict.predictor import Predictor
+
+    start = time.perf_counter()
+    engine = get_engine(model, name)
+    load_s = time.perf_counter() - start
+    x = torch.rand(1, 3, 256, 256)
+    emb = engine.encode(x)
+    box = torch.tensor([[40.0, 50, 180, 200]])
+    predictor = Predictor(model, engine=engine)
+    ct_slice = np.clip((volume[50].astype(np.float32) + 160) / 400 * 255, 0, 255)
+
+    def end_to_end() -> None:
+        predictor.set_image(ct_slice)
+        predictor.predict(box=np.array(BOX_3D, np.float32))
+
+    enc = median_seconds(lambda: engine.encode(x), cfg.repeats)
+    dec = median_seconds(lambda: engine.decode(emb, boxes=box), cfg.repeats * 4)
+    e2e = median_seconds(end_to_end, cfg.repeats)
+    box3d = median_seconds(lambda: _box3d_session(predictor, volume, cfg.slices), max(1, cfg.repeats // 3))
+    return {"engine": engine.name, "load_s": load_s, "encoder_ms": enc * 1e3, "decoder_ms": dec * 1e3,
+            "end_to_end_2d_ms": e2e * 1e3, "box3d_s": box3d}
+
+
+_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+from medseg.build import build_model
+from medseg.predict.predictor import Predictor
+from medseg.engine.benchmark import BOX_3D, _box3d_session, ct_volume
+engine, slices = sys.argv[1], int(sys.argv[2])
+if slices == 0:
+    predictor = Predictor(build_model(), engine=engine)
+    grey = np.zeros((512, 512), np.float32); grey[100:400, 120:380] = 200
+    predictor.set_image(grey)
+    predictor.predict(box=np.array(BOX_3D, np.float32))
+else:
+    volume = ct_volume()
+    _box3d_session(Predictor(build_model(), engine=engine), volume, slices).mask
+elapsed = time.perf_counter() - t0
+# VmHWM, not ru_maxrss: after fork + exec, ru_maxrss keeps the parent's high-water mark.
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps({"in_process_s": elapsed, "peak_mib": hwm / 1024}))
+"""
+
+
+def run_child(engine: str, slices: int) -> dict[str, float]:
+    """A fresh interpreter: first 2D mask (slices = 0) or a 3D box on the 512x512x100 CT."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _CHILD, engine, str(slices)], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed: {proc.stderr.strip().splitlines()[-1:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"wall_s": wall, **out}
+
+
+def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None) -> dict[str, object]:
+    """Run everything; returns a JSON-able report (see ``format_report``)."""
+    from medseg.build import build_model
+    from medseg.cpu import cpu_info
+    from medseg.engine import resolve_name
+
+    model = build_model()
+    names = list(dict.fromkeys(resolve_name(n, model) for n in cfg.engines))
+    report: dict[str, object] = {"cpu": cpu_info(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                                 "repeats": cfg.repeats, "box3d_slices": cfg.slices}
+    progress("matrix-multiply peak")
+    peak = matmul_peak_gflops(cfg.repeats)
+    enc_gflop, dec_gflop = count_gflop(model)
+    report.update(matmul_peak_gflops=peak, encoder_gflop=enc_gflop, decoder_gflop=dec_gflop)
+    volume = ct_volume()
+    rows = []
+    for name in names:
+        progress(f"{name}: in-process timings")
+        row = time_engine(model, name, volume, cfg)
+        row["encoder_gflops"] = enc_gflop / (row["encoder_ms"] / 1e3)
+        row["encoder_peak_fraction"] = row["encoder_gflops"] / peak
+        if cfg.subprocesses:
+            progress(f"{name}: cold start and 3D memory (subprocesses)")
+            row["cold_start"] = run_child(name, 0)
+            row["ct_box3d"] = run_child(name, cfg.slices)
+        rows.append(row)
+    report["engines"] = rows
+    report["matmul_peak_after_gflops"] = matmul_peak_gflops(cfg.repeats)  # load drift during the run
+    return report
+
+
+def format_report(report: dict[str, object]) -> str:
+    """The report as a human-readable table, one column per engine."""
+    cpu = report["cpu"]
+    lines = [f"CPU: {cpu['model']}, {cpu['cores']} logical cores, features: {', '.join(cpu['features']) or 'none'}",
+             f"torch {report['torch']}, {report['threads']} threads; medians of {report['repeats']} runs",
+             f"matrix-multiply peak (fp32 torch.mm {MM_SIZE}^3): {report['matmul_peak_gflops']:.0f} GFLOP/s "
+             f"(after the run: {report['matmul_peak_after_gflops']:.0f})",
+             f"encoder {report['encoder_gflop']:.1f} GFLOP/slice, decoder {report['decoder_gflop']:.2f} GFLOP/prompt",
+             ""]
+    rows = report["engines"]
+    n = report["box3d_slices"]
+    table = [("", [r["engine"] for r in rows]),
+             ("engine load (s)", [f"{r['load_s']:.2f}" for r in rows]),
+             ("encoder (ms/slice)", [f"{r['encoder_ms']:.0f}" for r in rows]),
+             ("encoder GFLOP/s", [f"{r['encoder_gflops']:.0f}" for r in rows]),
+             ("  of matmul peak", [f"{r['encoder_peak_fraction']:.0%}" for r in rows]),
+             ("decoder (ms/prompt)", [f"{r['decoder_ms']:.1f}" for r in rows]),
+             ("end-to-end 2D (ms)", [f"{r['end_to_end_2d_ms']:.0f}" for r in rows]),
+             (f"3D box, {n} slices (s)", [f"{r['box3d_s']:.2f}" for r in rows])]
+    if all("cold_start" in r for r in rows):
+        table += [("cold start, 1st mask (s)", [f"{r['cold_start']['wall_s']:.2f}" for r in rows]),
+                  ("  peak memory (MiB)", [f"{r['cold_start']['peak_mib']:.0f}" for r in rows]),
+                  (f"CT 512x512x100 box {n} sl. (s)", [f"{r['ct_box3d']['wall_s']:.2f}" for r in rows]),
+                  ("  peak memory (MiB)", [f"{r['ct_box3d']['peak_mib']:.0f}" for r in rows])]
+    width = max(len(label) for label, _ in table) + 2
+    for label, cells in table:
+        lines.append(label.ljust(width) + "".join(c.rjust(12) for c in cells))
+    return "\n".join(lines)
