@@ -47,6 +47,13 @@ class ObjectPrompts:
 
     box: Box | None = None
     points: list[Point] = field(default_factory=list)
+    box3d: Box3D | None = None
+    propagate: bool = False
+
+    @property
+    def is_3d(self) -> bool:
+        """Segmented through the volume: a 3D box, or a 2D box / point with propagation asked for."""
+        return self.box3d is not None or self.propagate
 
     def slice_index(self) -> int | None:
         zs = {p.z for p in self.points} | ({self.box.z} if self.box else set())

@@ -1,9 +1,12 @@
 """Turn --box/--slice/--point/--negative-point and --prompts FILE.json into ObjectPrompts.
 
 Prompt file (JSON): ``{"objects": [{"interactions": [...]}, ...]}``; object k gets label k.
-Interactions, in order: ``{"box": [x0, y0, x1, y1], "slice": z}`` and
+Interactions, in order: ``{"box3d": [x0, y0, z0, x1, y1, z1]}`` (3D: propagated through the volume),
+``{"box": [x0, y0, x1, y1], "slice": z}`` and
 ``{"point": [x, y] or [x, y, z], "label": 1 (positive) or 0 (negative)}``; a point without z takes
-the object's box slice. Coordinates are 0-based voxel indices (x = column, y = row, z = slice).
+the object's box slice. ``"propagate": true`` on an object propagates its 2D box or first point through
+the volume; points after a 3D prompt correct the slice they lie on. Coordinates are 0-based voxel indices
+(x = column, y = row, z = slice).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 from pathlib import Path
 
 from medseg.errors import MedsegError
-from medseg.prompts import Box, ObjectPrompts, Point, parse_numbers
+from medseg.prompts import Box, Box3D, ObjectPrompts, Point, parse_numbers
 
 
 def _int_z(value: float | None, what: str) -> int | None:
@@ -46,16 +49,58 @@ def from_flags(box: str | None, slice_z: int | None, points: list[str], negative
     return obj
 
 
+def box3d_from(values: list[float], what: str) -> Box3D:
+    x0, y0, z0, x1, y1, z1 = values
+    return Box3D(x0, y0, _int_z(z0, what), x1, y1, _int_z(z1, what))
+
+
+def objects_from_flags(boxes: list[str], slice_z: int | None, points: list[str], negatives: list[str],
+                       propagate: bool = False) -> list[ObjectPrompts]:
+    """Objects from repeatable --box (4 numbers with --slice, or 6 for a 3D box) and the point flags.
+
+    Each 3D box is one object. A 2D box and the points form one more object; points given with 3D
+    boxes only correct the last 3D box. A single positive ``--point X,Y,Z`` alone is segmented in 3D.
+    """
+    parsed = [parse_numbers(text, (1, 2, 3, 4, 5, 6, 7, 8), "--box") for text in boxes]
+    for text, values in zip(boxes, parsed, strict=True):
+        if len(values) not in (4, 6):
+            raise MedsegError(f"--box '{text}' needs 4 numbers (X0,Y0,X1,Y1 with --slice) or 6 "
+                              f"(X0,Y0,Z0,X1,Y1,Z1), got {len(values)}")
+    flat = [",".join(f"{v:g}" for v in b) for b in parsed if len(b) == 4]
+    if len(flat) > 1:
+        raise MedsegError(f"{len(flat)} 2D boxes given; use one --box X0,Y0,X1,Y1 per run or --prompts FILE.json")
+    objects = [ObjectPrompts(box3d=box3d_from(b, "--box")) for b in parsed if len(b) == 6]
+    if objects and slice_z is not None and not flat and not points and not negatives:
+        raise MedsegError("--slice goes with a 2D box; a 3D box X0,Y0,Z0,X1,Y1,Z1 carries its own slices")
+    flag = from_flags(flat[0] if flat else None, slice_z, points, negatives)
+    if flag is not None and objects and flag.box is None:
+        objects[-1].points.extend(flag.points)
+    elif flag is not None:
+        lone_point = (flag.box is None and len(flag.points) == 1 and flag.points[0].positive
+                      and slice_z is None and flag.points[0].z is not None)
+        flag.propagate = propagate or lone_point
+        objects.append(flag)
+    elif propagate:
+        raise MedsegError("--propagate needs a 2D --box with --slice, or a --point")
+    return objects
+
+
 def _object_from_json(spec: dict, where: str) -> ObjectPrompts:
     steps = spec.get("interactions") if isinstance(spec, dict) else None
     if not isinstance(steps, list) or not steps:
         raise MedsegError(f"{where}: needs a non-empty 'interactions' list")
-    obj = ObjectPrompts()
+    obj = ObjectPrompts(propagate=spec.get("propagate", False) is True)
     for i, step in enumerate(steps):
         at = f"{where} interaction {i}"
         if not isinstance(step, dict):
             raise MedsegError(f"{at}: expected an object with 'box' or 'point'")
-        if "box" in step:
+        if "box3d" in step:
+            if obj.box3d is not None or obj.box is not None or obj.points:
+                raise MedsegError(f"{at}: a 3D box must be the object's first and only box")
+            obj.box3d = box3d_from(_numbers(step["box3d"], (6,), at), at)
+        elif "box" in step:
+            if obj.box3d is not None:
+                raise MedsegError(f"{at}: an object with a 3D box takes no 2D box")
             if obj.box is not None:
                 raise MedsegError(f"{at}: only one 2D box per object")
             values = _numbers(step["box"], (4,), at)
@@ -67,7 +112,7 @@ def _object_from_json(spec: dict, where: str) -> ObjectPrompts:
                 raise MedsegError(f"{at}: point label must be 1 (positive) or 0 (negative), got {label!r}")
             obj.points.append(point_from(values, bool(label), obj.box.z if obj.box else None, at))
         else:
-            raise MedsegError(f"{at}: expected 'box' or 'point', got keys {sorted(step)}")
+            raise MedsegError(f"{at}: expected 'box' or 'point' (or 'box3d'), got keys {sorted(step)}")
     return obj
 
 

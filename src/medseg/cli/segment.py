@@ -19,11 +19,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="mask file (.nii.gz, .nrrd, .mha, .png, .npz)")
     p.add_argument("--model", default=None, help="model name (see `medseg info`)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (overrides $MEDSEG_CHECKPOINT)")
-    p.add_argument("--box", help="X0,Y0,X1,Y1 inclusive voxel corners (x = column, y = row)")
+    p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1 | X0,Y0,Z0,X1,Y1,Z1",
+                   help="2D box (with --slice) or 3D box, inclusive voxel corners (x = column, y = row, "
+                        "z = slice); repeat for more 3D objects")
     p.add_argument("--slice", type=int, default=None, help="slice index z of the 2D prompt in a volume")
     p.add_argument("--point", action="append", default=[], metavar="X,Y[,Z]", help="positive click")
     p.add_argument("--negative-point", action="append", default=[], metavar="X,Y[,Z]", help="negative click")
     p.add_argument("--prompts", help="JSON file of objects and their interactions")
+    p.add_argument("--propagate", action="store_true",
+                   help="propagate the 2D box (or point) on --slice up and down until the structure ends")
+    p.add_argument("--propagation", default="default", choices=("default", "baseline"),
+                   help="slice-to-slice rule for 3D prompts (baseline: CVPR24 MedSAM-on-laptop)")
+    p.add_argument("--embedding-budget", type=float, default=1024, metavar="MIB",
+                   help="memory for cached slice embeddings, MiB (4 MiB per slice; default 1024)")
     p.add_argument("--window", default="auto", choices=WINDOW_NAMES, help="intensity window (default auto)")
     p.add_argument("--overlay", help="also write a PNG of the prompted slice with the mask drawn on it")
     p.add_argument("--engine", default="auto", choices=("auto", "eager", "onnx", "openvino"),
@@ -31,8 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_paths(args: argparse.Namespace) -> None:
-    from medseg.io.write import WRITE_ENDINGS, _refuse_input
     from medseg.io._common import ending
+    from medseg.io.write import WRITE_ENDINGS, _refuse_input
 
     out = Path(args.output)
     if ending(out) not in WRITE_ENDINGS:
@@ -46,29 +54,54 @@ def run(args: argparse.Namespace) -> int:
     from medseg.build import build_model
     from medseg.io import read_image, write_mask
     from medseg.predict.predictor import Predictor
-    from medseg.predict.segment import segment_2d
+    from medseg.predict.segment import segment_2d, validate_2d
 
     _check_paths(args)
     objects = prompt_args.from_file(args.prompts) if args.prompts else []
-    flag_object = prompt_args.from_flags(args.box, args.slice, args.point, args.negative_point)
-    if flag_object:
-        objects.append(flag_object)
+    objects += prompt_args.objects_from_flags(args.box, args.slice, args.point, args.negative_point, args.propagate)
     if not objects:
         raise MedsegError("no prompt given: use --box, --point or --prompts")
     image = read_image(args.input)
+    volume = any(o.is_3d for o in objects)
+    if volume:
+        from medseg.predict.segment_volume import validate_volume
+
+        validate_volume(image, objects)
+    else:
+        validate_2d(image, objects)
     start = time.perf_counter()
     predictor = Predictor(build_model(args.model, args.checkpoint), engine=args.engine)
-    result = segment_2d(predictor, image, objects, args.window)
+    encodes = None
+    if volume:
+        from medseg.predict.segment_volume import segment_volume
+        from medseg.predict.volume import VolumeSession
+
+        session = VolumeSession(predictor, args.propagation, args.embedding_budget, progress=True)
+        result = segment_volume(session, image, objects, args.window)
+        for note in session.messages:
+            print(f"note: {note}")
+        encodes = session.encodes
+    else:
+        result = segment_2d(predictor, image, objects, args.window)
     path = write_mask(result.labels, image.geometry, args.output, reference_path=args.input)
     print(f"window: {result.window.name} ({result.window.reason})")
     for label, z in result.slices.items():
-        where = f" on slice {z}" if image.is_volume else ""
-        voxels = int((result.labels == label).sum())
-        print(f"object {label}{where}: {voxels} voxels, predicted IoU {result.iou[label]:.2f}")
+        print(_describe(result.labels == label, label, z, result.iou[label], image.is_volume))
+    if encodes is not None:
+        print(f"slices encoded: {encodes} ({args.propagation} propagation)")
     print(f"mask: {path} ({time.perf_counter() - start:.1f} s)")
     if args.overlay:
         print(f"overlay: {_write_overlay(image, result, objects, args.overlay)}")
     return 0
+
+
+def _describe(mask, label: int, z: int, iou: float, is_volume: bool) -> str:
+    voxels = int(mask.sum())
+    if not is_volume:
+        return f"object {label}: {voxels} voxels, predicted IoU {iou:.2f}"
+    zs = mask.any(axis=(1, 2)).nonzero()[0]
+    span = f"slices {zs.min()}..{zs.max()}" if len(zs) > 1 else f"slice {zs[0] if len(zs) else z}"
+    return f"object {label} on {span} (prompt on slice {z}): {voxels} voxels, predicted IoU {iou:.2f}"
 
 
 def _write_overlay(image, result, objects, target: str) -> Path:

@@ -203,14 +203,15 @@ class VolumeSession:
         return self._new_object("box", int(z), track, cfg, seed)
 
     def add_point(self, x: float, y: float, z: int, positive: bool = True, obj: int | None = None,
-                  new_object: bool = False, propagation: str | Propagation | None = None) -> int:
+                  new_object: bool = False, propagate: bool = True,
+                  propagation: str | Propagation | None = None) -> int:
         """A click at voxel (x, y, z).
 
         Without objects (or with new_object=True) a positive click starts a new object, segmented in 3D:
         multimask output on its slice, the best mask by predicted IoU, then propagation up and down.
         Otherwise it corrects object ``obj`` (default: the latest): slice z is re-segmented from all
         clicks on it, its box and its previous logits, and the slices beyond it (away from the seed) are
-        propagated again. Returns the object's label.
+        propagated again. ``propagate=False`` keeps a new object on its slice. Returns the object's label.
         """
         depth, h, w = self.shape
         check_slice(int(z), depth)
@@ -219,7 +220,7 @@ class VolumeSession:
         if new_object or not self.state.objects:
             if not positive:
                 raise MedsegError(f"a new object needs a positive point; {x:g},{y:g},{z} is negative")
-            return self._point_object(point, prop.config(propagation or self.propagation))
+            return self._point_object(point, prop.config(propagation or self.propagation), propagate)
         return self._correct(self._object(obj if obj is not None else self.state.objects[-1].label), point)
 
     def undo(self) -> bool:
@@ -239,14 +240,14 @@ class VolumeSession:
         self._volume().history.append(self.state)
         self.state = state
 
-    def _point_object(self, point: Point, cfg: Propagation) -> int:
+    def _point_object(self, point: Point, cfg: Propagation, propagate: bool = True) -> int:
         z = int(point.z)
         pred = self._decode(z, points=np.array([[point.x, point.y]], np.float32), point_labels=np.array([1]),
                             multimask=True)
         seed = prop.result_of(pred, None)
         if seed.area:
             seed = replace(seed, box=prop.widened_box(seed.mask, 0))
-        track = Track(0, self.shape[0] - 1)
+        track = Track(0, self.shape[0] - 1) if propagate else Track(z, z)
         return self._new_object("point", z, track, cfg, seed, clicks={z: (point,)})
 
     def _new_object(self, kind: str, z: int, track: Track, cfg: Propagation, seed: SliceResult,
