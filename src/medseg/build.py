@@ -49,8 +49,35 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def build_finetuned(path: Path) -> PromptableSAM:
+    """A ``medseg train`` model.pt: the card named in its config, its adapters re-attached, loaded strictly."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or foreign files
+        raise MedsegError(f"cannot load model {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(blob, dict) or not isinstance(blob.get("config"), dict) or "model" not in blob:
+        raise MedsegError(f"{path} is not a model.pt written by `medseg train`")
+    model = build_architecture(get_card(blob["config"].get("model")))
+    if blob["config"].get("adapter_dim"):
+        from medseg.train.adapters import add_adapters
+
+        add_adapters(model, int(blob["config"]["adapter_dim"]))
+    try:
+        model.load_state_dict(blob["model"], strict=True)
+    except RuntimeError as exc:
+        raise MedsegError(f"{path} does not fit its model '{blob['config'].get('model')}': "
+                          f"{str(exc).splitlines()[0]}") from None
+    model.checkpoint_sha256 = sha256_of(path)
+    return model.eval()
+
+
 def build_model(name: str | None = None, checkpoint: str | os.PathLike | None = None) -> PromptableSAM:
-    """Build a model by name and load its weights strictly; returns it in eval mode on the CPU."""
+    """Build a model by name (or from a fine-tuned model.pt file) and load its weights strictly.
+
+    Returns it in eval mode on the CPU.
+    """
+    if name and name.endswith(".pt") and Path(name).expanduser().is_file():
+        return build_finetuned(Path(name).expanduser())
     card = get_card(name)
     model = build_architecture(card)
     path = resolve_checkpoint(card, checkpoint)

@@ -12,7 +12,7 @@ import sys
 
 from medseg.errors import MedsegError
 
-COMMANDS = ["segment", "info", "fetch_data", "demo", "evaluate", "benchmark_protocol", "benchmark"]
+COMMANDS = ["segment", "info", "fetch_data", "demo", "evaluate", "benchmark_protocol", "benchmark", "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,97 @@
+"""`medseg train`: fine-tune a model on your own data (see medseg.train)."""
+
+from __future__ import annotations
+
+import argparse
+
+from medseg.errors import MedsegError
+
+NAME = "train"
+HELP = "fine-tune a model on a dataset (nnU-Net raw, CVPR24 npz, or image/mask pictures)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from medseg.train.config import MODES
+
+    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument("--mode", required=True, help=f"what to train: {', '.join(MODES)}")
+    p.add_argument("--out", required=True, help="output folder (model.pt, last.pt, log.csv, curves.png)")
+    p.add_argument("--model", default="litemedsam", help="model to start from (default litemedsam)")
+    p.add_argument("--checkpoint", default=None, help="weights to start from (default: the packaged ones)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=None, help="total steps (overrides --epochs)")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=4, help="objects per step and process")
+    p.add_argument("--prompts", default="box,point", help="comma list of box, point, mask (default box,point)")
+    p.add_argument("--rounds", type=int, default=2, help="prompting rounds per step (later ones add error clicks)")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-every", type=int, default=0, help="validate every N steps (default: each epoch)")
+    p.add_argument("--save-every", type=int, default=50, help="write last.pt every N steps")
+    p.add_argument("--slices-per-case", type=int, default=8, help="2D slices sampled per 3D case")
+    p.add_argument("--no-augment", action="store_true", help="no flips/intensity/affine augmentation")
+    p.add_argument("--nproc", type=int, default=1, help="processes (PyTorch DDP via torchrun; gloo on CPU)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):
+    from medseg.train.config import TrainConfig
+
+    return TrainConfig(
+        data=args.data, out=args.out, mode=args.mode, model=args.model, checkpoint=args.checkpoint,
+        epochs=args.epochs, max_steps=args.max_steps, lr=args.lr, batch_size=args.batch_size,
+        prompts=tuple(p.strip() for p in args.prompts.split(",") if p.strip()), rounds=args.rounds,
+        val_fraction=args.val_fraction, val_every=args.val_every, save_every=args.save_every,
+        slices_per_case=args.slices_per_case, augment=not args.no_augment, resume=args.resume,
+        seed=args.seed, progress=not args.quiet,
+    ).validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    if args.nproc > 1:
+        from medseg.train import distributed
+
+        _check_before_launch(cfg)
+        return distributed.launch(args.nproc, worker_argv(args))
+    if args.nproc < 1:
+        raise MedsegError(f"--nproc {args.nproc}: use 1 or more")
+    from medseg.train.trainer import train
+
+    result = train(cfg)
+    best = "" if result.best_val_dice is None else f", best validation Dice {result.best_val_dice:.3f}"
+    print(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.seconds_per_step:.2f} s/step){best}; "
+          f"model: {result.model_path}")
+    return 0
+
+
+def worker_argv(args: argparse.Namespace) -> list[str]:
+    """The parsed options as a ``medseg train`` command line for each worker process (without --nproc)."""
+    argv = []
+    for action, value in (("data", args.data), ("mode", args.mode), ("out", args.out), ("model", args.model),
+                          ("checkpoint", args.checkpoint), ("epochs", args.epochs), ("max-steps", args.max_steps),
+                          ("lr", args.lr), ("batch-size", args.batch_size), ("prompts", args.prompts),
+                          ("rounds", args.rounds), ("val-fraction", args.val_fraction),
+                          ("val-every", args.val_every), ("save-every", args.save_every),
+                          ("slices-per-case", args.slices_per_case), ("seed", args.seed)):
+        if value is not None:
+            argv += [f"--{action}", str(value)]
+    for flag, on in (("--no-augment", args.no_augment), ("--resume", args.resume), ("--quiet", args.quiet)):
+        if on:
+            argv.append(flag)
+    return argv
+
+
+def _check_before_launch(cfg) -> None:
+    """Fail fast, in one process, on the errors every worker would hit."""
+    from pathlib import Path
+
+    from medseg.train.checkpoint import read_last
+    from medseg.train.datasets import find_cases
+
+    if cfg.resume:
+        read_last(Path(cfg.out).expanduser() / "last.pt", cfg)
+    elif (Path(cfg.out).expanduser() / "last.pt").exists():
+        raise MedsegError(f"--out {cfg.out} holds a previous run (last.pt); add --resume or choose another folder")
+    find_cases(Path(cfg.data).expanduser())
