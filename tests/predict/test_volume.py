@@ -153,3 +153,10 @@ def test_bad_points_and_slices_are_errors(session):
     with pytest.raises(MedsegError, match="positive"):
         session.add_point(34, 30, 12, positive=False)
     assert session.encodes == 0
+
+
+def test_consistency_rule_segments_the_sphere(session):
+    from medseg.predict.propagate import Propagation
+
+    session.add_box3d(25, 21, 4, 43, 39, 20, propagation=Propagation(consistency=True))
+    assert dice(session.mask == 1, sphere()) > 0.95

@@ -62,6 +62,8 @@ class Propagation:
         min_area: stop when the mask has fewer pixels than this (default rule).
         stop_in_box: apply the stop rules inside a 3D box's z-range too (else only on open ranges).
         keep_connected: keep only the 3D component(s) touching the seed slice or positive clicks.
+        consistency: ask for the three candidate masks and keep the one that overlaps the previous
+            slice's mask most (IoU), instead of the single-mask output (default rule).
     """
 
     method: str = "default"
@@ -72,6 +74,7 @@ class Propagation:
     min_area: int = 4
     stop_in_box: bool = False
     keep_connected: bool = True
+    consistency: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -179,8 +182,16 @@ def step(decode: Decode, z: int, prev: SliceResult, track: Track, cfg: Propagati
     box = with_clicks(_inside(box, track.limits), clicks)
     prior = prev.logits if cfg.mask_prompt and prev.area else None
     pts, labels = click_arrays(clicks)
-    pred = decode(z, box=box, points=pts, point_labels=labels, mask_input=prior)
-    return result_of(pred, box, track.limits, best=0)
+    pred = decode(z, box=box, points=pts, point_labels=labels, mask_input=prior, multimask=cfg.consistency)
+    if not cfg.consistency:
+        return result_of(pred, box, track.limits, best=0)
+    overlap = [_iou(_crop(m, track.limits), prev.mask) for m in pred.masks]
+    return result_of(pred, box, track.limits, best=int(np.argmax(overlap)))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
 def ends(result: SliceResult, ref_area: int, track: Track, cfg: Propagation) -> bool:
