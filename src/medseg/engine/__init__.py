@@ -23,8 +23,10 @@ _MODULES = {"onnx": "onnxruntime", "openvino": "openvino"}
 
 
 def available(name: str) -> bool:
-    """Whether engine ``name`` can run here (its runtime package is installed)."""
-    return name == "eager" or importlib.util.find_spec(_MODULES[name]) is not None
+    """Whether engine ``name`` can run here (its runtime and onnx, for the export, are installed)."""
+    if name == "eager":
+        return True
+    return all(importlib.util.find_spec(m) is not None for m in (_MODULES[name], "onnx"))
 
 
 def resolve_name(name: str, model: PromptableSAM) -> str:
@@ -33,7 +35,8 @@ def resolve_name(name: str, model: PromptableSAM) -> str:
         raise MedsegError(f"unknown engine '{name}'; use one of {', '.join(ENGINE_NAMES)}")
     if name != "auto":
         if not available(name):
-            raise MedsegError(f"engine '{name}' needs the {_MODULES[name]} package: pip install {_MODULES[name]}")
+            raise MedsegError(f"engine '{name}' needs the {_MODULES[name]} and onnx packages: "
+                              f"pip install {_MODULES[name]} onnx")
         return name
     if not getattr(model, "checkpoint_sha256", None):
         return "eager"

@@ -34,11 +34,11 @@ class OpenVINOEngine(Engine):
         self._pe = _np(self.image_pe)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.encoder.infer({"images": _np(images)})
+        out = self.encoder.infer({"images": _np(images)}, share_inputs=True)
         return torch.from_numpy(np.array(out[0]))
 
     def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
                     dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.decoder.infer({"embeddings": _np(embeddings), "image_pe": self._pe, "sparse": _np(sparse),
-                                  "dense": _np(dense)})
+                                  "dense": _np(dense)}, share_inputs=True)
         return torch.from_numpy(np.array(out[0])), torch.from_numpy(np.array(out[1]))

@@ -19,6 +19,9 @@ def _session(path: os.PathLike, threads: int):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    # No busy-waiting between operators: on cores shared with other work (the usual case on a laptop)
+    # spinning costs more than it saves (measured: encoder -13% CPU time, decoder -34%).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
