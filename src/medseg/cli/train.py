@@ -84,14 +84,14 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _check_before_launch(cfg) -> None:
-    """Fail fast, in one process, on the errors every worker would hit."""
+    """Fail fast, in one process with a one-line error, on the bad input every worker would hit."""
     from pathlib import Path
 
     from medseg.train.checkpoint import read_last
-    from medseg.train.datasets import find_cases
+    from medseg.train.datasets import open_training_data
 
     if cfg.resume:
         read_last(Path(cfg.out).expanduser() / "last.pt", cfg)
     elif (Path(cfg.out).expanduser() / "last.pt").exists():
         raise MedsegError(f"--out {cfg.out} holds a previous run (last.pt); add --resume or choose another folder")
-    find_cases(Path(cfg.data).expanduser())
+    open_training_data(cfg.data, cfg.val_fraction, cfg.slices_per_case, cfg.seed)
