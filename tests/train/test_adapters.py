@@ -67,7 +67,7 @@ def test_exported_models_load_through_build_model(tmp_path):
         cfg = TrainConfig(data="-", out=str(tmp_path), mode=mode, adapter_dim=8, lora_rank=2)
         export_model(m, cfg, tmp_path / f"{mode}.pt")
         loaded = build_model(str(tmp_path / f"{mode}.pt"))
-        trained = merge_lora(m) if mode == "lora" else m
+        trained = (merge_lora(m) if mode == "lora" else m).eval()
         assert set(loaded.state_dict()) == set(trained.state_dict())
         if mode == "lora":
             assert set(loaded.state_dict()) == set(fresh().state_dict())
