@@ -20,7 +20,7 @@ from medseg.engine.eager import inference_copy
 from medseg.errors import MedsegError
 from medseg.modeling.sam import PromptableSAM
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 CACHE_ENV = "MEDSEG_ENGINE_CACHE"
 OPSET = 17
 
@@ -39,15 +39,20 @@ def checkpoint_key(model: PromptableSAM) -> str:
 
 
 class _DecoderGraph(nn.Module):
-    """The mask decoder with all four outputs, as exported: (emb, pe, sparse, dense) -> (logits, iou)."""
+    """The mask decoder with all four outputs, as exported: (emb, sparse, dense) -> (logits, iou).
+
+    The positional encoding of the embedding grid is a constant of the graph, so the runtimes fold
+    its reshapes and transposes at load time instead of repeating them for every prompt.
+    """
 
     def __init__(self, model: PromptableSAM) -> None:
         super().__init__()
         self.decoder = model.mask_decoder
+        self.register_buffer("image_pe", model.prompt_encoder.dense_pe().contiguous())
 
-    def forward(self, embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
+    def forward(self, embeddings: torch.Tensor, sparse: torch.Tensor,
                 dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.decoder.forward_all(embeddings, image_pe, sparse, dense)
+        return self.decoder.forward_all(embeddings, self.image_pe, sparse, dense)
 
 
 def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str], outputs: list[str],
@@ -79,9 +84,8 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
         _export(net.image_encoder, (torch.rand(1, 3, 256, 256),), ["images"], ["embeddings"],
                 {"images": {0: "batch"}, "embeddings": {0: "batch"}}, encoder)
     if not decoder.is_file():
-        pe = net.prompt_encoder.dense_pe()
-        args = (torch.rand(1, 256, 64, 64), pe, torch.rand(2, 3, 256), torch.rand(1, 256, 64, 64))
-        _export(_DecoderGraph(net), args, ["embeddings", "image_pe", "sparse", "dense"], ["logits", "iou"],
+        args = (torch.rand(1, 256, 64, 64), torch.rand(2, 3, 256), torch.rand(1, 256, 64, 64))
+        _export(_DecoderGraph(net), args, ["embeddings", "sparse", "dense"], ["logits", "iou"],
                 {"sparse": {0: "prompts", 1: "tokens"}, "dense": {0: "dense_batch"},
                  "logits": {0: "prompts"}, "iou": {0: "prompts"}}, decoder)
     return encoder, decoder

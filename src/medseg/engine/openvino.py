@@ -31,7 +31,6 @@ class OpenVINOEngine(Engine):
             config["INFERENCE_NUM_THREADS"] = threads
         self.encoder = core.compile_model(str(encoder), "CPU", config).create_infer_request()
         self.decoder = core.compile_model(str(decoder), "CPU", config).create_infer_request()
-        self._pe = _np(self.image_pe)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         out = self.encoder.infer({"images": _np(images)}, share_inputs=True)
@@ -39,6 +38,6 @@ class OpenVINOEngine(Engine):
 
     def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
                     dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.decoder.infer({"embeddings": _np(embeddings), "image_pe": self._pe, "sparse": _np(sparse),
+        out = self.decoder.infer({"embeddings": _np(embeddings), "sparse": _np(sparse),
                                   "dense": _np(dense)}, share_inputs=True)
         return torch.from_numpy(np.array(out[0])), torch.from_numpy(np.array(out[1]))

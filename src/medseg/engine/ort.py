@@ -40,13 +40,12 @@ class OrtEngine(Engine):
         encoder, decoder = onnx_files(model)
         self.encoder = _session(encoder, threads)
         self.decoder = _session(decoder, threads)
-        self._pe = _np(self.image_pe)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.encoder.run(None, {"images": _np(images)})[0])
 
     def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
                     dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feeds = {"embeddings": _np(embeddings), "image_pe": self._pe, "sparse": _np(sparse), "dense": _np(dense)}
+        feeds = {"embeddings": _np(embeddings), "sparse": _np(sparse), "dense": _np(dense)}
         logits, iou = self.decoder.run(None, feeds)
         return torch.from_numpy(logits), torch.from_numpy(iou)
