@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from medseg.train.trainer import train
 
     result = train(cfg)
+    if not result.main_process:
+        return 0
     best = "" if result.best_val_dice is None else f", best validation Dice {result.best_val_dice:.3f}"
     print(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.seconds_per_step:.2f} s/step){best}; "
           f"model: {result.model_path}")

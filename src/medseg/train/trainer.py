@@ -41,6 +41,7 @@ class TrainResult:
     best_val_dice: float | None
     seconds: float
     seconds_per_step: float
+    main_process: bool = True  # False in the other DDP workers
 
 
 def schedule(total: int, warmup_fraction: float = 0.05):
@@ -177,5 +178,5 @@ def _run(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict | None, 
         history.plot(out / "curves.png")
     ddp.barrier(info)
     done = max(1, step - start_step)
-    return TrainResult(out, out / "model.pt", step, best if best >= 0 else None, elapsed, elapsed / done)
+    return TrainResult(out, out / "model.pt", step, best if best >= 0 else None, elapsed, elapsed / done, info.main)
 
