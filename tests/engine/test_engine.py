@@ -102,3 +102,23 @@ def test_real_masks_match_eager(name):
         point = np.array([[w * 0.5, h * 0.5]], np.float32)
         scores.append(dice(eager.predict(points=point).best(), fast.predict(points=point).best()))
     assert min(scores) >= 0.99, scores
+
+
+def test_few_token_cross_attention_is_exact():
+    """The rewritten cross-attentions give the decoder's result (random weights, 1-11 prompt tokens)."""
+    import copy
+
+    from medseg.engine.fast_decoder import rewrite_cross_attention
+
+    torch.manual_seed(1)
+    model = build_architecture(get_card("litemedsam")).eval()
+    fast = copy.deepcopy(model)
+    rewrite_cross_attention(fast.mask_decoder.transformer)
+    emb = torch.randn(1, 256, 64, 64)
+    pts = (torch.rand(2, 6, 2) * 255, torch.tensor([[1, 0, 1, 1, 0, 1], [1, 1, 1, 1, 1, 1]]))
+    with torch.no_grad():
+        for kwargs in ({"boxes": torch.tensor([[10.0, 20, 200, 240]])}, {"points": pts, "multimask": True},
+                       {"points": pts, "boxes": torch.rand(2, 4) * 255, "masks": torch.randn(2, 1, 256, 256)}):
+            ref, out = model.decode(emb, **kwargs), fast.decode(emb, **kwargs)
+            assert torch.allclose(out[0], ref[0], atol=1e-4, rtol=1e-4)
+            assert torch.allclose(out[1], ref[1], atol=1e-5)

@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from medseg.engine.eager import inference_copy
+from medseg.engine.fast_decoder import rewrite_cross_attention
 from medseg.errors import MedsegError
 from medseg.modeling.sam import PromptableSAM
 
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 CACHE_ENV = "MEDSEG_ENGINE_CACHE"
 OPSET = 17
 
@@ -42,12 +43,14 @@ class _DecoderGraph(nn.Module):
     """The mask decoder with all four outputs, as exported: (emb, sparse, dense) -> (logits, iou).
 
     The positional encoding of the embedding grid is a constant of the graph, so the runtimes fold
-    its reshapes and transposes at load time instead of repeating them for every prompt.
+    its reshapes and transposes at load time instead of repeating them for every prompt; the
+    cross-attentions run in their few-token form (``fast_decoder``: 2.05 instead of 3.55 GFLOP).
     """
 
     def __init__(self, model: PromptableSAM) -> None:
         super().__init__()
         self.decoder = model.mask_decoder
+        rewrite_cross_attention(self.decoder.transformer)
         self.register_buffer("image_pe", model.prompt_encoder.dense_pe().contiguous())
 
     def forward(self, embeddings: torch.Tensor, sparse: torch.Tensor,

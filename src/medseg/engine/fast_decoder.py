@@ -1,0 +1,88 @@
+"""The decoder's cross-attentions rewritten for few prompt tokens: same result, 40% fewer FLOPs.
+
+In SAM's two-way transformer, the cross-attentions pair T prompt tokens (about 7) with N = 4096 image
+tokens, and project all N image tokens to the attention width (128) and back. With T * heads < 128,
+the projections can be moved to the token side by associativity:
+
+- tokens -> image: logits = (Q_h W_k_h) X^T (the key bias adds a per-query constant, which softmax
+  ignores) and P_h (X W_v_h^T + b_v) = (P_h X) W_v_h^T + b_v (rows of P sum to one).
+- image -> tokens: logits = X (W_q_h^T K_h^T) + b_q_h K_h^T, and the output projection is applied to
+  the T values of each head before the attention weights: sum_h P_h (V_h W_o_h^T) + b_o.
+
+Per layer this replaces two (4096 x 256 x 128) products by two (4096 x 256 x 8T) ones: the decoder
+drops from 3.55 to about 2.1 GFLOP per prompt. The modules take their weights from the model's own
+``Attention`` modules; only the exported graphs use them (eager stays the reference).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from medseg.modeling.transformer import Attention, TwoWayTransformer
+
+
+def _head_weights(linear: nn.Linear, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inner, C) weight and (inner,) bias of a projection, as (heads, d, C) and (heads, d)."""
+    w, b = linear.weight, linear.bias
+    return w.reshape(heads, -1, w.shape[1]), b.reshape(heads, -1)
+
+
+class TokenToImageAttention(nn.Module):
+    """Attention of T query tokens over N image tokens; forward(q (B,T,C), k (B,N,C), v (B,N,C))."""
+
+    def __init__(self, attn: Attention) -> None:
+        super().__init__()
+        self.heads = attn.num_heads
+        self.q_proj, self.out_proj = attn.q_proj, attn.out_proj
+        self.wk, _ = _head_weights(attn.k_proj, self.heads)  # the key bias cancels in softmax
+        self.wv, self.bv = _head_weights(attn.v_proj, self.heads)
+        self.scale = 1.0 / math.sqrt(self.wk.shape[1])
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        b, t, _ = q.shape
+        qh = self.q_proj(q).reshape(b, t, self.heads, -1).transpose(1, 2)  # (B, h, T, d)
+        qk = torch.matmul(qh, self.wk) * self.scale  # (B, h, T, C)
+        logits = torch.matmul(qk.reshape(b, -1, qk.shape[-1]), k.transpose(1, 2))  # (B, h*T, N)
+        p = torch.softmax(logits, dim=-1)
+        pv = torch.matmul(p, v).reshape(b, self.heads, t, -1)  # (B, h, T, C)
+        out = torch.matmul(pv, self.wv.transpose(1, 2)) + self.bv[:, None, :]  # (B, h, T, d)
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, -1))
+
+
+class ImageToTokenAttention(nn.Module):
+    """Attention of N image queries over T tokens; forward(q (B,N,C), k (B,T,C), v (B,T,C))."""
+
+    def __init__(self, attn: Attention) -> None:
+        super().__init__()
+        self.heads = attn.num_heads
+        self.k_proj, self.v_proj = attn.k_proj, attn.v_proj
+        self.wq, self.bq = _head_weights(attn.q_proj, self.heads)
+        wo = attn.out_proj.weight  # (C, inner)
+        self.wo = wo.reshape(wo.shape[0], self.heads, -1).permute(1, 2, 0)  # (h, d, C)
+        self.bo = attn.out_proj.bias
+        self.scale = 1.0 / math.sqrt(self.wq.shape[1])
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        b, t, _ = k.shape
+        n = q.shape[1]
+        kh = self.k_proj(k).reshape(b, t, self.heads, -1).transpose(1, 2)  # (B, h, T, d)
+        vh = self.v_proj(v).reshape(b, t, self.heads, -1).transpose(1, 2)  # (B, h, T, d)
+        a = torch.matmul(self.wq.transpose(1, 2), kh.transpose(2, 3)) * self.scale  # (B, h, C, T)
+        a = a.permute(0, 2, 1, 3).reshape(b, a.shape[2], -1)  # (B, C, h*T)
+        bias = (torch.matmul(kh, self.bq[:, :, None]) * self.scale).reshape(b, 1, -1)  # (B, 1, h*T)
+        logits = (torch.matmul(q, a) + bias).reshape(b, n, self.heads, t)
+        p = torch.softmax(logits, dim=-1).reshape(b, n, -1)  # (B, N, h*T)
+        m = torch.matmul(vh, self.wo).reshape(b, -1, self.wo.shape[-1])  # (B, h*T, C)
+        return torch.matmul(p, m) + self.bo
+
+
+def rewrite_cross_attention(transformer: TwoWayTransformer) -> TwoWayTransformer:
+    """Swap the cross-attentions of ``transformer`` (in place) for their few-token forms."""
+    for layer in transformer.layers:
+        layer.cross_attn_token_to_image = TokenToImageAttention(layer.cross_attn_token_to_image)
+        layer.cross_attn_image_to_token = ImageToTokenAttention(layer.cross_attn_image_to_token)
+    transformer.final_attn_token_to_image = TokenToImageAttention(transformer.final_attn_token_to_image)
+    return transformer
