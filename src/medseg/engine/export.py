@@ -69,10 +69,23 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str],
             warnings.simplefilter("ignore")
             torch.onnx.export(module, args, tmp, input_names=names, output_names=outputs, dynamic_axes=dynamic,
                               opset_version=OPSET, do_constant_folding=True, dynamo=False)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o644 & ~umask)  # mkstemp creates 0600
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _remove_stale(folder: Path) -> None:
+    """Drop graphs of earlier export versions and the runtime caches compiled from them."""
+    if not folder.is_dir():
+        return
+    current = {f"encoder-v{EXPORT_VERSION}.onnx", f"decoder-v{EXPORT_VERSION}.onnx"}
+    for path in [*folder.glob("*coder-v*.onnx"), *folder.glob("openvino/*")]:
+        if path.name not in current and path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
@@ -82,6 +95,7 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
     decoder = folder / f"decoder-v{EXPORT_VERSION}.onnx"
     if encoder.is_file() and decoder.is_file():
         return encoder, decoder
+    _remove_stale(folder)
     net = inference_copy(model)
     if not encoder.is_file():
         _export(net.image_encoder, (torch.rand(1, 3, 256, 256),), ["images"], ["embeddings"],
