@@ -30,7 +30,7 @@ AAL = [f"{s}_{side}" for s in ("Hippocampus", "Amygdala", "Caudate", "Putamen", 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "volume_dice.md"
 # extra rules for --variants (exploration; the table always has baseline and default)
 VARIANTS = {
-    "consistency": Propagation(consistency=True),
+    "single-mask-widen3": Propagation(widen=3.0),
     "consistency-widen0": Propagation(consistency=True, widen=0.0),
 }
 

@@ -77,3 +77,30 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "labels are empty" in err[0]
     assert not (tmp_path / "o" / "last.pt").exists()
+
+
+def test_cvpr24_npz_volumes(tmp_path):
+    from train_helpers import synthetic_slice
+
+    rng = np.random.default_rng(5)
+    for i in range(2):
+        pairs = [synthetic_slice(rng, 64, 2) for _ in range(4)]
+        np.savez_compressed(tmp_path / f"case{i}.npz", imgs=np.stack([p[0] for p in pairs]),
+                            gts=np.stack([p[1] for p in pairs]), spacing=np.array([2.0, 0.7, 0.7]))
+    data = open_training_data(tmp_path, val_fraction=0.5, slices_per_case=2)
+    assert data.layout == "npz" and len(data.slices) == 4 and data.train and data.val
+
+
+def test_augment_keeps_shapes_and_objects():
+    from medseg.train.augment import augment
+
+    masks = torch.zeros(3, 256, 256, dtype=torch.bool)
+    masks[:, 100:150, 80:140] = True
+    images = masks[:, None].float().expand(-1, 3, -1, -1).clone()
+    rng = np.random.default_rng(0)
+    out_i, out_m = augment(images, masks, rng)
+    assert out_i.shape == images.shape and out_m.shape == masks.shape and out_m.dtype == torch.bool
+    area = out_m.flatten(1).sum(1).float() / masks.flatten(1).sum(1)
+    assert ((area > 0.75) & (area < 1.3)).all()
+    inside = out_i[:, 0][out_m].mean() if out_m.any() else 0
+    assert inside > out_i[:, 0][~out_m].mean() + 0.5  # the image moved with its mask

@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-every", type=int, default=0, help="validate every N steps (default: each epoch)")
     p.add_argument("--save-every", type=int, default=50, help="write last.pt every N steps")
     p.add_argument("--slices-per-case", type=int, default=8, help="2D slices sampled per 3D case")
+    p.add_argument("--focal", type=float, default=0.0, help="weight of a focal loss beside Dice + BCE (default 0)")
     p.add_argument("--no-augment", action="store_true", help="no flips/intensity/affine augmentation")
     p.add_argument("--nproc", type=int, default=1, help="processes (PyTorch DDP via torchrun; gloo on CPU)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -43,7 +44,7 @@ def config_from_args(args: argparse.Namespace):
         epochs=args.epochs, max_steps=args.max_steps, lr=args.lr, batch_size=args.batch_size,
         prompts=tuple(p.strip() for p in args.prompts.split(",") if p.strip()), rounds=args.rounds,
         val_fraction=args.val_fraction, val_every=args.val_every, save_every=args.save_every,
-        slices_per_case=args.slices_per_case, augment=not args.no_augment, resume=args.resume,
+        slices_per_case=args.slices_per_case, augment=not args.no_augment, focal_weight=args.focal, resume=args.resume,
         seed=args.seed, progress=not args.quiet,
     ).validate()
 
@@ -76,7 +77,7 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
                           ("lr", args.lr), ("batch-size", args.batch_size), ("prompts", args.prompts),
                           ("rounds", args.rounds), ("val-fraction", args.val_fraction),
                           ("val-every", args.val_every), ("save-every", args.save_every),
-                          ("slices-per-case", args.slices_per_case), ("seed", args.seed)):
+                          ("slices-per-case", args.slices_per_case), ("seed", args.seed), ("focal", args.focal)):
         if value is not None:
             argv += [f"--{action}", str(value)]
     for flag, on in (("--no-augment", args.no_augment), ("--resume", args.resume), ("--quiet", args.quiet)):

@@ -55,7 +55,7 @@ class Propagation:
 
     Attributes:
         method: "baseline" or "default" (see the module docstring).
-        widen: pixels added on each side of the previous mask's bounding box.
+        widen: pixels added on each side of the previous mask's bounding box (baseline: 3).
         mask_prompt: give the previous slice's logits as a mask prompt (default rule).
         min_iou: stop when the predicted IoU falls below this (default rule).
         min_area_frac: stop when the mask is smaller than this fraction of the seed mask (default rule).
@@ -82,7 +82,10 @@ class Propagation:
 
 
 BASELINE = Propagation(method="baseline", mask_prompt=False, keep_connected=False)
-DEFAULT = Propagation()
+# Measured by scripts/eval_volume.py on 12 Colin27 AAL structures (mean 3D Dice from tight 3D boxes):
+# baseline 0.438, single-mask + logits prompt 0.418, consistency (this) 0.404, consistency unwidened 0.390.
+# The baseline still wins on the mean; consistency wins on hippocampus, caudate and left pallidum. Open.
+DEFAULT = Propagation(consistency=True)
 
 
 def config(method: str | Propagation) -> Propagation:
