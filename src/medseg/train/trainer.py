@@ -76,9 +76,10 @@ def make_batch(data: TrainingData, items, embeddings, cfg: TrainConfig, rng: np.
         return embeddings[[t[0] for t in items]], masks, valid
     images = torch.stack([data.slices[t[0]].image for t in items])
     if cfg.augment:
-        images, masks = augment(images, masks, rng)
-        keep = masks.flatten(1).sum(1) >= 4  # an object pushed out of view by the affine keeps its original
-        masks = torch.where(keep[:, None, None], masks, torch.stack([data.target(t)[1] for t in items]))
+        moved_images, moved_masks = augment(images, masks, rng)
+        keep = moved_masks.flatten(1).sum(1) >= 4  # an object pushed out of view stays unaugmented
+        images = torch.where(keep[:, None, None, None], moved_images, images)
+        masks = torch.where(keep[:, None, None], moved_masks, masks)
         valid = None
     return images, masks, valid
 
@@ -126,6 +127,8 @@ def _run(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict | None, 
     if resumed is not None:
         step = ckpt.restore(resumed, model, optimizer, scheduler, rng)
         best = float(resumed["best"])
+        if info.rank > 0:  # last.pt holds rank 0's generator; the others draw their own prompts
+            rng.bit_generator.state = np.random.default_rng([cfg.seed, info.rank, step]).bit_generator.state
     history = History(out, resumed is not None, step) if info.main else None
     val_every = cfg.val_every or steps_per_epoch
 
