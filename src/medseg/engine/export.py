@@ -9,6 +9,7 @@ into place, so concurrent or interrupted builds never leave a half-written model
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -96,6 +97,8 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
     if encoder.is_file() and decoder.is_file():
         return encoder, decoder
     _remove_stale(folder)
+    print(f"medseg: exporting the network to ONNX into {folder} (once per checkpoint, about 20-60 s)",
+          file=sys.stderr)
     net = inference_copy(model)
     if not encoder.is_file():
         _export(net.image_encoder, (torch.rand(1, 3, 256, 256),), ["images"], ["embeddings"],
