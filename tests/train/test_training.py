@@ -95,16 +95,21 @@ def test_interrupted_run_resumes_without_losing_steps(run):
     assert not list(run["out"].glob(".*.tmp"))
 
 
-def test_model_pt_loads_through_build_model(run):
-    from medseg.predict.predictor import Predictor
+def test_model_pt_loads_through_build_model_and_segment(run, tmp_path):
+    from PIL import Image as PILImage
+
+    from medseg.cli.main import main
 
     model = build_model(str(run["out"] / "model.pt"))
     assert not model.training
-    predictor = Predictor(model, engine="eager")
-    image = np.zeros((96, 96), np.float32)
+    assert set(model.state_dict()) == set(build_model().state_dict())
+    image = np.full((96, 96), 30, np.uint8)
     image[30:60, 30:60] = 200
-    predictor.set_image(image)
-    assert predictor.predict(points=np.array([[45, 45]])).masks.shape == (1, 96, 96)
+    PILImage.fromarray(image).save(tmp_path / "square.png")
+    status = main(["segment", str(tmp_path / "square.png"), "-o", str(tmp_path / "mask.png"),
+                   "--model", str(run["out"] / "model.pt"), "--point", "45,45", "--engine", "eager"])
+    assert status == 0
+    assert np.asarray(PILImage.open(tmp_path / "mask.png")).shape == (96, 96)
 
 
 def test_resume_checks_before_training(run, tmp_path):

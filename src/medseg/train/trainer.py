@@ -101,8 +101,59 @@ def train(cfg: TrainConfig) -> TrainResult:
         ddp.teardown(info)
 
 
-def _run(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict | None, info: ddp.DistInfo,
-         build_model) -> TrainResult:
+@dataclass
+class Session:
+    """Everything one training process holds (built by ``open_session``)."""
+
+    cfg: TrainConfig
+    out: Path
+    data: TrainingData
+    info: ddp.DistInfo
+    model: torch.nn.Module
+    runner: torch.nn.Module  # PromptedStep, wrapped in DistributedDataParallel with several processes
+    embeddings: torch.Tensor | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    rng: np.random.Generator
+    total: int
+    steps_per_epoch: int
+    first: tuple[str, ...]
+    step: int = 0
+    best: float = -1.0
+    history: History | None = None
+
+    def train_step(self) -> tuple[float, float]:
+        """One optimiser step; returns (loss, Dice of the last round) averaged over processes."""
+        items = batch_items(self.data, self.step, self.cfg, self.info)
+        inputs, masks, valid = make_batch(self.data, items, self.embeddings, self.cfg, self.rng)
+        kind = self.first[int(self.rng.integers(len(self.first)))]
+        terms = self.runner(inputs, masks, valid, kind)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        loss, dice = ddp.mean_over_ranks([terms["total"].item(), terms["dice_last"].item()], self.info)
+        return loss, dice
+
+    def validate_and_keep(self) -> None:
+        """Validate (rank 0); export model.pt when the validation Dice is the best so far."""
+        scores = validate(self.model, self.data, self.embeddings, self.first)
+        if scores is None:
+            return
+        self.history.append({"step": self.step, **scores})
+        if scores["val_dice"] > self.best:
+            self.best = scores["val_dice"]
+            ckpt.export_model(self.model, self.cfg, self.out / "model.pt", {"step": self.step, **scores})
+
+    def save_last(self) -> None:
+        ckpt.save_last(self.out / "last.pt", self.cfg, self.model, self.optimizer, self.scheduler, self.step,
+                       self.rng, self.best)
+
+
+def open_session(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict | None, info: ddp.DistInfo,
+                 build_model) -> Session:
+    """Build the model for the mode, embeddings, optimiser and schedule; restore last.pt when resuming."""
     torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     model = build_model(cfg.model, cfg.checkpoint)
@@ -112,74 +163,60 @@ def _run(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict | None, 
     if cfg.mode == "decoder":
         embeddings = cached_embeddings(model, data.slices, out, info, cfg.progress and info.main)
     rng = np.random.default_rng([cfg.seed, info.rank])
-    first = tuple(k for k in cfg.prompts if k in ("box", "point"))
     step_module = PromptedStep(model, embeddings is not None, cfg.rounds, "mask" in cfg.prompts,
                                LossWeights(focal=cfg.focal_weight, iou=cfg.iou_weight), cfg.box_jitter, rng)
-    runner = step_module
-    if info.world > 1:
-        runner = torch.nn.parallel.DistributedDataParallel(step_module)
-    per_step = cfg.batch_size * info.world
-    total = cfg.max_steps or cfg.epochs * max(1, math.ceil(len(data.train) / per_step))
-    steps_per_epoch = max(1, math.ceil(len(data.train) / per_step))
+    runner = torch.nn.parallel.DistributedDataParallel(step_module) if info.world > 1 else step_module
+    steps_per_epoch = max(1, math.ceil(len(data.train) / (cfg.batch_size * info.world)))
+    total = cfg.max_steps or cfg.epochs * steps_per_epoch
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(total))
-    step, best = 0, -1.0
+    first = tuple(k for k in cfg.prompts if k in ("box", "point"))
+    session = Session(cfg, out, data, info, model, runner, embeddings, optimizer, scheduler, rng, total,
+                      steps_per_epoch, first)
     if resumed is not None:
-        step = ckpt.restore(resumed, model, optimizer, scheduler, rng)
-        best = float(resumed["best"])
+        session.step = ckpt.restore(resumed, model, optimizer, scheduler, rng)
+        session.best = float(resumed["best"])
         if info.rank > 0:  # last.pt holds rank 0's generator; the others draw their own prompts
-            rng.bit_generator.state = np.random.default_rng([cfg.seed, info.rank, step]).bit_generator.state
-    history = History(out, resumed is not None, step) if info.main else None
-    val_every = cfg.val_every or steps_per_epoch
+            rng.bit_generator.state = np.random.default_rng([cfg.seed, info.rank, session.step]).bit_generator.state
+    if info.main:
+        session.history = History(out, resumed is not None, session.step)
+    return session
 
-    def evaluate_and_keep(at: int) -> None:
-        nonlocal best
-        scores = validate(model, data, embeddings, first)
-        if scores is None:
-            return
-        history.append({"step": at, **scores})
-        if scores["val_dice"] > best:
-            best = scores["val_dice"]
-            ckpt.export_model(model, cfg, out / "model.pt", {"step": at, **scores})
 
-    if info.main and step == 0:
-        evaluate_and_keep(0)
-    bar = tqdm(total=total, initial=step, desc=f"train {cfg.mode}", disable=not (cfg.progress and info.main))
-    started, start_step = time.perf_counter(), step
+def _run(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict | None, info: ddp.DistInfo,
+         build_model) -> TrainResult:
+    s = open_session(cfg, out, data, resumed, info, build_model)
+    val_every = cfg.val_every or s.steps_per_epoch
+    if info.main and s.step == 0:
+        s.validate_and_keep()
+    bar = tqdm(total=s.total, initial=s.step, desc=f"train {cfg.mode}", disable=not (cfg.progress and info.main))
+    started, start_step = time.perf_counter(), s.step
     try:
-        while step < total:
+        while s.step < s.total:
             t0 = time.perf_counter()
-            items = batch_items(data, step, cfg, info)
-            inputs, masks, valid = make_batch(data, items, embeddings, cfg, rng)
-            kind = first[int(rng.integers(len(first)))]
-            terms = runner(inputs, masks, valid, kind)
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            loss, dice = ddp.mean_over_ranks([terms["total"].item(), terms["dice_last"].item()], info)
+            loss, dice = s.train_step()
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", dice=f"{dice:.3f}")
             if info.main:
-                history.append({"step": step, "epoch": (step - 1) // steps_per_epoch, "loss": loss, "dice": dice,
-                                "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0})
-                if step % val_every == 0 or step == total:
-                    evaluate_and_keep(step)
-                if step % cfg.save_every == 0 or step == total:
-                    ckpt.save_last(out / "last.pt", cfg, model, optimizer, scheduler, step, rng, best)
+                s.history.append({"step": s.step, "epoch": (s.step - 1) // s.steps_per_epoch, "loss": loss,
+                                  "dice": dice, "lr": s.scheduler.get_last_lr()[0],
+                                  "seconds": time.perf_counter() - t0})
+                if s.step % val_every == 0 or s.step == s.total:
+                    s.validate_and_keep()
+                if s.step % cfg.save_every == 0 or s.step == s.total:
+                    s.save_last()
     except KeyboardInterrupt:
         if info.main:
-            ckpt.save_last(out / "last.pt", cfg, model, optimizer, scheduler, step, rng, best)
+            s.save_last()
         raise
     finally:
         bar.close()
     elapsed = time.perf_counter() - started
     if info.main:
         if not data.val:
-            ckpt.export_model(model, cfg, out / "model.pt", {"step": step})
-        history.plot(out / "curves.png")
+            ckpt.export_model(s.model, cfg, out / "model.pt", {"step": s.step})
+        s.history.plot(out / "curves.png")
     ddp.barrier(info)
-    done = max(1, step - start_step)
-    return TrainResult(out, out / "model.pt", step, best if best >= 0 else None, elapsed, elapsed / done, info.main)
-
+    done = max(1, s.step - start_step)
+    best = s.best if s.best >= 0 else None
+    return TrainResult(out, out / "model.pt", s.step, best, elapsed, elapsed / done, info.main)
