@@ -133,3 +133,16 @@ def test_two_process_ddp_run(tmp_path):
     rows = [r for r in log_rows(out) if r["loss"]]
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
     assert build_model(str(out / "model.pt")) is not None
+
+
+def test_one_adapter_step_trains_adapters_through_the_encoder(tmp_path):
+    """Encoder modes run the encoder with gradients and augmentation; one step moves the adapters off zero."""
+    data = png_dataset(tmp_path / "data", cases=1)
+    out = tmp_path / "out"
+    result = train(config(data, out, mode="adapter", max_steps=1, batch_size=1, rounds=1, prompts=("box",),
+                          val_fraction=0.0, adapter_dim=4))
+    assert result.steps == 1 and result.best_val_dice is None
+    state = torch.load(out / "model.pt", weights_only=True)
+    ups = [v for k, v in state["model"].items() if k.endswith("adapter.up.weight")]
+    assert len(ups) == 10 and all(u.abs().sum() > 0 for u in ups)  # 2 + 6 + 2 TinyViT blocks
+    assert build_model(str(out / "model.pt")) is not None
