@@ -7,6 +7,9 @@
 Engines: ``eager`` (PyTorch), ``onnx`` (ONNX Runtime) and ``openvino``. ``auto`` picks the first
 installed runtime of AUTO_ORDER, which is ordered by the measurements of ``medseg benchmark``; it falls
 back to eager when no runtime is installed or the model was not loaded from a checkpoint file.
+Measured on 2 shared AVX2 cores, interleaved rounds: ONNX Runtime encodes a slice in 0.82x the time of
+OpenVINO and decodes a prompt in 0.82x, and it is the lighter install (OpenVINO is the extra
+``medseg[openvino]``); both are about 3x faster than eager on the encoder and 7x on the decoder.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from medseg.errors import MedsegError
 from medseg.modeling.sam import PromptableSAM
 
 ENGINE_NAMES = ("auto", "eager", "onnx", "openvino")
-AUTO_ORDER = ("openvino", "onnx", "eager")
+AUTO_ORDER = ("onnx", "openvino", "eager")
 _MODULES = {"onnx": "onnxruntime", "openvino": "openvino"}
 
 
