@@ -10,7 +10,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +186,23 @@ def open_session(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict 
     return session
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Treat SIGTERM (torchrun stopping its workers, a batch scheduler's time limit) like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict | None, info: ddp.DistInfo,
          build_model) -> TrainResult:
     s = open_session(cfg, out, data, resumed, info, build_model)
@@ -192,19 +212,8 @@ def _run(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict | None, 
     bar = tqdm(total=s.total, initial=s.step, desc=f"train {cfg.mode}", disable=not (cfg.progress and info.main))
     started, start_step = time.perf_counter(), s.step
     try:
-        while s.step < s.total:
-            t0 = time.perf_counter()
-            loss, dice = s.train_step()
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", dice=f"{dice:.3f}")
-            if info.main:
-                s.history.append({"step": s.step, "epoch": (s.step - 1) // s.steps_per_epoch, "loss": loss,
-                                  "dice": dice, "lr": s.scheduler.get_last_lr()[0],
-                                  "seconds": time.perf_counter() - t0})
-                if s.step % val_every == 0 or s.step == s.total:
-                    s.validate_and_keep()
-                if s.step % cfg.save_every == 0 or s.step == s.total:
-                    s.save_last()
+        with sigterm_as_interrupt():
+            _loop(s, val_every, bar)
     except KeyboardInterrupt:
         if info.main:
             s.save_last()
@@ -220,3 +229,19 @@ def _run(cfg: TrainConfig, out: Path, data: TrainingData, resumed: dict | None, 
     done = max(1, s.step - start_step)
     best = s.best if s.best >= 0 else None
     return TrainResult(out, out / "model.pt", s.step, best, elapsed, elapsed / done, info.main)
+
+
+def _loop(s: Session, val_every: int, bar: tqdm) -> None:
+    """Steps until the total, with the log, validation and last.pt on rank 0."""
+    while s.step < s.total:
+        t0 = time.perf_counter()
+        loss, dice = s.train_step()
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", dice=f"{dice:.3f}")
+        if s.info.main:
+            s.history.append({"step": s.step, "epoch": (s.step - 1) // s.steps_per_epoch, "loss": loss,
+                              "dice": dice, "lr": s.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0})
+            if s.step % val_every == 0 or s.step == s.total:
+                s.validate_and_keep()
+            if s.step % s.cfg.save_every == 0 or s.step == s.total:
+                s.save_last()
