@@ -13,7 +13,6 @@ CVPR24 npz: ``DIR/*.npz`` (or ``DIR/imgs/*.npz``), each with ``imgs``, ``gts`` a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from medseg.errors import MedsegError
 from medseg.io.image import Image
+from medseg.io.nnunet import read_nnunet_raw
 
 
 @dataclass(frozen=True)
@@ -59,38 +59,10 @@ def open_dataset(root: str | Path) -> Dataset:
                       "nor a folder of CVPR24 .npz files")
 
 
-def _label_names(meta: dict) -> dict[int, str]:
-    labels = meta.get("labels", {})
-    names: dict[int, str] = {}
-    for key, value in labels.items():
-        if isinstance(value, int) or (isinstance(value, str) and value.isdigit() and not key.isdigit()):
-            names[int(value)] = key  # nnU-Net v2: name -> value
-        elif key.isdigit():
-            names[int(key)] = str(value)  # v1: "value" -> name
-    names.pop(0, None)
-    return names
-
-
 def _nnunet(root: Path) -> Dataset:
-    try:
-        meta = json.loads((root / "dataset.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise MedsegError(f"{root / 'dataset.json'}: cannot read ({exc})") from None
-    end = meta.get("file_ending", ".nii.gz")
-    images, labels = root / "imagesTr", root / "labelsTr"
-    if not images.is_dir() or not labels.is_dir():
-        raise MedsegError(f"{root}: an nnU-Net raw dataset needs imagesTr/ and labelsTr/")
-    cases = []
-    for label_file in sorted(labels.glob(f"*{end}")):
-        name = label_file.name[: -len(end)]
-        image = images / f"{name}_0000{end}"
-        if not image.is_file():
-            raise MedsegError(f"{label_file}: no image {image.name} in {images}")
-        inst = root / "instancesTr" / label_file.name
-        cases.append(Case(name, image, label_file, inst if inst.is_file() else None))
-    if not cases:
-        raise MedsegError(f"{labels}: no label files ending in {end}")
-    return Dataset(root, "nnunet", cases, _label_names(meta))
+    raw = read_nnunet_raw(root)
+    cases = [Case(c.name, c.image, c.labels, c.instances) for c in raw.cases]
+    return Dataset(root, "nnunet", cases, raw.label_names)
 
 
 def load_case(dataset: Dataset, case: Case) -> tuple[Image, np.ndarray, np.ndarray | None]:

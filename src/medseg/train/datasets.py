@@ -15,7 +15,6 @@ Images are windowed to 0..255 as for inference (``medseg.predict.segment.windowe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from medseg.errors import MedsegError
+from medseg.io.nnunet import read_nnunet_raw
 from medseg.preprocess.resize import ResizeLongest
 
 PNG_ENDINGS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -92,28 +92,8 @@ def find_cases(root: Path) -> tuple[str, list[CasePaths], dict[int, str]]:
 
 
 def _nnunet_cases(root: Path) -> tuple[str, list[CasePaths], dict[int, str]]:
-    try:
-        meta = json.loads((root / "dataset.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise MedsegError(f"{root / 'dataset.json'}: cannot read ({str(exc).splitlines()[0]})") from None
-    end = meta.get("file_ending", ".nii.gz")
-    images, labels = root / "imagesTr", root / "labelsTr"
-    if not images.is_dir() or not labels.is_dir():
-        raise MedsegError(f"{root}: an nnU-Net raw dataset needs imagesTr/ and labelsTr/")
-    cases = []
-    for label_file in sorted(labels.glob(f"*{end}")):
-        name = label_file.name[: -len(end)]
-        image = images / f"{name}_0000{end}"
-        if not image.is_file():
-            raise MedsegError(f"{label_file}: no image {image.name} in {images}")
-        cases.append(CasePaths(name, image, label_file))
-    if not cases:
-        raise MedsegError(f"{labels}: no label files ending in {end}")
-    names = {}
-    for key, value in meta.get("labels", {}).items():
-        if isinstance(value, int) and value > 0:
-            names[value] = key
-    return "nnunet", cases, names
+    raw = read_nnunet_raw(root)
+    return "nnunet", [CasePaths(c.name, c.image, c.labels) for c in raw.cases], raw.label_names
 
 
 def _pair_cases(images: Path, masks: Path) -> list[CasePaths]:
