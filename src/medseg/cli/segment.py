@@ -39,13 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_paths(args: argparse.Namespace) -> None:
-    from medseg.io._common import ending
-    from medseg.io.write import WRITE_ENDINGS, _refuse_input
+    from medseg.io import check_output_path
 
-    out = Path(args.output)
-    if ending(out) not in WRITE_ENDINGS:
-        raise MedsegError(f"{out}: unsupported output ending; use one of {', '.join(WRITE_ENDINGS)}")
-    _refuse_input(out, args.input)
+    out = check_output_path(args.output, args.input)
     if args.overlay and Path(args.overlay).resolve() in (Path(args.input).resolve(), out.resolve()):
         raise MedsegError(f"--overlay {args.overlay} would overwrite the input or the mask")
 
@@ -106,7 +102,7 @@ def _describe(mask, label: int, z: int, iou: float, is_volume: bool) -> str:
 
 def _write_overlay(image, result, objects, target: str) -> Path:
     from medseg.predict.segment import windowed
-    from medseg.visual import overlay, save_png
+    from medseg.visual import overlay, radiological, save_png
 
     data, _ = windowed(image, result.window.name)
     z = next(iter(result.slices.values()))
@@ -114,4 +110,7 @@ def _write_overlay(image, result, objects, target: str) -> Path:
     labels = result.labels[z] if image.is_volume else result.labels
     boxes = [(o.box.x0, o.box.y0, o.box.x1, o.box.y1) for o in objects if o.box and (o.box.z or 0) == z]
     points = [(p.x, p.y, p.positive) for o in objects for p in o.points if (p.z or 0) == z]
-    return save_png(overlay(slice_2d, labels, boxes, points), target)
+    picture = overlay(slice_2d, labels, boxes, points)
+    if image.is_volume:
+        picture = radiological(picture, image.geometry.direction)
+    return save_png(picture, target)
