@@ -160,3 +160,25 @@ def test_consistency_rule_segments_the_sphere(session):
 
     session.add_box3d(25, 21, 4, 43, 39, 20, propagation=Propagation(consistency=True))
     assert dice(session.mask == 1, sphere()) > 0.95
+
+
+def test_default_prompts_every_slice_of_a_3d_box_with_the_box(session):
+    """The default rule anchors each slice to the 3D box; the baseline follows the previous mask's box."""
+    box = np.array([25, 21, 43, 39], np.float32)
+    session.add_box3d(25, 21, 4, 43, 39, 20)
+    slices = session.state.objects[-1].slices
+    assert sorted(slices) == list(range(4, 21))
+    assert all(np.array_equal(r.box, box) for r in slices.values())
+    session.add_box3d(25, 21, 4, 43, 39, 20, propagation="baseline")
+    baseline = session.state.objects[-1].slices
+    assert not all(np.array_equal(r.box, box) for r in baseline.values())
+
+
+def test_default_keeps_a_click_on_a_3d_box_slice(session):
+    """A correction click inside a 3D box is applied to its slice and re-propagation keeps the box rule."""
+    session.add_box3d(25, 21, 4, 43, 39, 20)
+    before = session.object_mask(1).copy()
+    session.add_point(34, 30, 15, positive=False)
+    after = session.object_mask(1)
+    assert not np.array_equal(before[15], after[15])
+    assert np.array_equal(before[:15], after[:15])
