@@ -34,8 +34,9 @@ def colin(model):
     return session, {name: aal == ids[name] for name in ("Amygdala_L", "Amygdala_R")}
 
 
-# measured by scripts/eval_volume.py: Amygdala_L baseline 0.371, default 0.421
-FLOORS = {"baseline": 0.34, "default": 0.39}
+# measured by scripts/eval_volume.py (benchmarks/results/volume_dice.md, ONNX Runtime and OpenVINO
+# agree to 3 decimals): Amygdala_L baseline 0.371, default 0.479 (the 3D box on every slice)
+FLOORS = {"baseline": 0.34, "default": 0.45}
 
 
 @pytest.mark.parametrize("rule", ["baseline", "default"])
