@@ -54,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     dice = 2 * (pred & truth[z]).sum() / max(pred.sum() + truth[z].sum(), 1)
     print(f"window: {result.window.name} ({result.window.reason}); model + segmentation {seconds:.1f} s")
     print(f"Dice against the AAL atlas on slice {z}: {dice:.3f}")
-    print(f"mask:    {mask_path}")
-    print(f"overlay: {png}")
+    print(f"mask:    {mask_path.resolve()}")
+    print(f"overlay: {png.resolve()}")
     return 0
