@@ -64,10 +64,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (every option that differs from its default)."""
+    from medseg.evaluate.runner import portable_path
+
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     defaults = vars(parser.parse_args(["--protocol", args.protocol, "--data", args.data]))
-    parts = [f"medseg {NAME}", "--protocol", args.protocol, "--data", shlex.quote(str(args.data))]
+    parts = [f"medseg {NAME}", "--protocol", args.protocol, "--data", portable_path(args.data, shell=True)]
     for key, value in vars(args).items():
         if key.startswith("_") or key in ("protocol", "data", "command") or value == defaults.get(key, value):
             continue

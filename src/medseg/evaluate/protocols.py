@@ -106,7 +106,11 @@ def sammed3d_click(pred: np.ndarray | None, gt: np.ndarray,
 # ----- protocols ------------------------------------------------------------------------------------
 def run_case(protocol: str, predictor, image: Image, gt: np.ndarray, labels: list[int], cfg: ProtocolConfig,
              rng: np.random.Generator, instances: np.ndarray | None = None) -> CaseOutput:
-    """Run one protocol on one case; structures absent from ``gt`` are skipped."""
+    """Run one protocol on one case; structures absent from ``gt`` are skipped.
+
+    3D protocols share one slice-embedding cache across the case's structures; a row's ``encodes``
+    counts the slices newly encoded for that structure (so its ``seconds`` exclude cached slices).
+    """
     labels = [lab for lab in labels if (gt == lab).any()]
     if protocol == "box2d":
         return box2d(predictor, image, gt, labels, cfg, rng, instances)
@@ -123,9 +127,10 @@ def run_case(protocol: str, predictor, image: Image, gt: np.ndarray, labels: lis
     rows = []
     for label in labels:
         session.reset()
+        before = session.encodes  # the embedding cache is shared by the case's structures
         row, mask = runner(session, gt == label, image.geometry.spacing, cfg, rng)
         prediction[mask] = label
-        rows.append({"label": label, **row, "encodes": session.encodes})
+        rows.append({"label": label, **row, "encodes": session.encodes - before})
     return CaseOutput(rows, prediction)
 
 

@@ -1,13 +1,16 @@
 """Run a protocol over a dataset, resumably: one JSON line per finished case in ``OUT/results.jsonl``.
 
-``OUT/config.json`` holds the run's settings; a rerun with the same settings skips the cases already in
-``results.jsonl`` (a half-written last line from an interrupted run is ignored), a rerun with other
-settings is refused. Predicted label maps go to ``OUT/predictions/CASE.nii.gz`` on the image grid.
+``OUT/config.json`` holds the run's settings (a dataset in the sample-data cache is named portably, see
+:func:`portable_path`, so a committed run resumes on another machine); a rerun with the same settings
+skips the cases already in ``results.jsonl`` (a half-written last line from an interrupted run is
+ignored), a rerun with other settings is refused. Predicted label maps go to
+``OUT/predictions/CASE.nii.gz`` on the image grid.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 import zlib
 from dataclasses import asdict
@@ -23,6 +26,33 @@ from medseg.evaluate.protocols import ProtocolConfig, run_case
 RESULTS = "results.jsonl"
 CONFIG = "config.json"
 PREDICTIONS = "predictions"
+
+
+SAMPLE_ROOT = "${MEDSEG_DATA:-$HOME/.cache/medseg/data}"
+
+
+def portable_path(path: str | Path, shell: bool = False) -> str:
+    """A dataset path that reads the same on other machines.
+
+    A folder in the sample-data cache becomes ``${MEDSEG_DATA:-$HOME/.cache/medseg/data}/...`` (double
+    quoted when ``shell``, so a shell expands it); with ``shell``, a folder under the working folder
+    becomes relative to it; anything else stays absolute (shell-quoted when ``shell``).
+    """
+    from medseg.data import sample
+
+    resolved = Path(path).expanduser().resolve()
+    root = sample.data_root().resolve()
+    if resolved.is_relative_to(root):
+        rel = resolved.relative_to(root).as_posix()
+        if not shell:
+            return f"{SAMPLE_ROOT}/{rel}"
+        if not any(c in rel for c in '"$`\\'):
+            return f'"{SAMPLE_ROOT}/{rel}"'
+    if not shell:
+        return str(resolved)
+    if resolved.is_relative_to(Path.cwd().resolve()):
+        return shlex.quote(resolved.relative_to(Path.cwd().resolve()).as_posix())
+    return shlex.quote(str(path))
 
 
 def case_rng(seed: int, case: str) -> np.random.Generator:
@@ -74,7 +104,7 @@ def run_protocol(dataset: Dataset, predictor_factory, cfg: ProtocolConfig, out: 
     from medseg.io import write_mask
 
     out = Path(out)
-    settings = {**asdict(cfg), "model": model, "labels": labels, "data": str(dataset.root.resolve())}
+    settings = {**asdict(cfg), "model": model, "labels": labels, "data": portable_path(dataset.root)}
     _check_config(out, settings)
     done = finished_cases(out)
     cases = dataset.cases[:limit] if limit else dataset.cases
