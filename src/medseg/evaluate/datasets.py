@@ -20,15 +20,9 @@ import numpy as np
 
 from medseg.errors import MedsegError
 from medseg.io.image import Image
-from medseg.io.nnunet import read_nnunet_raw
+from medseg.io.nnunet import RawCase, read_nnunet_raw
 
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    image: Path
-    labels: Path
-    instances: Path | None = None
+Case = RawCase  # name, image, labels, instances (or None)
 
 
 @dataclass
@@ -61,8 +55,7 @@ def open_dataset(root: str | Path) -> Dataset:
 
 def _nnunet(root: Path) -> Dataset:
     raw = read_nnunet_raw(root)
-    cases = [Case(c.name, c.image, c.labels, c.instances) for c in raw.cases]
-    return Dataset(root, "nnunet", cases, raw.label_names)
+    return Dataset(root, "nnunet", raw.cases, raw.label_names)
 
 
 def load_case(dataset: Dataset, case: Case) -> tuple[Image, np.ndarray, np.ndarray | None]:
