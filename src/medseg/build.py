@@ -41,7 +41,10 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or foreign files
-        raise MedsegError(f"cannot load checkpoint {path}: {str(exc).splitlines()[0]}") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "weights only load failed" in reason.lower():
+            reason = "not a PyTorch weights file that loads safely (torch.load with weights_only=True)"
+        raise MedsegError(f"cannot load checkpoint {path}: {reason}") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):

@@ -106,3 +106,19 @@ def test_real_process_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["garbage", "foreign state_dict", "missing"])
+def test_bad_checkpoint_is_one_line(kind, scan, tmp_path, capsys):
+    import torch
+
+    ckpt = tmp_path / "model.pth"
+    if kind == "garbage":
+        ckpt.write_bytes(b"\x00not a checkpoint" * 50)
+    elif kind == "foreign state_dict":
+        torch.save({"encoder.weight": torch.zeros(3)}, ckpt)
+    out = tmp_path / "mask.nii.gz"
+    code, err = run_cli(["segment", str(scan), "-o", str(out), "--checkpoint", str(ckpt),
+                         "--box", "1,1,5,5", "--slice", "0"], capsys)
+    assert_one_line_error(code, err, "model.pth")
+    assert not out.exists()
