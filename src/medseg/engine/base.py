@@ -42,18 +42,8 @@ class Engine:
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, points: Points | None = None, boxes: torch.Tensor | None = None,
                masks: torch.Tensor | None = None, multimask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode prompts against embeddings, all in model space (as ``PromptableSAM.decode``).
-
-        Args:
-            embeddings: (1 or B, 256, 64, 64) image embeddings.
-            points: coords (B, N, 2) as (X, Y) in 256-space and labels (B, N) (1 pos, 0 neg), or None.
-            boxes: (B, 4) as (X0, Y0, X1, Y1) in 256-space, or None.
-            masks: (B, 1, 256, 256) low-res logits from a previous prediction, or None.
-            multimask: three candidate masks instead of one.
-
-        Returns:
-            low-res logits (B, K, 256, 256) and predicted IoU (B, K), K = 3 with multimask else 1.
-        """
+        """Decode prompts against embeddings in model space: arguments, shapes and result as
+        ``PromptableSAM.decode`` (logits (B, K, 256, 256), IoU (B, K); K = 3 with multimask, else 1)."""
         sparse, dense = self.prompt_encoder(points, boxes, masks)
         if masks is None:
             dense = dense[:1]  # the same no-mask embedding for every prompt: let the decoder broadcast it
