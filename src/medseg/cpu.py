@@ -21,3 +21,23 @@ def cpu_info() -> dict[str, object]:
             elif key.strip() in ("flags", "Features") and not flags:
                 flags = set(value.split())
     return {"model": model, "cores": os.cpu_count(), "features": [f for f in FEATURES if f in flags]}
+
+
+def physical_cores() -> int:
+    """Cores this process may use, counting hyper-threads of one core once (Linux), else logical cores."""
+    try:
+        usable = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in usable:
+        siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        cores.add(siblings.read_text().strip() if siblings.exists() else str(cpu))
+    return max(1, len(cores))
+
+
+def default_threads() -> int:
+    """Intra-op threads for a runtime started without torch: $OMP_NUM_THREADS, else the physical cores
+    (what torch and ONNX Runtime choose by default)."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else physical_cores()

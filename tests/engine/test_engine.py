@@ -8,7 +8,7 @@ import torch
 
 from medseg.build import build_architecture, get_card
 from medseg.engine import available, get_engine, resolve_name
-from medseg.engine.export import EXPORT_VERSION
+from medseg.engine.cache import EXPORT_VERSION
 
 OPTIMISED = [n for n in ("onnx", "openvino") if available(n)]
 
@@ -16,19 +16,6 @@ OPTIMISED = [n for n in ("onnx", "openvino") if available(n)]
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     total = a.sum() + b.sum()
     return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
-
-
-@pytest.fixture(scope="module")
-def random_model(tmp_path_factory):
-    """An untrained LiteMedSAM with a made-up checkpoint hash, exported into a temporary cache."""
-    torch.manual_seed(0)
-    model = build_architecture(get_card("litemedsam")).eval()
-    model.checkpoint_sha256 = "0" * 64
-    cache = tmp_path_factory.mktemp("engines")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MEDSEG_ENGINE_CACHE", str(cache))
-        engines = {n: get_engine(model, n) for n in ["eager", *OPTIMISED]}
-    return model, engines, cache
 
 
 def test_auto_is_eager_without_checkpoint():

@@ -83,3 +83,14 @@ def test_logits_return_to_the_original_grid():
     assert back.shape == (100, 200)
     ys, xs = np.nonzero(back.numpy())
     assert abs(ys.min() - 25) <= 1 and abs(ys.max() - 49) <= 1 and abs(xs.min() - 50) <= 1 and abs(xs.max() - 99) <= 1
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (512, 384), (100, 300), (256, 256), (64, 64), (37, 255), (1000, 700)])
+def test_numpy_transforms_match_torch(shape):
+    """image_array / logits_array (the torch-free path) equal image / logits to float rounding."""
+    rng = np.random.default_rng(2)
+    tf = ResizeLongest(shape)
+    for image in (rng.uniform(0, 255, shape), rng.uniform(0, 255, (*shape, 3))):
+        assert np.abs(tf.image_array(image) - tf.image(image).numpy()).max() < 1e-4
+    logits = rng.normal(0, 4, (2, 3, 256, 256)).astype(np.float32)
+    assert np.abs(tf.logits_array(logits) - tf.logits(torch.from_numpy(logits)).numpy()).max() < 1e-3

@@ -15,10 +15,13 @@ OpenVINO and decodes a prompt in 0.82x, and it is the lighter install (OpenVINO 
 from __future__ import annotations
 
 import importlib.util
+from typing import TYPE_CHECKING
 
-from medseg.engine.base import Engine
 from medseg.errors import MedsegError
-from medseg.modeling.sam import PromptableSAM
+
+if TYPE_CHECKING:  # torch is imported only when an engine is built: see ``medseg.engine.cache``
+    from medseg.engine.base import Engine
+    from medseg.modeling.sam import PromptableSAM
 
 ENGINE_NAMES = ("auto", "eager", "onnx", "openvino")
 AUTO_ORDER = ("onnx", "openvino", "eager")
@@ -66,6 +69,14 @@ def get_engine(model: PromptableSAM, name: str = "auto", threads: int | None = N
     from medseg.engine.openvino import OpenVINOEngine
 
     return OpenVINOEngine(model, threads)
+
+
+def __getattr__(name: str):
+    if name == "Engine":  # lazily: importing medseg.engine must not import torch
+        from medseg.engine.base import Engine
+
+        return Engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ENGINE_NAMES", "Engine", "available", "get_engine", "resolve_name"]

@@ -55,3 +55,32 @@ class Engine:
             logits, iou = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         keep = slice(1, None) if multimask else slice(0, 1)
         return logits[:, keep], iou[:, keep]
+
+
+def _np(t: torch.Tensor | None):
+    return None if t is None else t.detach().numpy()
+
+
+class GraphEngine(Engine):
+    """An Engine over exported graphs (``medseg.engine.graphs.Graphs``): torch tensors in and out.
+
+    The exported decoder holds the prompt encoder, so prompts go to the graphs as they are given.
+
+    Args:
+        model: the network the graphs were exported from.
+        graphs: the runner of its exported encoder and decoder.
+    """
+
+    def __init__(self, model: PromptableSAM, graphs) -> None:
+        super().__init__(model)
+        self.graphs = graphs
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.graphs.encode(_np(images)))
+
+    @torch.no_grad()
+    def decode(self, embeddings: torch.Tensor, points: Points | None = None, boxes: torch.Tensor | None = None,
+               masks: torch.Tensor | None = None, multimask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        pts = None if points is None else (_np(points[0]), _np(points[1]))
+        logits, iou = self.graphs.decode(_np(embeddings), pts, _np(boxes), _np(masks), multimask)
+        return torch.from_numpy(logits), torch.from_numpy(iou)

@@ -1,9 +1,7 @@
 """Export medseg's own network to ONNX once per checkpoint and keep the files in an on-disk cache.
 
-Layout: ``$MEDSEG_ENGINE_CACHE`` if set, else ``~/.cache/medseg/engines``; one folder per checkpoint
-sha256, holding ``encoder-v<N>.onnx`` and ``decoder-v<N>.onnx`` (N = EXPORT_VERSION, raised whenever
-the exported graphs change). Files are written to a temporary name in the same folder and renamed
-into place, so concurrent or interrupted builds never leave a half-written model behind.
+The cache layout is ``medseg.engine.cache``. Files are written to a temporary name in the same folder
+and renamed into place, so concurrent or interrupted builds never leave a half-written model behind.
 """
 
 from __future__ import annotations
@@ -17,18 +15,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from medseg.engine.cache import CACHE_ENV, EXPORT_VERSION, cache_root, graph_paths
 from medseg.engine.eager import inference_copy
 from medseg.engine.fast_decoder import rewrite_cross_attention
 from medseg.errors import MedsegError
 from medseg.modeling.sam import PromptableSAM
 
-EXPORT_VERSION = 3
-CACHE_ENV = "MEDSEG_ENGINE_CACHE"
 OPSET = 17
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "medseg" / "engines").expanduser()
+__all__ = ["CACHE_ENV", "EXPORT_VERSION", "cache_root", "checkpoint_key", "onnx_files"]
 
 
 def checkpoint_key(model: PromptableSAM) -> str:
@@ -41,22 +35,39 @@ def checkpoint_key(model: PromptableSAM) -> str:
 
 
 class _DecoderGraph(nn.Module):
-    """The mask decoder with all four outputs, as exported: (emb, sparse, dense) -> (logits, iou).
+    """Prompt encoder and mask decoder as exported: (emb, coords, labels, mask, has_mask) -> (logits, iou).
 
-    The positional encoding of the embedding grid is a constant of the graph, so the runtimes fold
-    its reshapes and transposes at load time instead of repeating them for every prompt; the
-    cross-attentions run in their few-token form (``fast_decoder``: 2.05 instead of 3.55 GFLOP).
+    Inputs: embeddings (1, 256, 64, 64); coords (B, T, 2) model-space (X, Y); labels (B, T): 1 positive,
+    0 negative, -1 padding, 2 / 3 box corners (``medseg.engine.graphs.prompt_tokens``); mask (1 or B, 1,
+    256, 256) low-res logits; has_mask (1,): 1 to use the mask, 0 for the no-mask embedding. Outputs all
+    four mask tokens: logits (B, 4, 256, 256), IoU (B, 4). The tokens equal ``PromptEncoder``'s exactly
+    (the added label terms are exact zeros), so runs need no torch. The positional encoding of the
+    embedding grid is a constant of the graph; the cross-attentions run in their few-token form
+    (``fast_decoder``: 2.05 instead of 3.55 GFLOP).
     """
 
     def __init__(self, model: PromptableSAM) -> None:
         super().__init__()
+        prompt = model.prompt_encoder
         self.decoder = model.mask_decoder
         rewrite_cross_attention(self.decoder.transformer)
-        self.register_buffer("image_pe", model.prompt_encoder.dense_pe().contiguous())
+        self.pe_layer, self.mask_downscaling = prompt.pe_layer, prompt.mask_downscaling
+        self.register_buffer("image_pe", prompt.dense_pe().contiguous())
+        self.register_buffer("label_embeds", torch.cat([e.weight for e in prompt.point_embeddings]))  # (4, C)
+        self.register_buffer("not_a_point", prompt.not_a_point_embed.weight.clone())  # (1, C)
+        self.register_buffer("no_mask", prompt.no_mask_embed.weight.reshape(1, -1, 1, 1).clone())
+        h, w = prompt.input_size
+        self.register_buffer("size_xy", torch.tensor([float(w), float(h)]))
 
-    def forward(self, embeddings: torch.Tensor, sparse: torch.Tensor,
-                dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.decoder.forward_all(embeddings, self.image_pe, sparse, dense)
+    def forward(self, embeddings: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                has_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = self.pe_layer.encode((coords + 0.5) / self.size_xy)
+        lab = labels[..., None]
+        tokens = torch.where(lab == -1, self.not_a_point, tokens)
+        for k in range(self.label_embeds.shape[0]):
+            tokens = tokens + (lab == k) * self.label_embeds[k]
+        dense = has_mask * self.mask_downscaling(mask) + (1 - has_mask) * self.no_mask
+        return self.decoder.forward_all(embeddings, self.image_pe, tokens, dense)
 
 
 def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str], outputs: list[str],
@@ -91,9 +102,8 @@ def _remove_stale(folder: Path) -> None:
 
 def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
     """Paths of the encoder and decoder ONNX files of this model's checkpoint, exported if missing."""
-    folder = cache_root() / checkpoint_key(model)
-    encoder = folder / f"encoder-v{EXPORT_VERSION}.onnx"
-    decoder = folder / f"decoder-v{EXPORT_VERSION}.onnx"
+    encoder, decoder = graph_paths(checkpoint_key(model))
+    folder = encoder.parent
     if encoder.is_file() and decoder.is_file():
         return encoder, decoder
     _remove_stale(folder)
@@ -104,8 +114,9 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
         _export(net.image_encoder, (torch.rand(1, 3, 256, 256),), ["images"], ["embeddings"],
                 {"images": {0: "batch"}, "embeddings": {0: "batch"}}, encoder)
     if not decoder.is_file():
-        args = (torch.rand(1, 256, 64, 64), torch.rand(2, 3, 256), torch.rand(1, 256, 64, 64))
-        _export(_DecoderGraph(net), args, ["embeddings", "sparse", "dense"], ["logits", "iou"],
-                {"sparse": {0: "prompts", 1: "tokens"}, "dense": {0: "dense_batch"},
-                 "logits": {0: "prompts"}, "iou": {0: "prompts"}}, decoder)
+        args = (torch.rand(1, 256, 64, 64), torch.rand(2, 3, 2) * 256, torch.tensor([[1.0, 0, -1], [2, 3, 1]]),
+                torch.rand(1, 1, 256, 256), torch.ones(1))
+        _export(_DecoderGraph(net), args, ["embeddings", "coords", "labels", "mask", "has_mask"], ["logits", "iou"],
+                {"coords": {0: "prompts", 1: "tokens"}, "labels": {0: "prompts", 1: "tokens"},
+                 "mask": {0: "mask_batch"}, "logits": {0: "prompts"}, "iou": {0: "prompts"}}, decoder)
     return encoder, decoder

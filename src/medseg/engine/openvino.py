@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from pathlib import Path
 
-from medseg.engine.base import Engine
+import numpy as np
+
+from medseg.engine.base import GraphEngine
 from medseg.engine.export import onnx_files
+from medseg.engine.graphs import Graphs
 from medseg.modeling.sam import PromptableSAM
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(t.detach().numpy(), dtype=np.float32)
-
-
-class OpenVINOEngine(Engine):
-    """Runs the encoder and the decoder with OpenVINO in fp32 (no bf16/int8: see ``medseg.cpu``)."""
+class OpenVINOGraphs(Graphs):
+    """The exported encoder and decoder compiled by OpenVINO in fp32 (no bf16/int8: see ``medseg.cpu``)."""
 
     name = "openvino"
 
-    def __init__(self, model: PromptableSAM, threads: int | None = None) -> None:
+    def __init__(self, encoder: Path, decoder: Path, threads: int | None = None) -> None:
         import openvino as ov
 
-        super().__init__(model)
-        encoder, decoder = onnx_files(model)
         core = ov.Core()
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
                   "CACHE_DIR": str(encoder.parent / "openvino")}
@@ -32,12 +28,18 @@ class OpenVINOEngine(Engine):
         self.encoder = core.compile_model(str(encoder), "CPU", config).create_infer_request()
         self.decoder = core.compile_model(str(decoder), "CPU", config).create_infer_request()
 
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.encoder.infer({"images": _np(images)}, share_inputs=True)
-        return torch.from_numpy(np.array(out[0]))
+    def _encode(self, images: np.ndarray) -> np.ndarray:
+        return np.array(self.encoder.infer({"images": images}, share_inputs=True)[0])
 
-    def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
-                    dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.decoder.infer({"embeddings": _np(embeddings), "sparse": _np(sparse),
-                                  "dense": _np(dense)}, share_inputs=True)
-        return torch.from_numpy(np.array(out[0])), torch.from_numpy(np.array(out[1]))
+    def _decode(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        out = self.decoder.infer(feeds, share_inputs=True)
+        return np.array(out[0]), np.array(out[1])
+
+
+class OpenVINOEngine(GraphEngine):
+    """Runs the encoder and the decoder with OpenVINO in fp32."""
+
+    name = "openvino"
+
+    def __init__(self, model: PromptableSAM, threads: int | None = None) -> None:
+        super().__init__(model, OpenVINOGraphs(*onnx_files(model), threads))

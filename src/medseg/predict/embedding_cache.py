@@ -10,8 +10,10 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 MIB = 1 << 20
 DEFAULT_BUDGET_MIB = 1024  # a LiteMedSAM embedding (256x64x64 float32) takes 4 MiB: 256 slices
@@ -62,10 +64,10 @@ class EmbeddingCache:
         self.encode_seconds += time.perf_counter() - start
         self.encodes += 1
         self.encoded.append(z)
-        size = emb.element_size() * emb.nelement()
+        size = emb.nbytes  # a torch tensor or a numpy array
         while self._store and self._bytes + size > self.budget_bytes:
             _, old = self._store.popitem(last=False)
-            self._bytes -= old.element_size() * old.nelement()
+            self._bytes -= old.nbytes
             self.evictions += 1
         self._store[z] = emb
         self._bytes += size

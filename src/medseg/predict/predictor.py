@@ -1,15 +1,23 @@
-"""The interactive 2D API: encode a slice once (``set_image``), answer many prompts (``predict``)."""
+"""The interactive 2D API: encode a slice once (``set_image``), answer many prompts (``predict``).
+
+With an engine that takes numpy arrays (``medseg.engine.graphs.Graphs``, e.g. ONNX Runtime started
+from the engine cache) the whole path runs without importing torch; with a torch Engine, the
+pre- and postprocessing run in torch as before.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from medseg.engine import Engine, get_engine
-from medseg.modeling.sam import PromptableSAM
+from medseg.engine import get_engine
 from medseg.preprocess.resize import ResizeLongest
+
+if TYPE_CHECKING:
+    from medseg.engine import Engine
+    from medseg.modeling.sam import PromptableSAM
 
 
 @dataclass
@@ -40,35 +48,56 @@ class Predictor:
         >>> p.predict(box=[x0, y0, x1, y1]).masks[0]
 
     Args:
-        model: the network (from ``medseg.build.build_model``).
+        model: the network (from ``medseg.build.build_model``); may be None when ``engine`` is an
+            instance of ``medseg.engine.graphs.Graphs`` (exported graphs alone).
         engine: how it runs: "auto" (the fastest installed runtime, see ``medseg.engine``), "eager",
-            "onnx", "openvino", or an Engine instance.
+            "onnx", "openvino", or an Engine or Graphs instance.
     """
 
-    def __init__(self, model: PromptableSAM, engine: str | Engine = "auto") -> None:
+    def __init__(self, model: PromptableSAM | None, engine: str | Engine | Any = "auto") -> None:
+        if isinstance(engine, str):
+            engine = get_engine(model, engine)
         self.model = model
-        self.engine = engine if isinstance(engine, Engine) else get_engine(model, engine)
-        self.input_size = model.prompt_encoder.input_size[0]
-        self._embedding: torch.Tensor | None = None
+        self.engine = engine
+        self.arrays = bool(getattr(engine, "arrays", False))  # numpy in and out, no torch
+        self.input_size = model.prompt_encoder.input_size[0] if model is not None else engine.input_size
+        self._embedding: Any = None  # (1, 256, 64, 64): a torch tensor, or a numpy array with ``arrays``
         self._transform: ResizeLongest | None = None
 
     def set_image(self, slice_0_255: np.ndarray) -> None:
         """Encode a slice. (H, W) grey or (H, W, 3) RGB, values already windowed to 0..255."""
         self._transform = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)
-        self._embedding = self.engine.encode(self._transform.image(slice_0_255))
+        tf = self._transform
+        self._embedding = self.engine.encode(tf.image_array(slice_0_255) if self.arrays else tf.image(slice_0_255))
 
-    def set_embedding(self, embedding: torch.Tensor, original: tuple[int, int]) -> None:
+    def set_embedding(self, embedding: Any, original: tuple[int, int]) -> None:
         """Reuse a cached (1, 256, 64, 64) embedding of a slice of size original = (H, W)."""
         self._transform = ResizeLongest(original, self.input_size)
         self._embedding = embedding
 
     @property
-    def embedding(self) -> torch.Tensor:
+    def embedding(self) -> Any:
         if self._embedding is None:
             raise RuntimeError("call set_image() before predict()")
         return self._embedding
 
-    @torch.no_grad()
+    def _decode(self, points: tuple[np.ndarray, np.ndarray] | None, boxes: np.ndarray | None,
+                masks: np.ndarray | None, multimask: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Model-space prompts (numpy) -> logits on the slice's grid, IoU, low-res logits (numpy)."""
+        tf = self._transform
+        if self.arrays:
+            logits, iou = self.engine.decode(self.embedding, points, boxes, masks, multimask)
+            return tf.logits_array(logits), iou, logits
+        import torch
+
+        with torch.no_grad():
+            pts = None if points is None else (torch.from_numpy(points[0]), torch.from_numpy(points[1]))
+            logits, iou = self.engine.decode(self.embedding, points=pts,
+                                             boxes=None if boxes is None else torch.from_numpy(boxes),
+                                             masks=None if masks is None else torch.from_numpy(masks),
+                                             multimask=multimask)
+            return tf.logits(logits).numpy(), iou.numpy(), logits.numpy()
+
     def predict(self, box: np.ndarray | list[float] | None = None, points: np.ndarray | None = None,
                 point_labels: np.ndarray | None = None, mask_input: np.ndarray | None = None,
                 multimask: bool = False) -> Prediction:
@@ -81,24 +110,22 @@ class Predictor:
             mask_input: (1, 256, 256) low-res logits from an earlier Prediction, or None.
             multimask: return three candidate masks with their predicted IoU.
         """
-        emb, tf = self.embedding, self._transform
+        self.embedding  # noqa: B018 - fails early without set_image
+        tf = self._transform
         pts = None
         if points is not None and len(points):
             labels = np.ones(len(points)) if point_labels is None else np.asarray(point_labels)
-            pts = (torch.from_numpy(tf.coords(points)).reshape(1, -1, 2),
-                   torch.as_tensor(labels, dtype=torch.int64).reshape(1, -1))
-        boxes = None if box is None else torch.from_numpy(tf.coords(np.asarray(box, np.float32))).reshape(1, 4)
+            pts = (tf.coords(points).reshape(1, -1, 2), labels.astype(np.int64).reshape(1, -1))
+        boxes = None if box is None else tf.coords(np.asarray(box, np.float32)).reshape(1, 4)
         masks = None
         if mask_input is not None:
-            prior = torch.as_tensor(mask_input, dtype=torch.float32)
-            masks = prior.reshape(1, 1, *prior.shape[-2:])
+            prior = np.asarray(mask_input, dtype=np.float32)
+            masks = np.ascontiguousarray(prior.reshape(1, 1, *prior.shape[-2:]))
         if pts is None and boxes is None and masks is None:
             raise ValueError("predict() needs a box, points or a mask prompt")
-        logits, iou = self.engine.decode(emb, points=pts, boxes=boxes, masks=masks, multimask=multimask)
-        full = tf.logits(logits)[0]
-        return Prediction(masks=(full > 0).numpy(), iou=iou[0].numpy(), low_res_logits=logits[0].numpy())
+        full, iou, logits = self._decode(pts, boxes, masks, multimask)
+        return Prediction(masks=full[0] > 0, iou=iou[0], low_res_logits=logits[0])
 
-    @torch.no_grad()
     def predict_boxes(self, boxes: np.ndarray, batch: int = 64) -> np.ndarray:
         """Segment many objects from boxes in decoder batches.
 
@@ -108,9 +135,9 @@ class Predictor:
         Returns:
             (N, H, W) bool masks.
         """
+        self.embedding  # noqa: B018 - fails early without set_image
         tf, out = self._transform, []
         for start in range(0, len(boxes), batch):
-            chunk = torch.from_numpy(tf.coords(boxes[start:start + batch]))
-            logits, _ = self.engine.decode(self.embedding, boxes=chunk)
-            out.append((tf.logits(logits)[:, 0] > 0).numpy())
+            full, _, _ = self._decode(None, tf.coords(boxes[start:start + batch]), None, False)
+            out.append(full[:, 0] > 0)
         return np.concatenate(out) if out else np.zeros((0, *tf.original), bool)

@@ -1,0 +1,51 @@
+"""Where the exported graphs live, and finding them without importing torch.
+
+Layout: ``$MEDSEG_ENGINE_CACHE`` if set, else ``~/.cache/medseg/engines``; one folder per checkpoint
+sha256, holding ``encoder-v<N>.onnx`` and ``decoder-v<N>.onnx`` (N = EXPORT_VERSION, raised whenever
+the exported graphs change). ``cached_graphs`` lets a command start on an exported engine with numpy
+and the runtime only; ``medseg.engine.export`` writes the files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from medseg.checkpoints import CHECKPOINT_ENV, resolve_checkpoint, sha256_of
+from medseg.registry import DEFAULT_MODEL, MODELS
+
+EXPORT_VERSION = 4
+CACHE_ENV = "MEDSEG_ENGINE_CACHE"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "medseg" / "engines").expanduser()
+
+
+def graph_paths(key: str) -> tuple[Path, Path]:
+    """Encoder and decoder ONNX paths of the checkpoint with sha256 ``key`` (they may not exist yet)."""
+    folder = cache_root() / key
+    return folder / f"encoder-v{EXPORT_VERSION}.onnx", folder / f"decoder-v{EXPORT_VERSION}.onnx"
+
+
+def checkpoint_sha256(model: str | None, checkpoint: str | os.PathLike | None) -> str | None:
+    """The cache key ``medseg.build.build_model(model, checkpoint)`` would give, without loading anything.
+
+    None for what only build_model can judge (a fine-tuned model.pt, an unknown model name); errors
+    about a missing or corrupt packaged checkpoint are raised as build_model would raise them.
+    """
+    card = MODELS.get(model or DEFAULT_MODEL)
+    if card is None:
+        return None
+    path = resolve_checkpoint(card, checkpoint)  # verifies the packaged file's size and sha256
+    packaged = card.checkpoint is not None and not (checkpoint or os.environ.get(CHECKPOINT_ENV))
+    return card.checkpoint.sha256 if packaged else sha256_of(path)
+
+
+def cached_graphs(model: str | None, checkpoint: str | os.PathLike | None) -> tuple[Path, Path] | None:
+    """The exported encoder and decoder of this model if both are in the cache, else None."""
+    key = checkpoint_sha256(model, checkpoint)
+    if key is None:
+        return None
+    encoder, decoder = graph_paths(key)
+    return (encoder, decoder) if encoder.is_file() and decoder.is_file() else None

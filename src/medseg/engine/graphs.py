@@ -1,0 +1,87 @@
+"""Running the exported graphs with numpy arrays in and out (no torch import).
+
+The exported decoder contains the prompt encoder (``medseg.engine.export``), so a prompt reaches it
+as plain arrays: point coordinates and labels, with a box as two corner points labelled 2 and 3 (as
+in SAM's own ONNX export), and a low-res mask with a flag saying whether it is used. ``Graphs`` is
+the runtime-neutral part; ``OrtGraphs`` and ``OpenVINOGraphs`` only say how a graph is run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NOT_A_POINT, BOX_TOP_LEFT, BOX_BOTTOM_RIGHT = -1.0, 2.0, 3.0
+
+
+def prompt_tokens(points: tuple[np.ndarray, np.ndarray] | None,
+                  boxes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Points and boxes in model space -> coords (B, T, 2) float32 and labels (B, T) float32.
+
+    Args:
+        points: (coords (B, N, 2) as (X, Y), labels (B, N): 1 positive, 0 negative), or None.
+        boxes: (B, 4) as (X0, Y0, X1, Y1), or None.
+
+    Points come first, then the two box corners; without a box, one padding point (label -1) is
+    appended, exactly as ``PromptEncoder`` orders its tokens.
+    """
+    coords, labels = [], []
+    if points is not None:
+        xy = np.asarray(points[0], np.float32)
+        coords.append(xy)
+        labels.append(np.asarray(points[1], np.float32).reshape(xy.shape[:2]))
+        if boxes is None:
+            coords.append(np.zeros((xy.shape[0], 1, 2), np.float32))
+            labels.append(np.full((xy.shape[0], 1), NOT_A_POINT, np.float32))
+    if boxes is not None:
+        corners = np.asarray(boxes, np.float32).reshape(-1, 2, 2)
+        coords.append(corners)
+        labels.append(np.tile(np.array([[BOX_TOP_LEFT, BOX_BOTTOM_RIGHT]], np.float32), (len(corners), 1)))
+    if not coords:
+        coords, labels = [np.zeros((1, 0, 2), np.float32)], [np.zeros((1, 0), np.float32)]
+    return np.concatenate(coords, axis=1), np.concatenate(labels, axis=1)
+
+
+class Graphs:
+    """Encoder and decoder graphs behind numpy calls; subclasses implement ``_encode`` and ``_decode``.
+
+    The methods take numpy arrays (or anything ``np.asarray`` accepts, such as CPU tensors) and
+    return numpy arrays, with the shapes of ``medseg.engine.Engine``.
+    """
+
+    name = "graphs"
+    arrays = True  # Predictor: feed numpy, not torch tensors
+
+    def _encode(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _decode(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """(B, 3, 256, 256) preprocessed float32 images -> (B, 256, 64, 64) embeddings."""
+        return self._encode(np.ascontiguousarray(images, dtype=np.float32))
+
+    def decode(self, embeddings: np.ndarray, points: tuple[np.ndarray, np.ndarray] | None = None,
+               boxes: np.ndarray | None = None, masks: np.ndarray | None = None,
+               multimask: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Prompts in model space -> logits (B, K, 256, 256) and IoU (B, K); K = 3 with multimask, else 1.
+
+        Arguments and shapes as ``PromptableSAM.decode``; embeddings (1 or B, 256, 64, 64).
+        """
+        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        coords, labels = prompt_tokens(points, boxes)
+        side = 4 * emb.shape[-1]
+        if masks is None:
+            mask, has_mask = np.zeros((1, 1, side, side), np.float32), np.zeros(1, np.float32)
+        else:
+            mask, has_mask = np.ascontiguousarray(masks, dtype=np.float32), np.ones(1, np.float32)
+        if emb.shape[0] == 1:
+            logits, iou = self._decode({"embeddings": emb, "coords": coords, "labels": labels,
+                                        "mask": mask, "has_mask": has_mask})
+        else:  # one embedding per prompt
+            parts = [self._decode({"embeddings": emb[i:i + 1], "coords": coords[i:i + 1],
+                                   "labels": labels[i:i + 1], "mask": mask[i:i + 1] if len(mask) > 1 else mask,
+                                   "has_mask": has_mask}) for i in range(emb.shape[0])]
+            logits, iou = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        keep = slice(1, None) if multimask else slice(0, 1)
+        return logits[:, keep], iou[:, keep]
