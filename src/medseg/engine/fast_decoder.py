@@ -20,7 +20,9 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from medseg.modeling.mask_decoder import MaskDecoder
 from medseg.modeling.transformer import Attention, TwoWayTransformer
 
 
@@ -86,3 +88,59 @@ def rewrite_cross_attention(transformer: TwoWayTransformer) -> TwoWayTransformer
         layer.cross_attn_image_to_token = ImageToTokenAttention(layer.cross_attn_image_to_token)
     transformer.final_attn_token_to_image = TokenToImageAttention(transformer.final_attn_token_to_image)
     return transformer
+
+
+class MatMulUpscaling(nn.Module):
+    """The decoder's upscaling and hypernetwork product as two matrix products, channels last.
+
+    A ConvTranspose2d with kernel 2 and stride 2 maps each input pixel (i, j) to the 2x2 output block
+    (2i + a, 2j + b) without overlap, so it is one product (N, Cin) @ (Cin, 4 Cout); the rows are kept
+    in the blocked order (i, j, a, b) so that LayerNorm2d becomes a LayerNorm over the last axis, the
+    second transposed convolution another product, and the pixels are put in image order only once,
+    on the (B, 4, 256, 256) logits. Same result as ``MaskDecoder.output_upscaling`` up to float
+    rounding, with no transposed convolution and no image-sized transpose.
+
+    Args:
+        upscaling: ``MaskDecoder.output_upscaling`` (ConvT, LayerNorm2d, GELU, ConvT, GELU).
+    """
+
+    def __init__(self, upscaling: nn.Sequential) -> None:
+        super().__init__()
+        first, norm, _, second, _ = upscaling
+        self.w1, self.b1 = self._as_matrix(first)
+        self.w2, self.b2 = self._as_matrix(second)
+        self.norm_weight, self.norm_bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    @staticmethod
+    def _as_matrix(conv: nn.ConvTranspose2d) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Cin, Cout, 2, 2) weight -> (Cin, 4 Cout) with columns ordered (a, b, Cout); bias likewise."""
+        w = conv.weight.detach()
+        return w.permute(0, 2, 3, 1).reshape(w.shape[0], -1), conv.bias.detach().repeat(4)
+
+    def forward(self, image_tokens: torch.Tensor, hyper: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """image_tokens (B, h*w, C) in row-major pixel order, hyper (B, K, C/8) -> logits (B, K, 4h, 4w)."""
+        b, k = hyper.shape[:2]
+        mid = self.norm_weight.shape[0]
+        y = (image_tokens @ self.w1 + self.b1).reshape(b, -1, mid)  # rows (i, j, a, b)
+        y = F.gelu(F.layer_norm(y, (mid,), self.norm_weight, self.norm_bias, self.eps))
+        y = F.gelu(y @ self.w2 + self.b2).reshape(b, -1, hyper.shape[-1])  # rows (i, j, a, b, c, d)
+        logits = hyper @ y.transpose(1, 2)  # (B, K, h*w*16)
+        logits = logits.reshape(b, k, h, w, 2, 2, 2, 2).permute(0, 1, 2, 4, 6, 3, 5, 7)
+        return logits.reshape(b, k, 4 * h, 4 * w)
+
+
+def fast_forward_all(decoder: MaskDecoder, upscaling: MatMulUpscaling, image_embeddings: torch.Tensor,
+                     image_pe: torch.Tensor, sparse: torch.Tensor,
+                     dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``MaskDecoder.forward_all`` with ``upscaling`` in place of its output upscaling; dense may be
+    (B or 1, C, 64, 64) or (1, C, 1, 1) (broadcast). Arguments and results as ``forward_all``."""
+    batch = sparse.shape[0]
+    out_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
+    tokens = torch.cat([out_tokens.unsqueeze(0).expand(batch, -1, -1), sparse], dim=1)
+    # No expand to the prompt batch: broadcasting in the first image update does it, without copies.
+    src = image_embeddings + dense
+    h, w = src.shape[-2:]
+    hs, image_tokens = decoder.transformer(src, image_pe, tokens)
+    mask_tokens = hs[:, 1:1 + decoder.num_mask_tokens]
+    hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], 1)
+    return upscaling(image_tokens, hyper, h, w), decoder.iou_prediction_head(hs[:, 0])

@@ -70,9 +70,8 @@ class Graphs:
         """
         emb = np.ascontiguousarray(embeddings, dtype=np.float32)
         coords, labels = prompt_tokens(points, boxes)
-        side = 4 * emb.shape[-1]
-        if masks is None:
-            mask, has_mask = np.zeros((1, 1, side, side), np.float32), np.zeros(1, np.float32)
+        if masks is None:  # a 4x4 stand-in: the graph multiplies its (1, 256, 1, 1) embedding by 0
+            mask, has_mask = np.zeros((1, 1, 4, 4), np.float32), np.zeros(1, np.float32)
         else:
             mask, has_mask = np.ascontiguousarray(masks, dtype=np.float32), np.ones(1, np.float32)
         if emb.shape[0] == 1:
