@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 import torch
 
 from medseg.build import build_model
@@ -40,6 +41,7 @@ VARIANTS = {
 class Row:
     volume: str
     structure: str
+    prompt: str
     slices: int
     new_encodes: int
     encode_s: float
@@ -58,20 +60,45 @@ def box_of(gt: np.ndarray) -> tuple[int, ...]:
     return int(xs.min()), int(ys.min()), int(zs.min()), int(xs.max()), int(ys.max()), int(zs.max())
 
 
+def deepest_voxel(gt: np.ndarray) -> tuple[int, int, int]:
+    """(x, y, z) of the voxel farthest from the structure's surface: where a user would click."""
+    depth = ndimage.distance_transform_edt(np.pad(gt, 1))[1:-1, 1:-1, 1:-1]
+    z, y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return int(x), int(y), int(z)
+
+
+def box2d_of(gt: np.ndarray) -> tuple[int, tuple[int, int, int, int]]:
+    """(z, tight 2D box) on the slice where the structure is largest."""
+    z = int(np.argmax(gt.sum(axis=(1, 2))))
+    ys, xs = np.nonzero(gt[z])
+    return z, (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
+
+
+def add(session: VolumeSession, prompt: str, gt: np.ndarray, rule) -> int:
+    """Prompt the session for one structure: a tight 3D box, one click at the deepest voxel, or a
+    tight 2D box on the largest slice propagated."""
+    if prompt == "box3d":
+        return session.add_box3d(*box_of(gt), propagation=rule)
+    if prompt == "point":
+        return session.add_point(*deepest_voxel(gt), new_object=True, propagation=rule)
+    z, box = box2d_of(gt)
+    return session.add_box(z, box, propagate=True, propagation=rule)
+
+
 def run_structure(session: VolumeSession, volume: str, name: str, gt: np.ndarray,
-                  rules: dict[str, str | Propagation]) -> Row:
+                  rules: dict[str, str | Propagation], prompt: str = "box3d") -> Row:
     box = box_of(gt)
     enc0, enc_s0 = session.encodes, session.cache.encode_seconds
     scores, seconds = {}, {}
     for rule_name, rule in rules.items():
         session.reset()
         start, enc_s = time.perf_counter(), session.cache.encode_seconds
-        label = session.add_box3d(*box, propagation=rule)
+        label = add(session, prompt, gt, rule)
         seconds[rule_name] = time.perf_counter() - start - (session.cache.encode_seconds - enc_s)
         scores[rule_name] = dice(session.object_mask(label), gt)
-    row = Row(volume, name, box[5] - box[2] + 1, session.encodes - enc0, session.cache.encode_seconds - enc_s0,
+    row = Row(volume, name, prompt, box[5] - box[2] + 1, session.encodes - enc0, session.cache.encode_seconds - enc_s0,
               scores, seconds)
-    print(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+    print(f"  {name} ({prompt}): " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
           + f" | {row.slices} slices, {row.new_encodes} new encodes", flush=True)
     return row
 
@@ -108,16 +135,16 @@ def _fmt(values: dict[str, float], key: str, spec: str) -> str:
 
 
 def table(rows: list[Row], rules: list[str], per_volume: dict[str, float]) -> str:
-    head = ["volume", "structure", "slices", "encodes", "encode s"]
+    head = ["volume", "structure", "prompt", "slices", "encodes", "encode s"]
     head += [f"{r} Dice" for r in rules] + [f"{r} decode s" for r in rules]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r.volume, r.structure, str(r.slices), str(r.new_encodes), f"{r.encode_s:.1f}"]
+        cells = [r.volume, r.structure, r.prompt, str(r.slices), str(r.new_encodes), f"{r.encode_s:.1f}"]
         cells += [_fmt(r.dice, k, ".3f") for k in rules] + [_fmt(r.decode_s, k, ".1f") for k in rules]
         lines.append("| " + " | ".join(cells) + " |")
-    for vol in dict.fromkeys(r.volume for r in rows):
-        sub = [r for r in rows if r.volume == vol]
-        cells = [vol, f"**mean of {len(sub)}**", str(sum(r.slices for r in sub)), str(sum(r.new_encodes for r in sub)),
+    for vol, prompt in dict.fromkeys((r.volume, r.prompt) for r in rows):
+        sub = [r for r in rows if r.volume == vol and r.prompt == prompt]
+        cells = [vol, f"**mean of {len(sub)}**", prompt, str(sum(r.slices for r in sub)), str(sum(r.new_encodes for r in sub)),
                  f"{sum(r.encode_s for r in sub):.1f}"]
         have = [k for k in rules if all(k in r.dice for r in sub)]
         cells += [f"**{np.mean([r.dice[k] for r in sub]):.3f}**" if k in have else "" for k in rules]
@@ -138,6 +165,8 @@ def main() -> None:
     ap.add_argument("--structures", nargs="*", help="AAL names (default: 12 subcortical structures)")
     ap.add_argument("--mni-slab", type=int, default=0, help="evaluate the MNI152 brain on its central N slices")
     ap.add_argument("--variants", action="store_true", help="also run the exploration rules in VARIANTS")
+    ap.add_argument("--prompts", nargs="*", default=["box3d"], choices=("box3d", "point", "box2d"),
+                    help="how each structure is asked for (default: box3d)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -150,7 +179,7 @@ def main() -> None:
         start = time.perf_counter()
         choice = session.set_volume(read_image(path))
         print(f"{vol}: {path.name}, window {choice.name}", flush=True)
-        rows += [run_structure(session, vol, n, gt, rules) for n, gt in structures]
+        rows += [run_structure(session, vol, n, gt, rules, prompt) for prompt in args.prompts for n, gt in structures]
         per_volume[vol] = time.perf_counter() - start
     text = table(rows, list(rules), per_volume)
     print(text)

@@ -72,8 +72,11 @@ def test_later_object_wins_where_objects_overlap(session):
 def test_2d_box_propagates_until_the_structure_ends(session):
     session.add_box(12, (25, 21, 43, 39), propagate=True)
     assert dice(session.mask == 1, sphere()) > 0.95
-    # the sphere spans slices 4..20; at most one slice beyond each end is encoded
-    assert min(session.cache.encoded) >= 3 and max(session.cache.encoded) <= 21
+    # the sphere spans slices 4..20; at most one slice beyond each end is encoded, plus the coronal and
+    # sagittal planes that gave the z-range
+    axial = [k for k in session.cache.encoded if isinstance(k, int)]
+    assert min(axial) >= 3 and max(axial) <= 21
+    assert sorted(k.axis for k in session.cache.encoded if not isinstance(k, int)) == ["x", "y"]
 
 
 def test_baseline_2d_box_runs_on_until_a_slice_is_empty(session):
@@ -93,6 +96,20 @@ def test_2d_box_without_propagation_stays_on_its_slice(session):
 def test_single_point_segments_in_3d(session):
     session.add_point(34, 30, 12)
     assert dice(session.mask == 1, sphere()) > 0.9
+    obj = session.state.objects[-1]
+    assert obj.kind == "point" and (obj.track.z_lo, obj.track.z_hi) == (4, 20)  # read off the side planes
+
+
+def test_single_point_on_an_anisotropic_volume(volume):
+    """Side planes of a volume with 3x thicker slices are resampled to square pixels and mapped back."""
+    from medseg.io.image import Geometry, Image
+
+    s = VolumeSession(fake_predictor())
+    s.set_volume(Image(volume, Geometry.identity(3, (1.0, 1.0, 3.0))))
+    s.add_point(34, 30, 12)
+    obj = s.state.objects[-1]
+    assert abs(obj.track.z_lo - 4) <= 1 and abs(obj.track.z_hi - 20) <= 1
+    assert dice(s.mask == 1, sphere()) > 0.9
 
 
 def test_correction_changes_its_slice_and_undo_restores_exactly(session):

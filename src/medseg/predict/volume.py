@@ -24,6 +24,8 @@ from tqdm import tqdm
 from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
+from medseg.predict.click import segment_click
+from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, planes
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
@@ -80,6 +82,7 @@ class VolumeState:
 class _Volume:
     data: np.ndarray  # (z, y, x) uint8-range windowed volume
     window: WindowChoice
+    spacing: tuple[float, float, float]  # ITK order (x, y, z)
     history: list[VolumeState] = field(default_factory=list)
 
 
@@ -120,7 +123,7 @@ class VolumeSession:
         if not image.is_volume:
             raise MedsegError("VolumeSession needs a 3D volume; use segment_2d for 2D images")
         data, choice = windowed(image, window)
-        self._vol = _Volume(data, choice)
+        self._vol = _Volume(data, choice, tuple(float(v) for v in image.geometry.spacing))
         self.cache = EmbeddingCache(self._encode, self.budget_mib)
         self.state = VolumeState()
         self.messages = []
@@ -140,13 +143,39 @@ class VolumeSession:
             raise RuntimeError("call set_volume() first")
         return self._vol
 
-    def _encode(self, z: int):
-        self.predictor.set_image(self._volume().data[z])
+    def _encode(self, key: int | Plane):
+        data = self._volume().data
+        self.predictor.set_image(key.image(data) if isinstance(key, Plane) else data[key])
         return self.predictor.embedding
 
     def _decode(self, z: int, **prompts) -> Prediction:
         self.predictor.set_embedding(self.cache.get(z), self.shape[1:])
         return self.predictor.predict(**prompts)
+
+    def _plane_mask(self, plane: Plane, col: int, z: int) -> np.ndarray:
+        """Mask of the structure under (col, z) on a coronal or sagittal plane (rows resampled)."""
+        shape = plane.image(self._volume().data).shape
+
+        def decode(_z: int, **prompts) -> Prediction:
+            self.predictor.set_embedding(self.cache.get(plane), shape)
+            return self.predictor.predict(**prompts)
+
+        return segment_click(decode, 0, col, z * plane.z_scale, shape).mask
+
+    def _box_around(self, x: float, y: float, z: int, x_range: tuple[int, int] | None,
+                    y_range: tuple[int, int] | None) -> Box3D:
+        """A 3D box for the structure under voxel (x, y, z), from its masks on the coronal and
+        sagittal planes through it and its axial x/y ranges (``medseg.predict.extent``)."""
+        depth = self.shape[0]
+        col, row = int(round(x)), int(round(y))
+        coronal, sagittal = planes(col, row, self._volume().spacing)
+        found = []
+        for plane, along in ((coronal, col), (sagittal, row)):
+            mask = self._plane_mask(plane, along, z)
+            cols, rows = extent(mask, 1), extent(mask, 0)
+            found.append(None if cols is None else (cols, plane.rows_to_z(rows, depth)))
+        rx, ry, rz = box_from_planes(x_range, y_range, found[0], found[1], (col, row, int(z)))
+        return Box3D(rx[0], ry[0], max(rz[0], 0), rx[1], ry[1], min(rz[1], depth - 1))
 
     # ----- results ----------------------------------------------------------------------------------
     @property
@@ -182,25 +211,39 @@ class VolumeSession:
         box, note = clip_box3d(Box3D(x0, y0, int(z0), x1, y1, int(z1)), self.shape)
         if note:
             self.messages.append(note)
+        return self._box3d_object("box3d", box, (box.z0 + box.z1) // 2, prop.config(propagation or self.propagation))
+
+    def _box3d_object(self, kind: str, box: Box3D, z: int, cfg: Propagation, clicks: tuple[Point, ...] = ()) -> int:
+        """A new object inside a (clipped) 3D box, seeded on slice z with the box and ``clicks``."""
         xy = box.box2d().as_array()
-        cfg = prop.config(propagation or self.propagation)
-        zm = (box.z0 + box.z1) // 2
         track = Track(box.z0, box.z1, limits=xy, fallback=xy, bounded=True)
-        seed = prop.result_of(self._decode(zm, box=xy), xy, xy if cfg.method == "default" else None, best=0)
-        return self._new_object("box3d", zm, track, cfg, seed)
+        pts, labels = prop.click_arrays(clicks)
+        pred = self._decode(z, box=prop.with_clicks(xy, clicks), points=pts, point_labels=labels)
+        seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
+        return self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None)
 
     def add_box(self, z: int, box: tuple[float, float, float, float], propagate: bool = True,
                 propagation: str | Propagation | None = None) -> int:
-        """A new object from a 2D box (x0, y0, x1, y1) on slice z; with propagate, followed up and
-        down until the structure ends. Returns its label."""
+        """A new object from a 2D box (x0, y0, x1, y1) on slice z; returns its label.
+
+        With propagate, the structure is followed up and down until it ends: by the default rule, its
+        z-range comes from its masks on the coronal and sagittal planes through the 2D mask's deepest
+        pixel (``medseg.predict.extent``) and it is then segmented as a 3D box; the baseline rule
+        follows the previous slice's box until a slice comes out empty.
+        """
         depth, h, w = self.shape
-        check_slice(int(z), depth)
-        check_box(Box(*box, z=int(z)), (h, w))
+        z = int(z)
+        check_slice(z, depth)
+        check_box(Box(*box, z=z), (h, w))
         xy = np.asarray(box, np.float32)
         cfg = prop.config(propagation or self.propagation)
-        track = Track(0, depth - 1) if propagate else Track(int(z), int(z))
-        seed = prop.result_of(self._decode(int(z), box=xy), xy, best=0)
-        return self._new_object("box", int(z), track, cfg, seed)
+        seed = prop.result_of(self._decode(z, box=xy), xy, best=0)
+        if not propagate or cfg.method == "baseline" or not seed.area:
+            track = Track(0, depth - 1) if propagate else Track(z, z)
+            return self._new_object("box", z, track, cfg, seed)
+        y, x = deepest_pixel(seed.mask)
+        ranges = (int(np.floor(xy[0])), int(np.ceil(xy[2]))), (int(np.floor(xy[1])), int(np.ceil(xy[3])))
+        return self._box3d_object("box", self._box_around(x, y, z, *ranges), z, cfg)
 
     def add_point(self, x: float, y: float, z: int, positive: bool = True, obj: int | None = None,
                   new_object: bool = False, propagate: bool = True,
@@ -208,7 +251,8 @@ class VolumeSession:
         """A click at voxel (x, y, z).
 
         Without objects (or with new_object=True) a positive click starts a new object, segmented in 3D:
-        multimask output on its slice, the best mask by predicted IoU, then propagation up and down.
+        box proposals around the click on its slice (``medseg.predict.click``), then propagation up and
+        down until the structure ends.
         Otherwise it corrects object ``obj`` (default: the latest): slice z is re-segmented from all
         clicks on it, its box and its previous logits, and the slices beyond it (away from the seed) are
         propagated again. ``propagate=False`` keeps a new object on its slice. Returns the object's label.
@@ -242,13 +286,12 @@ class VolumeSession:
 
     def _point_object(self, point: Point, cfg: Propagation, propagate: bool = True) -> int:
         z = int(point.z)
-        pred = self._decode(z, points=np.array([[point.x, point.y]], np.float32), point_labels=np.array([1]),
-                            multimask=True)
-        seed = prop.result_of(pred, None)
-        if seed.area:
-            seed = replace(seed, box=prop.widened_box(seed.mask, 0))
-        track = Track(0, self.shape[0] - 1) if propagate else Track(z, z)
-        return self._new_object("point", z, track, cfg, seed, clicks={z: (point,)})
+        seed = segment_click(self._decode, z, point.x, point.y, self.shape[1:])
+        if not propagate or cfg.method == "baseline" or not seed.area:
+            track = Track(0, self.shape[0] - 1) if propagate else Track(z, z)
+            return self._new_object("point", z, track, cfg, seed, clicks={z: (point,)})
+        box = self._box_around(point.x, point.y, z, extent(seed.mask, 1), extent(seed.mask, 0))
+        return self._box3d_object("point", box, z, cfg, (point,))
 
     def _new_object(self, kind: str, z: int, track: Track, cfg: Propagation, seed: SliceResult,
                     clicks: dict[int, tuple[Point, ...]] | None = None) -> int:

@@ -1,0 +1,70 @@
+"""A lone positive click -> a 2D mask, with a box-trained model.
+
+LiteMedSAM was trained with boxes: a click on its own gives a mask of a few pixels (mean 2D Dice 0.013
+on 12 Colin27 AAL structures, clicks at each structure's deepest pixel on three slices). So a click is
+answered with box proposals: square boxes of growing size centred on the click, each decoded together
+with the click. The answer is the smallest proposal whose mask holds the click and stays clear of its
+box's border (the object is enclosed, not cut by the box); when none is, the one with the highest
+predicted IoU. Measured on the same 36 slices (scripts/eval_click.py): 0.544 mean Dice, against 0.678 for
+a tight box from the ground truth and 0.656 for the best proposal chosen by an oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medseg.predict.propagate import Decode, SliceResult
+
+GROWTH = 1.4  # ratio between the half-widths of consecutive proposals
+SMALLEST = 4.0  # half-width in pixels of the first proposal
+MARGIN = 2  # pixels a mask must keep from its proposal's border to count as enclosed
+MIN_AREA = 4
+
+
+def half_widths(shape: tuple[int, int]) -> list[float]:
+    """Half-widths of the proposals: SMALLEST growing by GROWTH up to half the slice's shorter side."""
+    out, s = [], SMALLEST
+    while s <= min(shape) / 2:
+        out.append(s)
+        s *= GROWTH
+    return out or [SMALLEST]
+
+
+def proposal_box(x: float, y: float, half: float, shape: tuple[int, int]) -> np.ndarray:
+    """(x0, y0, x1, y1) square of half-width ``half`` around (x, y), clipped to the (H, W) slice."""
+    h, w = shape
+    return np.array([max(x - half, 0), max(y - half, 0), min(x + half, w - 1), min(y + half, h - 1)], np.float32)
+
+
+def enclosed(mask: np.ndarray, box: np.ndarray, margin: int = MARGIN) -> bool:
+    """Whether a (H, W) mask stays ``margin`` pixels inside the box, except where the box meets the
+    slice's edge (an object may touch the image border)."""
+    h, w = mask.shape
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    inner = np.zeros_like(mask)
+    lo_y, hi_y = (y0 + margin if y0 > 0 else 0), (y1 - margin if y1 < h - 1 else h - 1)
+    lo_x, hi_x = (x0 + margin if x0 > 0 else 0), (x1 - margin if x1 < w - 1 else w - 1)
+    inner[lo_y:hi_y + 1, lo_x:hi_x + 1] = True
+    return not (mask & ~inner).any()
+
+
+def segment_click(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int]) -> SliceResult:
+    """Segment the object under a positive click at (x, y) on slice z of (H, W) ``shape``."""
+    point, label = np.array([[x, y]], np.float32), np.array([1])
+    col, row = min(int(round(x)), shape[1] - 1), min(int(round(y)), shape[0] - 1)
+    fallback: SliceResult | None = None
+    last: SliceResult | None = None
+    for half in half_widths(shape):
+        box = proposal_box(x, y, half, shape)
+        pred = decode(z, box=box, points=point, point_labels=label)
+        res = last = SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), box)
+        if not res.mask[row, col] or res.area < MIN_AREA:
+            continue
+        if enclosed(res.mask, box):
+            return res
+        if fallback is None or res.iou > fallback.iou:
+            fallback = res
+    if fallback is not None:
+        return fallback
+    assert last is not None  # half_widths() is never empty
+    return SliceResult(np.zeros(shape, bool), last.logits, 0.0, None)  # nothing under the click

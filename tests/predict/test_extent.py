@@ -1,0 +1,48 @@
+"""3D box from the three planes through a click (pure geometry, synthetic masks)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, planes
+
+
+def test_extent_rows_and_columns():
+    m = np.zeros((10, 20), bool)
+    m[2:5, 7:12] = True
+    assert extent(m, 0) == (2, 4) and extent(m, 1) == (7, 11)
+    assert extent(np.zeros((3, 3), bool), 0) is None
+
+
+def test_box_unites_planes_and_holds_the_click():
+    box = box_from_planes((10, 20), (30, 40), ((8, 22), (5, 15)), ((28, 41), (4, 12)), (15, 35, 9))
+    assert box == ((8, 22), (28, 41), (4, 15))
+
+
+def test_a_leaking_plane_is_left_out():
+    # the sagittal mask is 100 px wide where the axial one is 10: it took a neighbour
+    box = box_from_planes((10, 20), (30, 40), ((9, 21), (5, 15)), ((0, 100), (0, 60)), (15, 35, 9))
+    assert box == ((9, 21), (30, 40), (5, 15))
+
+
+def test_no_plane_gives_a_few_slices_around_the_click():
+    box = box_from_planes((10, 20), (30, 40), None, None, (15, 35, 9), reach=3)
+    assert box[2] == (6, 12)
+
+
+def test_anisotropic_plane_is_resampled_and_mapped_back():
+    vol = np.zeros((10, 8, 6), np.uint8)
+    vol[4:6, 3, 2:4] = 200
+    coronal, sagittal = planes(2, 3, (1.0, 1.0, 2.5))
+    assert coronal == Plane("y", 3, 2.5) and sagittal.axis == "x"
+    img = coronal.image(vol)
+    assert img.shape == (25, 6)
+    rows = extent(img > 100, 0)
+    lo, hi = coronal.rows_to_z(rows, 10)
+    assert lo <= 4 and hi >= 5 and hi - lo <= 3
+
+
+def test_deepest_pixel_is_the_centre_of_a_square():
+    m = np.zeros((11, 11), bool)
+    m[2:9, 2:9] = True
+    assert deepest_pixel(m) == (5, 5)
