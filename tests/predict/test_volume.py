@@ -191,11 +191,46 @@ def test_default_prompts_every_slice_of_a_3d_box_with_the_box(session):
     assert not all(np.array_equal(r.box, box) for r in baseline.values())
 
 
-def test_default_keeps_a_click_on_a_3d_box_slice(session):
-    """A correction click inside a 3D box is applied to its slice and re-propagation keeps the box rule."""
+def test_click_where_the_model_sees_nothing_flips_a_small_disc(session):
+    """A positive click on background the model cannot segment adds a disc of radius 3 on its slice."""
     session.add_box3d(25, 21, 4, 43, 39, 20)
     before = session.object_mask(1).copy()
-    session.add_point(34, 30, 15, positive=False)
+    session.add_point(10, 10, 12, positive=True)
     after = session.object_mask(1)
-    assert not np.array_equal(before[15], after[15])
-    assert np.array_equal(before[:15], after[:15])
+    assert after[12, 10, 10] and (after ^ before).sum() == 29  # the 29 pixels within radius 3
+    assert np.array_equal(np.delete(after, 12, axis=0), np.delete(before, 12, axis=0))
+
+
+@pytest.fixture
+def two_blobs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A volume with blob A (x 14..26) and blob B (x 41..51), both on slices ~6..18."""
+    a, b = sphere((12, 30, 20), 6.0), sphere((12, 30, 46), 5.0)
+    rng = np.random.default_rng(1)
+    vol = rng.integers(10, 30, SHAPE).astype(np.uint8)
+    vol[a | b] = 200
+    return vol, a, b
+
+
+def test_negative_click_removes_a_region_on_every_slice_it_reaches(two_blobs):
+    vol, a, b = two_blobs
+    s = VolumeSession(fake_predictor())
+    s.set_volume(vol)
+    s.add_box3d(13, 23, 5, 52, 37, 19)  # takes both blobs
+    assert dice(s.mask == 1, a | b) > 0.95
+    encodes = s.encodes
+    s.add_point(46, 30, 12, positive=False)
+    assert dice(s.mask == 1, a) > 0.95 and not (s.mask[b] == 1).any()  # gone from slices 7..17
+    assert s.encodes == encodes  # decoder only
+    s.undo()
+    assert dice(s.mask == 1, a | b) > 0.95
+
+
+def test_positive_click_adds_a_missed_region_through_the_volume(two_blobs):
+    vol, a, b = two_blobs
+    s = VolumeSession(fake_predictor())
+    s.set_volume(vol)
+    s.add_box3d(13, 23, 5, 27, 37, 19)  # blob A only
+    assert dice(s.mask == 1, a) > 0.95
+    s.add_point(46, 30, 12, positive=True)
+    assert dice(s.mask == 1, a | b) > 0.95
+    assert s.state.objects[-1].edits[-1].positive

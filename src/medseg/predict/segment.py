@@ -8,6 +8,7 @@ import numpy as np
 
 from medseg.errors import MedsegError
 from medseg.io.image import Image
+from medseg.predict.click import segment_click
 from medseg.predict.predictor import Predictor
 from medseg.preprocess.window import WindowChoice, apply_window, check_finite, choose_window
 from medseg.prompts import ObjectPrompts, check_box, check_point, check_slice
@@ -60,21 +61,29 @@ def validate_2d(image: Image, objects: list[ObjectPrompts]) -> None:
             check_point(p, slice_2d.shape[:2])
 
 
-def _run_object(predictor: Predictor, obj: ObjectPrompts) -> tuple[np.ndarray, float]:
+def _run_object(predictor: Predictor, obj: ObjectPrompts, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
     box = obj.box.as_array() if obj.box else None
     if not obj.points:
         pred = predictor.predict(box=box)
         return pred.best(), float(pred.iou.max())
     pred, prior, clicks = None, None, []
-    if box is not None:
+    points = list(obj.points)
+    if box is None and points[0].positive:
+        # a lone click: box proposals around it (medseg.predict.click); later clicks refine that result
+        first = points.pop(0)
+        seed = segment_click(lambda _z, **kw: predictor.predict(**kw), 0, first.x, first.y, shape)
+        if not points:
+            return seed.mask, seed.iou
+        clicks, prior = [first], seed.logits
+        box = seed.box if seed.area else None
+    elif box is not None:
         pred = predictor.predict(box=box)
         prior = pred.low_res_logits
-    for p in obj.points:
+    for p in points:
         clicks.append(p)
         xy = np.array([[c.x, c.y] for c in clicks], np.float32)
         lab = np.array([int(c.positive) for c in clicks])
-        single_click = box is None and len(clicks) == 1
-        pred = predictor.predict(box=box, points=xy, point_labels=lab, mask_input=prior, multimask=single_click)
+        pred = predictor.predict(box=box, points=xy, point_labels=lab, mask_input=prior)
         best = int(np.argmax(pred.iou))
         prior = pred.low_res_logits[best:best + 1]
     best = int(np.argmax(pred.iou))
@@ -102,7 +111,7 @@ def segment_2d(predictor: Predictor, image: Image, objects: list[ObjectPrompts],
         if encoded != z:
             predictor.set_image(slice_2d)
             encoded = z
-        mask, iou = _run_object(predictor, obj)
+        mask, iou = _run_object(predictor, obj, slice_2d.shape[:2])
         target = labels[z] if image.is_volume else labels
         target[mask] = label
         slices[label], ious[label] = z, iou

@@ -26,6 +26,7 @@ from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
 from medseg.predict.click import segment_click
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, planes
+from medseg.predict.correct import Edit, disc_edit, follow
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
@@ -51,7 +52,9 @@ class ObjectState:
         ref_area: pixels of the seed mask (the stop rule's reference).
         slices: z -> SliceResult, raw per-slice results (propagation and corrections).
         clicks: z -> correction clicks on that slice, in order.
-        masks: z -> (H, W) bool, the final masks after the connectivity rule.
+        edits: correction clicks read as regions to add or remove (``medseg.predict.correct``), in order.
+        masks: z -> (H, W) bool, the final masks: propagated masks, then the edits, then the
+            connectivity rule.
     """
 
     label: int
@@ -62,6 +65,7 @@ class ObjectState:
     ref_area: int
     slices: MappingProxyType = field(default_factory=_empty)
     clicks: MappingProxyType = field(default_factory=_empty)
+    edits: tuple[Edit, ...] = ()
     masks: MappingProxyType = field(default_factory=_empty)
 
     @property
@@ -305,31 +309,35 @@ class VolumeSession:
         return label
 
     def _correct(self, obj: ObjectState, point: Point) -> int:
+        """A correction click: the region under it is added or removed on its slice and followed to the
+        slices around (``medseg.predict.correct``); decoder work only."""
         z = int(point.z)
         clicks = dict(obj.clicks)
         clicks[z] = clicks.get(z, ()) + (point,)
-        current = obj.slices.get(z)
-        neighbour = obj.slices.get(z - 1 if z > obj.seed_z else z + 1)
-        base = current or neighbour
-        box = base.box if current is not None else (prop.widened_box(base.mask, 3) if base is not None else None)
-        box = prop.with_clicks(box, clicks[z])
-        pts, labels = prop.click_arrays(clicks[z])
-        prior = base.logits if base is not None else None
-        pred = self._decode(z, box=box, points=pts, point_labels=labels, mask_input=prior)
-        res = prop.result_of(pred, box, obj.track.limits, best=0)
-        slices = dict(obj.slices)
-        slices[z] = res
-        obj = replace(obj, slices=MappingProxyType(slices), clicks=MappingProxyType(clicks))
-        if z == obj.seed_z:
-            directions: tuple[int, ...] = (1, -1)
-        else:
-            directions = (1,) if z > obj.seed_z else (-1,)
-        if not obj.track.z_lo <= z <= obj.track.z_hi:
-            directions = ()
-        obj = self._run(obj, z, directions)
+        obj = replace(obj, clicks=MappingProxyType(clicks), edits=obj.edits + (self._edit(obj, point),))
+        obj = replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
         objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
         self._commit(replace(self.state, objects=objects))
         return obj.label
+
+    def _edit(self, obj: ObjectState, point: Point) -> Edit:
+        """The region edit a click asks for (see ``medseg.predict.correct``)."""
+        z, shape = int(point.z), self.shape[1:]
+        col, row = int(round(point.x)), int(round(point.y))
+        empty = np.zeros(shape, bool)
+        masks = obj.masks
+        current = masks.get(z, empty)
+        if bool(current[row, col]) == point.positive:
+            return Edit(point.positive, MappingProxyType({}))  # nothing to change under the click
+        region = segment_click(self._decode, z, point.x, point.y, shape).mask
+        region = region & ~current if point.positive else region & current
+        if not region[row, col]:  # the model offers no region here: a small disc at the click
+            return Edit(point.positive, MappingProxyType({z: disc_edit(current, col, row, point.positive)}))
+
+        def changes(zz: int, m: np.ndarray) -> np.ndarray:
+            return m & ~masks.get(zz, empty) if point.positive else m & masks.get(zz, empty)
+
+        return Edit(point.positive, follow(self._decode, z, region, (0, self.shape[0] - 1), changes))
 
     def _run(self, obj: ObjectState, z: int, directions: tuple[int, ...]) -> ObjectState:
         """Propagate from slice z in the given directions, replacing what lay beyond z there."""
@@ -356,6 +364,8 @@ class VolumeSession:
 
     def _final(self, obj: ObjectState, slices: dict[int, SliceResult]) -> dict[int, np.ndarray]:
         masks = {z: r.mask for z, r in slices.items() if r.area}
+        for edit in obj.edits:
+            masks = edit.apply(masks, self.shape[1:])
         if not obj.propagation.keep_connected:
             return masks
         seeds = [(z, int(y), int(x)) for z, pts in obj.clicks.items() for p in pts if p.positive
