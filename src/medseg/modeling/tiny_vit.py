@@ -85,12 +85,15 @@ class WindowAttention(nn.Module):
         self.register_buffer("bias_index", relative_bias_index(window), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        qkv = self.qkv(self.norm(x)).view(b, n, self.num_heads, 3, self.head_dim)
-        q, k, v = qkv.permute(3, 0, 2, 1, 4).unbind(0)  # each (B', heads, N, head_dim)
+        return self.proj(self.attend(self.qkv(self.norm(x))))
+
+    def attend(self, qkv: torch.Tensor) -> torch.Tensor:
+        """(B', N, 3C) projected tokens -> (B', N, C) attention output before ``proj``."""
+        b, n, c3 = qkv.shape
+        q, k, v = qkv.view(b, n, self.num_heads, 3, self.head_dim).permute(3, 0, 2, 1, 4).unbind(0)
         bias = self.attention_biases[:, self.bias_index]  # (heads, N, N)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # each of q, k, v (B', heads, N, d)
+        return out.transpose(1, 2).reshape(b, n, c3 // 3)
 
 
 class PreNormMLP(nn.Module):
@@ -128,16 +131,28 @@ class TinyViTBlock(nn.Module):
         self.mlp = PreNormMLP(dim, int(dim * mlp_ratio))
 
     def _windowed_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention within ws x ws windows of (B, H, W, C) tokens, zero-padded to whole windows.
+
+        Norm and qkv run on the real tokens only: a zero padding token always projects to the same
+        row (the qkv of the norm's bias), which is filled in; ``proj`` runs after the padding is cut
+        away. Same result as normalising and projecting the padded tokens (stages at 64x64 pad to
+        70x70 for 7 and 14 wide windows: 20% fewer rows through qkv and proj there).
+        """
         b, h, w, c = x.shape
-        ws = self.window
+        ws, attn = self.window, self.attn
         pad_h, pad_w = (ws - h % ws) % ws, (ws - w % ws) % ws
+        qkv = attn.qkv(attn.norm(x))  # (B, H, W, 3C)
         if pad_h or pad_w:
-            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+            fill = attn.qkv(attn.norm(x.new_zeros(1, 1, 1, c)))  # qkv of one padding token
+            if pad_w:
+                qkv = torch.cat([qkv, fill.expand(b, h, pad_w, -1)], dim=2)
+            if pad_h:
+                qkv = torch.cat([qkv, fill.expand(b, pad_h, w + pad_w, -1)], dim=1)
         ph, pw = h + pad_h, w + pad_w
-        x = x.view(b, ph // ws, ws, pw // ws, ws, c).transpose(2, 3).reshape(-1, ws * ws, c)
-        x = self.attn(x)
-        x = x.view(b, ph // ws, pw // ws, ws, ws, c).transpose(2, 3).reshape(b, ph, pw, c)
-        return x[:, :h, :w]
+        qkv = qkv.view(b, ph // ws, ws, pw // ws, ws, 3 * c).transpose(2, 3).reshape(-1, ws * ws, 3 * c)
+        out = attn.attend(qkv)
+        out = out.view(b, ph // ws, pw // ws, ws, ws, c).transpose(2, 3).reshape(b, ph, pw, c)
+        return attn.proj(out[:, :h, :w])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self._windowed_attention(x)
