@@ -1,5 +1,5 @@
 """The torch-free path (numpy preprocessing, exported graphs in ONNX Runtime, numpy postprocessing)
-gives the torch path's masks, and `medseg segment` on a 2D image uses it without importing torch."""
+gives the torch path's masks, and `medseg segment` uses it without importing torch."""
 
 from __future__ import annotations
 
@@ -86,7 +86,9 @@ print(json.dumps({"code": code, "torch": "torch" in sys.modules}))
 
 
 @needs_ort
-def test_segment_2d_runs_without_torch_when_the_graphs_are_cached(random_model, tmp_path):
+def test_segment_runs_without_torch_when_the_graphs_are_cached(random_model, tmp_path):
+    """2D image and a 2D box on a volume: the torch-free run (auto) gives eager's masks, never imports torch."""
+    import SimpleITK as sitk
     from PIL import Image
 
     from medseg.checkpoints import sha256_of
@@ -97,19 +99,22 @@ def test_segment_2d_runs_without_torch_when_the_graphs_are_cached(random_model, 
     # the graphs exported for the fixture's made-up key hold these very weights: file them under the real key
     shutil.copytree(cache / model.checkpoint_sha256, tmp_path / "engines" / sha256_of(checkpoint))
     Image.fromarray(_image().astype(np.uint8)).save(tmp_path / "image.png")
+    volume = np.stack([_image() * (1 - abs(z - 2) / 4) for z in range(5)]).astype(np.int16)
+    sitk.WriteImage(sitk.GetImageFromArray(volume), str(tmp_path / "volume.nii.gz"))
     env = {**os.environ, "MEDSEG_ENGINE_CACHE": str(tmp_path / "engines")}
-    results = {}
-    for engine in ("auto", "eager"):
-        out = tmp_path / f"{engine}.png"
-        args = ["segment", str(tmp_path / "image.png"), "-o", str(out), "--box", "120,80,300,230",
-                "--checkpoint", str(checkpoint), "--engine", engine]
-        proc = subprocess.run([sys.executable, "-c", _RUN, *args], capture_output=True, text=True, env=env)
-        assert proc.returncode == 0, proc.stderr
-        results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert results[engine]["code"] == 0
-    assert results["auto"]["torch"] is False and results["eager"]["torch"] is True
-    fast, ref = (np.array(Image.open(tmp_path / f"{e}.png")) > 0 for e in ("auto", "eager"))
-    assert dice(fast, ref) >= 0.99
+    cases = {"png": ("image.png", "120,80,300,230"), "nii.gz": ("volume.nii.gz", "120,80,300,230")}
+    for ending, (name, box) in cases.items():
+        masks = {}
+        for engine in ("auto", "eager"):
+            out = tmp_path / f"{engine}.{ending}"
+            args = ["segment", str(tmp_path / name), "-o", str(out), "--box", box,
+                    "--checkpoint", str(checkpoint), "--engine", engine, *(["--slice", "2"] if "nii" in name else [])]
+            proc = subprocess.run([sys.executable, "-c", _RUN, *args], capture_output=True, text=True, env=env)
+            assert proc.returncode == 0, proc.stderr
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            assert result == {"code": 0, "torch": engine == "eager"}
+            masks[engine] = sitk.GetArrayFromImage(sitk.ReadImage(str(out))) > 0
+        assert dice(masks["auto"], masks["eager"]) >= 0.99
 
 
 @pytest.mark.realdata
@@ -136,3 +141,4 @@ def test_real_masks_of_the_arrays_path_match_eager():
         point = np.array([[w * 0.5, h * 0.5]], np.float32)
         scores.append(dice(eager.predict(points=point).best(), fast.predict(points=point).best()))
     assert min(scores) >= 0.99, scores
+

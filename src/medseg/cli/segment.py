@@ -46,30 +46,9 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise MedsegError(f"--overlay {args.overlay} would overwrite the input or the mask")
 
 
-def _predictor(args: argparse.Namespace, volume: bool):
-    """A Predictor; for 2D prompts on ONNX Runtime whose graphs are already exported, one that runs
-    on numpy and onnxruntime alone (no torch import: the cold start drops by about the 1-2 s of
-    ``import torch`` plus the model build). Otherwise the model is built and the engine made as usual.
-    """
-    from medseg.predict.predictor import Predictor
-
-    if not volume and args.engine in ("auto", "onnx"):
-        from medseg.engine import available
-        from medseg.engine.cache import cached_graphs
-
-        graphs = cached_graphs(args.model, args.checkpoint) if available("onnx") else None
-        if graphs is not None:
-            from medseg.cpu import default_threads
-            from medseg.engine.ort_graphs import OrtGraphs
-
-            return Predictor(None, engine=OrtGraphs(*graphs, default_threads()))
-    from medseg.build import build_model
-
-    return Predictor(build_model(args.model, args.checkpoint), engine=args.engine)
-
-
 def run(args: argparse.Namespace) -> int:
     from medseg.io import read_image, write_mask
+    from medseg.predict.predictor import load_predictor
     from medseg.predict.segment import segment_2d, validate_2d
 
     _check_paths(args)
@@ -86,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         validate_2d(image, objects)
     start = time.perf_counter()
-    predictor = _predictor(args, volume)
+    # 2D prompts run without torch when the ONNX graphs are cached (VolumeSession would too; 3D stays on
+    # the torch path for now, where the volume tests substitute their fake network).
+    predictor = load_predictor(args.model, args.checkpoint, args.engine, without_torch=not volume)
     encodes = None
     if volume:
         from medseg.predict.segment_volume import segment_volume

@@ -3,7 +3,8 @@
 Every timing is the median of ``repeats`` runs after one warm-up run. Compute efficiency is
 reported against a matrix-multiply peak measured in the same run (large fp32 ``torch.mm``), so the
 numbers stay comparable when other processes share the cores. Cold start and peak memory come from
-fresh subprocesses (interpreter start, import, model load, engine load from its cache, first mask).
+fresh subprocesses (interpreter start, import, model load, engine load from its cache, first mask),
+made as ``medseg segment`` makes them: the 2D cold start on cached ONNX graphs runs without torch.
 The 3D case is a CT of 512x512x100 voxels (the fetched head CT, 2x upsampled in-plane, first 100
 slices; synthetic noise if it is missing) with a 3D box over ``slices`` slices.
 """
@@ -19,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 MM_SIZE = 2048
 
@@ -55,12 +55,15 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
 
 def matmul_peak_gflops(repeats: int, n: int = MM_SIZE) -> float:
     """fp32 GFLOP/s of an n x n x n torch.mm with torch's threads (the attainable peak here)."""
+    import torch
+
     a, b = torch.randn(n, n), torch.randn(n, n)
     return 2 * n**3 / median_seconds(lambda: torch.mm(a, b), repeats) / 1e9
 
 
 def count_gflop(model) -> tuple[float, float]:
     """GFLOP of one encoder pass (one 256x256 slice) and of one box prompt through the decoder."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     x = torch.rand(1, 3, 256, 256)
@@ -75,6 +78,7 @@ def count_exported_decoder_gflop(model) -> float:
     """GFLOP of one box prompt through the decoder as exported (few-token cross-attention)."""
     import copy
 
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from medseg.engine.fast_decoder import rewrite_cross_attention
@@ -120,6 +124,8 @@ class _Timed:
     """The in-process cases of one engine, each timed once per call of ``run_round``."""
 
     def __init__(self, model, name: str, volume: np.ndarray, slices: int) -> None:
+        import torch
+
         from medseg.engine import get_engine
         from medseg.predict.predictor import Predictor
 
@@ -158,22 +164,22 @@ _CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
-from medseg.build import build_model
-from medseg.predict.predictor import Predictor
+from medseg.predict.predictor import load_predictor
 from medseg.engine.benchmark import BOX_3D, _box3d_session, ct_volume
 engine, slices = sys.argv[1], int(sys.argv[2])
+predictor = load_predictor(engine=engine, without_torch=slices == 0)  # as medseg segment does
 if slices == 0:
-    predictor = Predictor(build_model(), engine=engine)
     grey = np.zeros((512, 512), np.float32); grey[100:400, 120:380] = 200
     predictor.set_image(grey)
     predictor.predict(box=np.array(BOX_3D, np.float32))
 else:
     volume = ct_volume()
-    _box3d_session(Predictor(build_model(), engine=engine), volume, slices).mask
+    _box3d_session(predictor, volume, slices).mask
+torch_loaded = "torch" in sys.modules
 elapsed = time.perf_counter() - t0
 # VmHWM, not ru_maxrss: after fork + exec, ru_maxrss keeps the parent's high-water mark.
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
-print(json.dumps({"in_process_s": elapsed, "peak_mib": hwm / 1024}))
+print(json.dumps({"in_process_s": elapsed, "peak_mib": hwm / 1024, "torch": torch_loaded}))
 """
 
 
@@ -211,6 +217,8 @@ def run_reference(python: str, volume: np.ndarray, slices: int) -> dict[str, flo
 
 def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None) -> dict[str, object]:
     """Run everything; returns a JSON-able report (see ``format_report``)."""
+    import torch
+
     from medseg.build import build_model
     from medseg.cpu import cpu_info
     from medseg.engine import resolve_name
@@ -288,6 +296,7 @@ def format_report(report: dict[str, object]) -> str:
              (f"3D box, {n} slices (s)", [f"{r['box3d_s']:.2f}" for r in rows])]
     if all("cold_start" in r for r in rows):
         table += [("cold start, 1st mask (s)", [f"{r['cold_start']['wall_s']:.2f}" for r in rows]),
+                  ("  imports torch", ["yes" if r["cold_start"].get("torch", True) else "no" for r in rows]),
                   ("  peak memory (MiB)", [f"{r['cold_start']['peak_mib']:.0f}" for r in rows]),
                   (f"CT 512x512x100 box {n} sl. (s)", [f"{r['ct_box3d']['wall_s']:.2f}" for r in rows]),
                   ("  peak memory (MiB)", [f"{r['ct_box3d']['peak_mib']:.0f}" for r in rows])]

@@ -141,3 +141,27 @@ class Predictor:
             full, _, _ = self._decode(None, tf.coords(boxes[start:start + batch]), None, False)
             out.append(full[:, 0] > 0)
         return np.concatenate(out) if out else np.zeros((0, *tf.original), bool)
+
+
+def load_predictor(model: str | None = None, checkpoint: str | None = None, engine: str = "auto",
+                   without_torch: bool = True) -> Predictor:
+    """A Predictor for a model name (or fine-tuned model.pt) and checkpoint, as ``medseg segment`` makes it.
+
+    When ``without_torch`` is set, the engine is ONNX Runtime ("auto" or "onnx") and the model's graphs
+    are already exported (``medseg.engine.cache``), it runs on numpy and onnxruntime alone: torch is
+    never imported, which saves the 1-2 s of ``import torch`` and the model build. Otherwise the model
+    is built and the engine made (and exported on first use) as usual.
+    """
+    if without_torch and engine in ("auto", "onnx"):
+        from medseg.engine import available
+        from medseg.engine.cache import cached_graphs
+
+        graphs = cached_graphs(model, checkpoint) if available("onnx") else None
+        if graphs is not None:
+            from medseg.cpu import default_threads
+            from medseg.engine.ort_graphs import OrtGraphs
+
+            return Predictor(None, engine=OrtGraphs(*graphs, default_threads()))
+    from medseg.build import build_model
+
+    return Predictor(build_model(model, checkpoint), engine=engine)
