@@ -234,3 +234,12 @@ def test_positive_click_adds_a_missed_region_through_the_volume(two_blobs):
     s.add_point(46, 30, 12, positive=True)
     assert dice(s.mask == 1, a | b) > 0.95
     assert s.state.objects[-1].edits[-1].positive
+
+
+def test_positive_click_on_an_empty_object_starts_it_again(session):
+    session.add_point(5, 5, 12)  # background: nothing to segment under this click
+    assert not session.object_mask(1).any()
+    session.add_point(34, 30, 12)
+    assert dice(session.mask == 1, sphere()) > 0.9 and len(session.state.objects) == 1
+    session.undo()
+    assert not session.mask.any() and len(session.state.objects) == 1

@@ -26,7 +26,7 @@ from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
 from medseg.predict.click import segment_click
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, planes
-from medseg.predict.correct import Edit, disc_edit, follow
+from medseg.predict.correct import Edit, disc_edit, follow, within_limits
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
@@ -217,14 +217,15 @@ class VolumeSession:
             self.messages.append(note)
         return self._box3d_object("box3d", box, (box.z0 + box.z1) // 2, prop.config(propagation or self.propagation))
 
-    def _box3d_object(self, kind: str, box: Box3D, z: int, cfg: Propagation, clicks: tuple[Point, ...] = ()) -> int:
+    def _box3d_object(self, kind: str, box: Box3D, z: int, cfg: Propagation, clicks: tuple[Point, ...] = (),
+                      replaces: int | None = None) -> int:
         """A new object inside a (clipped) 3D box, seeded on slice z with the box and ``clicks``."""
         xy = box.box2d().as_array()
         track = Track(box.z0, box.z1, limits=xy, fallback=xy, bounded=True)
         pts, labels = prop.click_arrays(clicks)
         pred = self._decode(z, box=prop.with_clicks(xy, clicks), points=pts, point_labels=labels)
         seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
-        return self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None)
+        return self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None, replaces=replaces)
 
     def add_box(self, z: int, box: tuple[float, float, float, float], propagate: bool = True,
                 propagation: str | Propagation | None = None) -> int:
@@ -288,29 +289,37 @@ class VolumeSession:
         self._volume().history.append(self.state)
         self.state = state
 
-    def _point_object(self, point: Point, cfg: Propagation, propagate: bool = True) -> int:
+    def _point_object(self, point: Point, cfg: Propagation, propagate: bool = True,
+                      replaces: int | None = None) -> int:
         z = int(point.z)
         seed = segment_click(self._decode, z, point.x, point.y, self.shape[1:])
         if not propagate or cfg.method == "baseline" or not seed.area:
             track = Track(0, self.shape[0] - 1) if propagate else Track(z, z)
-            return self._new_object("point", z, track, cfg, seed, clicks={z: (point,)})
+            return self._new_object("point", z, track, cfg, seed, clicks={z: (point,)}, replaces=replaces)
         box = self._box_around(point.x, point.y, z, extent(seed.mask, 1), extent(seed.mask, 0))
-        return self._box3d_object("point", box, z, cfg, (point,))
+        return self._box3d_object("point", box, z, cfg, (point,), replaces=replaces)
 
     def _new_object(self, kind: str, z: int, track: Track, cfg: Propagation, seed: SliceResult,
-                    clicks: dict[int, tuple[Point, ...]] | None = None) -> int:
-        label = self.state.next_label
+                    clicks: dict[int, tuple[Point, ...]] | None = None, replaces: int | None = None) -> int:
+        """Propagate a new object from its seed and commit it (in place of object ``replaces``, if given)."""
+        label = self.state.next_label if replaces is None else replaces
         if label > 255:
             raise MedsegError("255 objects exceed the labels of a uint8 mask")
         obj = ObjectState(label, kind, z, track, cfg, max(seed.area, 1), MappingProxyType({z: seed}),
                           MappingProxyType(clicks or {}))
         obj = self._run(obj, z, (1, -1))
-        self._commit(VolumeState(self.state.objects + (obj,), label + 1))
+        if replaces is None:
+            self._commit(VolumeState(self.state.objects + (obj,), label + 1))
+        else:
+            objects = tuple(obj if o.label == label else o for o in self.state.objects)
+            self._commit(replace(self.state, objects=objects))
         return label
 
     def _correct(self, obj: ObjectState, point: Point) -> int:
         """A correction click: the region under it is added or removed on its slice and followed to the
         slices around (``medseg.predict.correct``); decoder work only."""
+        if point.positive and not obj.masks:  # nothing segmented yet: start the object again from this click
+            return self._point_object(point, obj.propagation, replaces=obj.label)
         z = int(point.z)
         clicks = dict(obj.clicks)
         clicks[z] = clicks.get(z, ()) + (point,)
@@ -331,13 +340,18 @@ class VolumeSession:
             return Edit(point.positive, MappingProxyType({}))  # nothing to change under the click
         region = segment_click(self._decode, z, point.x, point.y, shape).mask
         region = region & ~current if point.positive else region & current
-        if not region[row, col]:  # the model offers no region here: a small disc at the click
+        if not region[row, col] or not within_limits(region, current, point.positive):
+            # no region under the click, or one that would take the object over: a small disc instead
             return Edit(point.positive, MappingProxyType({z: disc_edit(current, col, row, point.positive)}))
 
         def changes(zz: int, m: np.ndarray) -> np.ndarray:
             return m & ~masks.get(zz, empty) if point.positive else m & masks.get(zz, empty)
 
-        return Edit(point.positive, follow(self._decode, z, region, (0, self.shape[0] - 1), changes))
+        def acceptable(part: np.ndarray, zz: int) -> bool:
+            return within_limits(part, masks.get(zz, empty), point.positive)
+
+        edit = follow(self._decode, z, region, (0, self.shape[0] - 1), changes, acceptable)
+        return Edit(point.positive, edit)
 
     def _run(self, obj: ObjectState, z: int, directions: tuple[int, ...]) -> ObjectState:
         """Propagate from slice z in the given directions, replacing what lay beyond z there."""
