@@ -1,8 +1,9 @@
 """The engine interface: how the image encoder and the mask decoder of a PromptableSAM are run.
 
-Every engine keeps the prompt encoder in PyTorch (it costs microseconds) and runs the two heavy parts,
-the image encoder and the mask decoder, in its own way. ``decode`` has the signature and the result of
-``PromptableSAM.decode``, so a Predictor can hold either.
+The eager engine runs the model's own modules. Engines on exported graphs (``GraphEngine``) run the
+image encoder and the decoder, which also holds the prompt encoder, in their runtime through a
+``medseg.engine.graphs.Graphs`` (numpy in and out, usable without torch). ``decode`` has the signature
+and the result of ``PromptableSAM.decode``, so a Predictor can hold either.
 """
 
 from __future__ import annotations
