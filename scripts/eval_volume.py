@@ -1,11 +1,11 @@
 """3D Dice of medseg's volume propagation (baseline vs default) on real labelled volumes.
 
-Each structure gets a 3D box from its ground truth (tight, inclusive voxel corners) and is segmented
-once with the CVPR24 baseline rule and once with medseg's default rule; both runs share one embedding
-cache per volume, so every slice is encoded at most once per volume. Prints a markdown table and writes
-it to benchmarks/results/volume_dice.md.
+Each structure is asked for from its ground truth (a tight 3D box, one click at its deepest voxel, or a
+tight 2D box on its largest slice, ``--prompts``) and segmented once with the CVPR24 baseline rule and
+once with medseg's default rule; all runs share one embedding cache per volume, so every slice is encoded
+at most once per volume. Prints a markdown table and writes it to benchmarks/results/volume_dice.md.
 
-    .venv/bin/python scripts/eval_volume.py --mni-slab 40      # the committed table (about 10 min on 2 cores)
+    .venv/bin/python scripts/eval_volume.py --mni-slab 40 --prompts box3d point box2d  # the committed table
     .venv/bin/python scripts/eval_volume.py --only colin27 --structures Hippocampus_L Caudate_R
 """
 
@@ -185,7 +185,7 @@ def main() -> None:
     print(text)
     if not args.no_write:
         OUT.parent.mkdir(parents=True, exist_ok=True)
-        note = ("# 3D Dice, LiteMedSAM, 3D boxes from the ground truth\n\n"
+        note = ("# 3D Dice, LiteMedSAM, prompts from the ground truth\n\n"
                 "`.venv/bin/python scripts/eval_volume.py " + " ".join(sys.argv[1:]) + "`; engine "
                 + session.predictor.engine.__class__.__name__ + ", " + str(torch.get_num_threads())
                 + " threads on a shared CPU.\n\n"
@@ -193,6 +193,12 @@ def main() -> None:
                 "with the previous mask's bounding box + 3 px, the box again after an empty slice); `default` "
                 "= the 3D box on every slice of its z-range, masks cut to the box, the 3D component connected "
                 "to the middle slice's mask kept (`medseg.predict.propagate.DEFAULT`).\n\n"
+                "Prompts: `box3d` = the structure's tight 3D box; `point` = one click at its deepest voxel; "
+                "`box2d` = its tight 2D box on the slice where it is largest, propagated. For `point` and "
+                "`box2d` the baseline follows the previous slice's mask (box + 3 px) until a slice comes out "
+                "empty; the default reads a 3D box off the masks on the axial, coronal and sagittal planes "
+                "through the prompt (`medseg.predict.extent`; 2 extra encodes) and segments it as a 3D box. "
+                "A click is segmented with box proposals around it (`medseg.predict.click`).\n\n"
                 "`encodes`: new slice encodes for that structure (the cache is shared across structures of a "
                 "volume and between the rules); `encode s`: their seconds; `decode s`: seconds of that rule "
                 "without encoding.\n\n")

@@ -11,6 +11,6 @@ OUT=benchmarks/results
 $BIN/medseg benchmark-protocol --protocol box2d --data "$DATA/Nuclei" --out $OUT/box2d_nuclei
 $BIN/medseg benchmark-protocol --protocol box2d --data "$DATA/Colin27AAL" --slices 6 --out $OUT/box2d_colin27
 $BIN/medseg benchmark-protocol --protocol box2d --data "$DATA/MNI152Brain" --slices 6 --out $OUT/box2d_mni152
-$BIN/medseg benchmark-protocol --protocol interactive --data "$DATA/Colin27AAL" --labels 2,4 --out $OUT/interactive_colin27
+$BIN/medseg benchmark-protocol --protocol interactive --data "$DATA/Colin27AAL" --labels 1,2,3,4 --out $OUT/interactive_colin27
 $BIN/medseg benchmark-protocol --protocol box3d --data "$DATA/Colin27AAL" --labels 2,3,4 --out $OUT/box3d_colin27
-$BIN/medseg benchmark-protocol --protocol sammed3d --data "$DATA/Colin27AAL" --labels 2,4 --clicks 5 --out $OUT/sammed3d_colin27
+$BIN/medseg benchmark-protocol --protocol sammed3d --data "$DATA/Colin27AAL" --labels 1,2,3,4 --clicks 5 --out $OUT/sammed3d_colin27

@@ -65,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         validate_2d(image, objects)
     start = time.perf_counter()
-    # 2D prompts run without torch when the ONNX graphs are cached (VolumeSession would too; 3D stays on
-    # the torch path for now, where the volume tests substitute their fake network).
-    predictor = load_predictor(args.model, args.checkpoint, args.engine, without_torch=not volume)
+    # runs without torch when the ONNX graphs are cached (load_predictor)
+    predictor = load_predictor(args.model, args.checkpoint, args.engine)
     encodes = None
     if volume:
         from medseg.predict.segment_volume import segment_volume

@@ -8,7 +8,6 @@ import numpy as np
 
 from medseg.errors import MedsegError
 from medseg.io.image import Image
-from medseg.predict.click import segment_click
 from medseg.predict.predictor import Predictor
 from medseg.preprocess.window import WindowChoice, apply_window, check_finite, choose_window
 from medseg.prompts import ObjectPrompts, check_box, check_point, check_slice
@@ -70,6 +69,8 @@ def _run_object(predictor: Predictor, obj: ObjectPrompts, shape: tuple[int, int]
     points = list(obj.points)
     if box is None and points[0].positive:
         # a lone click: box proposals around it (medseg.predict.click); later clicks refine that result
+        from medseg.predict.click import segment_click  # scipy: only when needed (cold start)
+
         first = points.pop(0)
         seed = segment_click(lambda _z, **kw: predictor.predict(**kw), 0, first.x, first.y, shape)
         if not points:
