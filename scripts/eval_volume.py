@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 import torch
+from scipy import ndimage
 
 from medseg.build import build_model
 from medseg.data import sample
@@ -144,8 +144,8 @@ def table(rows: list[Row], rules: list[str], per_volume: dict[str, float]) -> st
         lines.append("| " + " | ".join(cells) + " |")
     for vol, prompt in dict.fromkeys((r.volume, r.prompt) for r in rows):
         sub = [r for r in rows if r.volume == vol and r.prompt == prompt]
-        cells = [vol, f"**mean of {len(sub)}**", prompt, str(sum(r.slices for r in sub)), str(sum(r.new_encodes for r in sub)),
-                 f"{sum(r.encode_s for r in sub):.1f}"]
+        cells = [vol, f"**mean of {len(sub)}**", prompt, str(sum(r.slices for r in sub)),
+                 str(sum(r.new_encodes for r in sub)), f"{sum(r.encode_s for r in sub):.1f}"]
         have = [k for k in rules if all(k in r.dice for r in sub)]
         cells += [f"**{np.mean([r.dice[k] for r in sub]):.3f}**" if k in have else "" for k in rules]
         cells += [f"{sum(r.decode_s[k] for r in sub):.1f}" if k in have else "" for k in rules]

@@ -25,9 +25,9 @@ from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
 from medseg.predict.click import segment_click
-from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, planes
 from medseg.predict.correct import Edit, disc_edit, follow, within_limits
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
+from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, planes
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.segment import windowed
