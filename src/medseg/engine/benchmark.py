@@ -4,7 +4,7 @@ Every timing is the median of ``repeats`` runs after one warm-up run. Compute ef
 reported against a matrix-multiply peak measured in the same run (large fp32 ``torch.mm``), so the
 numbers stay comparable when other processes share the cores. Cold start and peak memory come from
 fresh subprocesses (interpreter start, import, model load, engine load from its cache, first mask),
-made as ``medseg segment`` makes them: the 2D cold start on cached ONNX graphs runs without torch.
+made as ``medseg segment`` makes them: on cached ONNX graphs they run without torch.
 The 3D case is a CT of 512x512x100 voxels (the fetched head CT, 2x upsampled in-plane, first 100
 slices; synthetic noise if it is missing) with a 3D box over ``slices`` slices.
 """
@@ -167,7 +167,7 @@ import numpy as np
 from medseg.predict.predictor import load_predictor
 from medseg.engine.benchmark import BOX_3D, _box3d_session, ct_volume
 engine, slices = sys.argv[1], int(sys.argv[2])
-predictor = load_predictor(engine=engine, without_torch=slices == 0)  # as medseg segment does
+predictor = load_predictor(engine=engine)  # as medseg segment does (no torch on cached ONNX graphs)
 if slices == 0:
     grey = np.zeros((512, 512), np.float32); grey[100:400, 120:380] = 200
     predictor.set_image(grey)
