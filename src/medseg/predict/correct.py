@@ -23,7 +23,7 @@ from types import MappingProxyType
 import numpy as np
 from scipy import ndimage
 
-from medseg.predict.propagate import Decode, widened_box
+from medseg.predict.propagate import Decode, crop_to_box, mask_iou, widened_box
 
 WIDEN = 3.0
 MIN_OVERLAP = 0.3  # IoU a region must keep with its previous slice to be followed
@@ -52,19 +52,6 @@ class Edit:
         return {z: m for z, m in out.items() if m.any()}
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
-
-
-def _in_box(mask: np.ndarray, box: np.ndarray) -> np.ndarray:
-    x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
-    x1, y1 = int(np.ceil(box[2])), int(np.ceil(box[3]))
-    out = np.zeros_like(mask)
-    out[y0:y1 + 1, x0:x1 + 1] = mask[y0:y1 + 1, x0:x1 + 1]
-    return out
-
-
 def follow(decode: Decode, z: int, region: np.ndarray, z_range: tuple[int, int],
            changes: Callable[[int, np.ndarray], np.ndarray],
            acceptable: Callable[[np.ndarray, int], bool]) -> dict[int, np.ndarray]:
@@ -88,8 +75,8 @@ def follow(decode: Decode, z: int, region: np.ndarray, z_range: tuple[int, int],
             box = widened_box(prev, WIDEN)
             if box is None:
                 break
-            found = _in_box(decode(zz, box=box).masks[0], box)
-            if found.sum() < MIN_AREA or _iou(found, prev) < MIN_OVERLAP:
+            found = crop_to_box(decode(zz, box=box).masks[0], box)
+            if found.sum() < MIN_AREA or mask_iou(found, prev) < MIN_OVERLAP:
                 break
             part = changes(zz, found)
             if not part.any() or not acceptable(part, zz):

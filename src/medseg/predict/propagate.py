@@ -162,7 +162,8 @@ def _inside(box: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
     return cut if cut[2] > cut[0] and cut[3] > cut[1] else limits.astype(np.float32)
 
 
-def _crop(mask: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
+def crop_to_box(mask: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
+    """The part of a (H, W) mask inside the box (x0, y0, x1, y1); the mask itself if limits is None."""
     if limits is None:
         return mask
     x0, y0 = int(np.floor(limits[0])), int(np.floor(limits[1]))
@@ -193,7 +194,7 @@ def result_of(pred: Prediction, box: np.ndarray | None, limits: np.ndarray | Non
               best: int | None = None) -> SliceResult:
     """Pick one mask of a Prediction (the given index, else the best by IoU), cut to limits."""
     k = int(np.argmax(pred.iou)) if best is None else best
-    return SliceResult(_crop(pred.masks[k], limits), pred.low_res_logits[k:k + 1], float(pred.iou[k]), box)
+    return SliceResult(crop_to_box(pred.masks[k], limits), pred.low_res_logits[k:k + 1], float(pred.iou[k]), box)
 
 
 def step(decode: Decode, z: int, prev: SliceResult, track: Track, cfg: Propagation,
@@ -217,11 +218,12 @@ def step(decode: Decode, z: int, prev: SliceResult, track: Track, cfg: Propagati
     pred = decode(z, box=box, points=pts, point_labels=labels, mask_input=prior, multimask=cfg.consistency)
     if not cfg.consistency:
         return result_of(pred, box, track.limits, best=0)
-    overlap = [_iou(_crop(m, track.limits), prev.mask) for m in pred.masks]
+    overlap = [mask_iou(crop_to_box(m, track.limits), prev.mask) for m in pred.masks]
     return result_of(pred, box, track.limits, best=int(np.argmax(overlap)))
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks (0 when both are empty)."""
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
