@@ -35,13 +35,15 @@ def checkpoint_key(model: PromptableSAM) -> str:
 
 
 class _DecoderGraph(nn.Module):
-    """Prompt encoder and mask decoder as exported: (emb, coords, labels, mask, has_mask) -> (logits, iou).
+    """Prompt encoder and mask decoder as exported: (emb, coords, labels, mask, has_mask, mask_tokens) ->
+    (logits, iou).
 
     Inputs: embeddings (1, 256, 64, 64); coords (B, T, 2) model-space (X, Y); labels (B, T): 1 positive,
     0 negative, -1 padding, 2 / 3 box corners (``medseg.engine.graphs.prompt_tokens``); mask (1 or B, 1,
     256, 256) low-res logits; has_mask (1,): 1 to use the mask, 0 for the no-mask embedding (then pass a
     (1, 1, 4, 4) mask: its (1, 256, 1, 1) product is multiplied by 0 and broadcast, so the unused branch
-    costs nothing). Outputs all four mask tokens: logits (B, 4, 256, 256), IoU (B, 4). The tokens equal
+    costs nothing); mask_tokens (K,) int64: which of the four mask tokens to upscale, [0] for the single
+    mask and [1, 2, 3] for the multimask output. Outputs logits (B, K, 256, 256), IoU (B, K). The tokens equal
     ``PromptEncoder``'s exactly (the added label terms are exact zeros), so runs need no torch. The
     positional encoding of the embedding grid is a constant of the graph; the cross-attentions run in
     their few-token form and the upscaling as two matrix products (``fast_decoder``).
@@ -62,14 +64,14 @@ class _DecoderGraph(nn.Module):
         self.register_buffer("size_xy", torch.tensor([float(w), float(h)]))
 
     def forward(self, embeddings: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
-                has_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                has_mask: torch.Tensor, mask_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = self.pe_layer.encode((coords + 0.5) / self.size_xy)
         lab = labels[..., None]
         tokens = torch.where(lab == -1, self.not_a_point, tokens)
         for k in range(self.label_embeds.shape[0]):
             tokens = tokens + (lab == k) * self.label_embeds[k]
         dense = has_mask * self.mask_downscaling(mask) + (1 - has_mask) * self.no_mask
-        return fast_forward_all(self.decoder, self.upscaling, embeddings, self.image_pe, tokens, dense)
+        return fast_forward_all(self.decoder, self.upscaling, embeddings, self.image_pe, tokens, dense, mask_tokens)
 
 
 def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str], outputs: list[str],
@@ -117,9 +119,10 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
                 {"images": {0: "batch"}, "embeddings": {0: "batch"}}, encoder)
     if not decoder.is_file():
         args = (torch.rand(1, 256, 64, 64), torch.rand(2, 3, 2) * 256, torch.tensor([[1.0, 0, -1], [2, 3, 1]]),
-                torch.rand(1, 1, 256, 256), torch.ones(1))
+                torch.rand(1, 1, 256, 256), torch.ones(1), torch.tensor([1, 2, 3]))
         dynamic = {"coords": {0: "prompts", 1: "tokens"}, "labels": {0: "prompts", 1: "tokens"},
-                   "mask": {0: "mask_batch", 2: "mask_h", 3: "mask_w"}, "logits": {0: "prompts"}, "iou": {0: "prompts"}}
-        _export(_DecoderGraph(net), args, ["embeddings", "coords", "labels", "mask", "has_mask"], ["logits", "iou"],
-                dynamic, decoder)
+                   "mask": {0: "mask_batch", 2: "mask_h", 3: "mask_w"}, "mask_tokens": {0: "masks"},
+                   "logits": {0: "prompts", 1: "masks"}, "iou": {0: "prompts", 1: "masks"}}
+        _export(_DecoderGraph(net), args, ["embeddings", "coords", "labels", "mask", "has_mask", "mask_tokens"],
+                ["logits", "iou"], dynamic, decoder)
     return encoder, decoder

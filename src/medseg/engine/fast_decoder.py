@@ -130,10 +130,12 @@ class MatMulUpscaling(nn.Module):
 
 
 def fast_forward_all(decoder: MaskDecoder, upscaling: MatMulUpscaling, image_embeddings: torch.Tensor,
-                     image_pe: torch.Tensor, sparse: torch.Tensor,
-                     dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                     image_pe: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor,
+                     mask_tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``MaskDecoder.forward_all`` with ``upscaling`` in place of its output upscaling; dense may be
-    (B or 1, C, 64, 64) or (1, C, 1, 1) (broadcast). Arguments and results as ``forward_all``."""
+    (B or 1, C, 64, 64) or (1, C, 1, 1) (broadcast). Arguments and results as ``forward_all``, except
+    that only the mask tokens listed in ``mask_tokens`` (indices into the four) are upscaled and returned:
+    the unused masks cost no upscaling product and no image-sized copies."""
     batch = sparse.shape[0]
     out_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
     tokens = torch.cat([out_tokens.unsqueeze(0).expand(batch, -1, -1), sparse], dim=1)
@@ -141,6 +143,9 @@ def fast_forward_all(decoder: MaskDecoder, upscaling: MatMulUpscaling, image_emb
     src = image_embeddings + dense
     h, w = src.shape[-2:]
     hs, image_tokens = decoder.transformer(src, image_pe, tokens)
-    mask_tokens = hs[:, 1:1 + decoder.num_mask_tokens]
-    hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], 1)
-    return upscaling(image_tokens, hyper, h, w), decoder.iou_prediction_head(hs[:, 0])
+    tokens_out = hs[:, 1:1 + decoder.num_mask_tokens]
+    hyper = torch.stack([mlp(tokens_out[:, i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], 1)
+    iou = decoder.iou_prediction_head(hs[:, 0])
+    if mask_tokens is not None:
+        hyper, iou = hyper.index_select(1, mask_tokens), iou.index_select(1, mask_tokens)
+    return upscaling(image_tokens, hyper, h, w), iou

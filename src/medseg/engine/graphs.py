@@ -2,8 +2,9 @@
 
 The exported decoder contains the prompt encoder (``medseg.engine.export``), so a prompt reaches it
 as plain arrays: point coordinates and labels, with a box as two corner points labelled 2 and 3 (as
-in SAM's own ONNX export), and a low-res mask with a flag saying whether it is used. ``Graphs`` is
-the runtime-neutral part; ``OrtGraphs`` and ``OpenVINOGraphs`` only say how a graph is run.
+in SAM's own ONNX export), a low-res mask with a flag saying whether it is used, and the indices of
+the mask tokens to upscale. ``Graphs`` is the runtime-neutral part; ``OrtGraphs`` and
+``OpenVINOGraphs`` only say how a graph is run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 NOT_A_POINT, BOX_TOP_LEFT, BOX_BOTTOM_RIGHT = -1.0, 2.0, 3.0
+SINGLE_MASK_TOKEN, MULTIMASK_TOKENS = np.array([0], np.int64), np.array([1, 2, 3], np.int64)
 
 
 def prompt_tokens(points: tuple[np.ndarray, np.ndarray] | None,
@@ -74,13 +76,12 @@ class Graphs:
             mask, has_mask = np.zeros((1, 1, 4, 4), np.float32), np.zeros(1, np.float32)
         else:
             mask, has_mask = np.ascontiguousarray(masks, dtype=np.float32), np.ones(1, np.float32)
+        # Only the masks asked for are upscaled: token 0 is the single mask, tokens 1-3 the multimask output.
+        tokens = MULTIMASK_TOKENS if multimask else SINGLE_MASK_TOKEN
         if emb.shape[0] == 1:
-            logits, iou = self._decode({"embeddings": emb, "coords": coords, "labels": labels,
-                                        "mask": mask, "has_mask": has_mask})
-        else:  # one embedding per prompt
-            parts = [self._decode({"embeddings": emb[i:i + 1], "coords": coords[i:i + 1],
-                                   "labels": labels[i:i + 1], "mask": mask[i:i + 1] if len(mask) > 1 else mask,
-                                   "has_mask": has_mask}) for i in range(emb.shape[0])]
-            logits, iou = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        keep = slice(1, None) if multimask else slice(0, 1)
-        return logits[:, keep], iou[:, keep]
+            return self._decode({"embeddings": emb, "coords": coords, "labels": labels,
+                                 "mask": mask, "has_mask": has_mask, "mask_tokens": tokens})
+        parts = [self._decode({"embeddings": emb[i:i + 1], "coords": coords[i:i + 1],  # one embedding per prompt
+                               "labels": labels[i:i + 1], "mask": mask[i:i + 1] if len(mask) > 1 else mask,
+                               "has_mask": has_mask, "mask_tokens": tokens}) for i in range(emb.shape[0])]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

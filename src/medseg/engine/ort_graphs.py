@@ -12,7 +12,7 @@ import numpy as np
 from medseg.engine.graphs import Graphs
 
 
-def _options(threads: int, level):
+def _options(threads: int, level, spin: bool):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -20,9 +20,11 @@ def _options(threads: int, level):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # no warning about saving a hardware-specific optimised model
-    # No busy-waiting between operators: on cores shared with other work (the usual case on a laptop)
-    # spinning costs more than it saves (measured: encoder -13% CPU time, decoder -34%).
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Busy-waiting between operators pays off only for the decoder's many short operators: decoder
+    # 33.0 -> 29.0 ms median with the same CPU time; the 3D box process was faster in 3 of 3 paired
+    # runs with spinning in the decoder only, and not consistently with spinning in both sessions
+    # (benchmarks/results/engines/README.md).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     return opts
 
 
@@ -37,16 +39,19 @@ def _machine_tag() -> str:
     return f"ort{ort.__version__}-{cpu}"
 
 
-def session(path: Path, threads: int):
-    """A session on ``path``; the optimised graph is saved beside it on first use (load 0.45 -> 0.13 s)."""
+def session(path: Path, threads: int, spin: bool = False):
+    """A session on ``path``; the optimised graph is saved beside it on first use (load 0.45 -> 0.13 s).
+
+    ``spin``: worker threads busy-wait between operators instead of sleeping.
+    """
     import onnxruntime as ort
 
     level = ort.GraphOptimizationLevel
     optimised = path.with_name(f"{path.stem}.{_machine_tag()}.onnx")
     if optimised.is_file():
-        return ort.InferenceSession(str(optimised), _options(threads, level.ORT_DISABLE_ALL),
+        return ort.InferenceSession(str(optimised), _options(threads, level.ORT_DISABLE_ALL, spin),
                                     providers=["CPUExecutionProvider"])
-    opts = _options(threads, level.ORT_ENABLE_ALL)
+    opts = _options(threads, level.ORT_ENABLE_ALL, spin)
     fd, tmp = tempfile.mkstemp(prefix=f".{optimised.stem}-", suffix=".onnx", dir=path.parent)
     os.close(fd)
     opts.optimized_model_filepath = tmp
@@ -72,7 +77,7 @@ class OrtGraphs(Graphs):
 
     def __init__(self, encoder: Path, decoder: Path, threads: int) -> None:
         self.encoder = session(encoder, threads)
-        self.decoder = session(decoder, threads)
+        self.decoder = session(decoder, threads, spin=True)
         self.input_size = int(self.encoder.get_inputs()[0].shape[-1])  # side of the square model input
 
     def _encode(self, images: np.ndarray) -> np.ndarray:
