@@ -5,7 +5,29 @@ from __future__ import annotations
 import pytest
 
 from medseg.engine import available
-from medseg.engine.benchmark import BenchConfig, format_report, low_precision_note, run_benchmark
+from medseg.engine.benchmark import BenchConfig, format_report, low_precision_note, run_benchmark, target_checks
+
+
+def _report(encoder_ms: float, with_subprocesses: bool) -> dict:
+    row = {"engine": "onnx", "encoder_ms": encoder_ms, "decoder_ms": 29.0}
+    report = {"engines": [row]}
+    if with_subprocesses:
+        row.update(cold_start={"wall_s": 1.8}, ct_box3d={"wall_s": 10.0, "peak_mib": 2000.0})
+        report["reference_box3d"] = {"wall_s": 31.0}
+    return report
+
+
+def test_targets_are_checked_against_the_issue_limits():
+    checks = {c["target"]: c for c in target_checks(_report(600.0, True), "onnx")}
+    assert checks["encoder <= 550 ms per slice"]["met"] is False
+    assert checks["decoder <= 30 ms per prompt"]["met"] is True
+    assert checks["cold start to the first 2D mask <= 3 s"]["met"] is True
+    assert checks["3D box whole process >= 3x faster than the reference"]["text"] == "3.10x"
+    assert checks["3D box whole process >= 3x faster than the reference"]["met"] is True
+    assert checks["peak memory of the 512x512x100 CT <= 1.5 GB"]["met"] is False
+    unmeasured = {c["target"]: c["met"] for c in target_checks(_report(500.0, False), "onnx")}
+    assert unmeasured["cold start to the first 2D mask <= 3 s"] is None
+    assert unmeasured["encoder <= 550 ms per slice"] is True
 
 
 def test_low_precision_note_follows_the_cpu_features():
@@ -27,5 +49,7 @@ def test_benchmark_reports_every_case():
     assert 0 < row["encoder_peak_fraction"] < 1.5
     assert 60 < report["encoder_gflop"] < 90  # LiteMedSAM's full-resolution TinyViT: 72.3 GFLOP per slice
     text = format_report(report)
-    for label in ("matrix-multiply peak", "encoder (ms/slice)", "decoder (ms/prompt)", "3D box, 2 slices"):
+    for label in ("matrix-multiply peak", "encoder (ms/slice)", "decoder (ms/prompt)", "3D box, 2 slices",
+                  "targets for a 2-core AVX2 machine (onnx)", "encoder <= 550 ms per slice"):
         assert label in text
+    assert report["targets"]["engine"] == "onnx" and len(report["targets"]["checks"]) == 5

