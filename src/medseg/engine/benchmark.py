@@ -320,7 +320,7 @@ def low_precision_note(features: list[str]) -> str:
     """Why the engines run fp32 here. The issue measured a 40x slower bf16 autocast on AVX2; ONNX Runtime's
     dynamic int8 matrix products (u8 x s8, AVX2 without VNNI) made the encoder 18% faster here but moved
     the masks to Dice 0.94 mean / 0.69 min against eager on real MRI slices (0.94 with only the MLPs in
-    int8), far from the required 0.99 (benchmarks/results/engines/README.md)."""
+    int8), far from the required 0.99 (``benchmarks/int8_parity.py``)."""
     native = [f for f in features if f in ("avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni")]
     if not native:
         return ("fp32 only (no native bf16 or int8 dot-product instructions: AVX2/FMA only; "
