@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
-from scipy import ndimage
 
 from medseg.predict.propagate import Decode, crop_to_box, mask_iou, widened_box
 
@@ -91,6 +90,8 @@ def disc_edit(current: np.ndarray, col: int, row: int, positive: bool) -> np.nda
     within the distance from the click to the mask's border), limited to the pixels it would change."""
     radius = float(DISC)
     if not positive:
+        from scipy import ndimage  # lazy: importing scipy.ndimage costs ~0.33 s at the cold start of 3D runs
+
         inside = ndimage.distance_transform_edt(np.pad(current, 1))[1:-1, 1:-1]
         radius = max(1.0, min(radius, float(inside[row, col])))
     yy, xx = np.ogrid[: current.shape[0], : current.shape[1]]

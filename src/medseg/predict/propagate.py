@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy import ndimage
 
 from medseg.predict.predictor import Prediction
 from medseg.prompts import Point
@@ -266,7 +265,12 @@ def keep_connected(masks: Mapping[int, np.ndarray], seeds: Sequence[tuple[int, i
     stack = np.zeros((hi - lo + 1, *masks[zs[0]].shape), bool)
     for z in zs:
         stack[z - lo] = masks[z]
-    comp, _ = ndimage.label(stack, structure=np.ones((3, 3, 3), bool))
+    # SimpleITK rather than scipy.ndimage: importing scipy.ndimage costs ~0.33 s at the cold start of
+    # every 3D run, and SimpleITK is loaded anyway (medseg.io). fullyConnected=True is 26-connectivity.
+    import SimpleITK as sitk
+
+    labelled = sitk.ConnectedComponent(sitk.GetImageFromArray(stack.astype(np.uint8)), True)
+    comp = sitk.GetArrayViewFromImage(labelled)  # (Z, H, W), a view valid while `labelled` lives
     keep = {int(comp[z - lo, y, x]) for z, y, x in seeds if lo <= z <= hi} - {0}
     if not keep:
         return dict(masks)
