@@ -7,6 +7,8 @@ is no box, minus squares around negative points; a mask prompt alone keeps brigh
 
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch.nn import functional as F
 
@@ -62,3 +64,24 @@ class FakeEngine(Engine):
 
 def fake_predictor() -> Predictor:
     return Predictor(FakeSAM(), engine=FakeEngine())
+
+
+class LaneFakeEngine(FakeEngine):
+    """FakeEngine with two side-by-side encode lanes (as ONNX Runtime's), counting the lane encodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lane_calls = 0
+        self._lock = threading.Lock()
+
+    def open_lanes(self) -> int:
+        return 2
+
+    def encode_lane(self, images: torch.Tensor) -> torch.Tensor:
+        with self._lock:
+            self.lane_calls += 1
+        return F.avg_pool2d(images[:, :1], 4)
+
+
+def lane_predictor() -> Predictor:
+    return Predictor(FakeSAM(), engine=LaneFakeEngine())

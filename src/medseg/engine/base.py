@@ -34,6 +34,14 @@ class Engine:
         """(B, 3, 256, 256) preprocessed float32 images -> (B, 256, 64, 64) embeddings."""
         raise NotImplementedError
 
+    def open_lanes(self) -> int:
+        """How many slices ``encode_lane`` may encode side by side (1: it is ``encode``, no read-ahead)."""
+        return 1
+
+    def encode_lane(self, images: torch.Tensor) -> torch.Tensor:
+        """``encode`` on an encoder safe to run beside others; ``open_lanes`` first."""
+        return self.encode(images)
+
     def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
                     dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 256, 64, 64) embedding, (B, T, 256) tokens, (B or 1, 256, 64, 64) dense ->
@@ -78,6 +86,12 @@ class GraphEngine(Engine):
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.graphs.encode(_np(images)))
+
+    def open_lanes(self) -> int:
+        return self.graphs.open_lanes()
+
+    def encode_lane(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.graphs.encode_lane(_np(images)))
 
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, points: Points | None = None, boxes: torch.Tensor | None = None,

@@ -63,6 +63,17 @@ class Graphs:
         """(B, 3, 256, 256) preprocessed float32 images -> (B, 256, 64, 64) embeddings."""
         return self._encode(np.ascontiguousarray(images, dtype=np.float32))
 
+    def open_lanes(self) -> int:
+        """How many slices ``encode_lane`` may encode side by side (1: no side-by-side encoder)."""
+        return 1
+
+    def encode_lane(self, images: np.ndarray) -> np.ndarray:
+        """``encode`` on an encoder safe to run beside others (after ``open_lanes``)."""
+        return self._encode_lane(np.ascontiguousarray(images, dtype=np.float32))
+
+    def _encode_lane(self, images: np.ndarray) -> np.ndarray:
+        return self._encode(images)
+
     def decode(self, embeddings: np.ndarray, points: tuple[np.ndarray, np.ndarray] | None = None,
                boxes: np.ndarray | None = None, masks: np.ndarray | None = None,
                multimask: bool = False) -> tuple[np.ndarray, np.ndarray]:

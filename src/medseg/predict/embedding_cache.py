@@ -2,15 +2,20 @@
 
 Each slice is encoded at most once while it stays in the cache; the least recently used embeddings
 are dropped when the budget would be exceeded, so a volume whose embeddings do not fit is still
-processed (a dropped slice is re-encoded if it is needed again, and counted again).
+processed (a dropped slice is re-encoded if it is needed again, and counted again). During a walk
+through the volume, ``reading_ahead`` lets background threads encode the next slices of the walk
+(``medseg.predict.read_ahead``).
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from medseg.predict.read_ahead import ReadAhead
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +48,7 @@ class EmbeddingCache:
         self.encoded: list[int] = []
         self.evictions = 0
         self.encode_seconds = 0.0
+        self._ahead: ReadAhead | None = None
 
     def __contains__(self, z: int) -> bool:
         return z in self._store
@@ -60,8 +66,31 @@ class EmbeddingCache:
             self._store.move_to_end(z)
             return self._store[z]
         start = time.perf_counter()
-        emb = self._encode(z)
-        self.encode_seconds += time.perf_counter() - start
+        emb = self._ahead.take(z) if self._ahead is not None else None
+        if emb is None:
+            emb = self._encode(z)
+        self.encode_seconds += time.perf_counter() - start  # time the caller waited
+        self._store_new(z, emb)
+        return emb
+
+    @contextmanager
+    def reading_ahead(self, order: Iterable[Hashable], encode: Callable[[Hashable], Any],
+                      lanes: int) -> Iterator[None]:
+        """While inside, slices of ``order`` not yet cached are encoded ahead on ``lanes`` threads by
+        ``encode`` (a thread-safe encoder); embeddings finished but not asked for are kept at the end."""
+        if lanes < 2:
+            yield
+            return
+        self._ahead = ReadAhead(encode, [z for z in order if z not in self._store], lanes)
+        try:
+            yield
+        finally:
+            left, self._ahead = self._ahead.close(), None
+            for z, emb in left.items():
+                if z not in self._store:
+                    self._store_new(z, emb)
+
+    def _store_new(self, z: Hashable, emb: Any) -> None:
         self.encodes += 1
         self.encoded.append(z)
         size = emb.nbytes  # a torch tensor or a numpy array
@@ -71,7 +100,6 @@ class EmbeddingCache:
             self.evictions += 1
         self._store[z] = emb
         self._bytes += size
-        return emb
 
     def clear(self) -> None:
         self._store.clear()

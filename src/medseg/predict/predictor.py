@@ -67,8 +67,20 @@ class Predictor:
     def set_image(self, slice_0_255: np.ndarray) -> None:
         """Encode a slice. (H, W) grey or (H, W, 3) RGB, values already windowed to 0..255."""
         self._transform = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)
-        tf = self._transform
-        self._embedding = self.engine.encode(tf.image_array(slice_0_255) if self.arrays else tf.image(slice_0_255))
+        self._embedding = self.embed(slice_0_255)
+
+    def embed(self, slice_0_255: np.ndarray, lane: bool = False) -> Any:
+        """The embedding of a slice, leaving the predictor's own slice as it is.
+
+        With ``lane``, on the engine's side-by-side encoder (``open_lanes``): safe on worker threads.
+        """
+        tf = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)
+        images = tf.image_array(slice_0_255) if self.arrays else tf.image(slice_0_255)
+        return self.engine.encode_lane(images) if lane else self.engine.encode(images)
+
+    def open_lanes(self) -> int:
+        """How many slices ``embed(..., lane=True)`` may encode side by side (1: none)."""
+        return self.engine.open_lanes() if hasattr(self.engine, "open_lanes") else 1
 
     def set_embedding(self, embedding: Any, original: tuple[int, int]) -> None:
         """Reuse a cached (1, 256, 64, 64) embedding of a slice of size original = (H, W)."""

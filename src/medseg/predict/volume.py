@@ -149,8 +149,10 @@ class VolumeSession:
 
     def _encode(self, key: int | Plane):
         data = self._volume().data
-        self.predictor.set_image(key.image(data) if isinstance(key, Plane) else data[key])
-        return self.predictor.embedding
+        return self.predictor.embed(key.image(data) if isinstance(key, Plane) else data[key])
+
+    def _encode_lane(self, z: int):
+        return self.predictor.embed(self._volume().data[z], lane=True)
 
     def _decode(self, z: int, **prompts) -> Prediction:
         self.predictor.set_embedding(self.cache.get(z), self.shape[1:])
@@ -360,15 +362,19 @@ class VolumeSession:
         total = sum((track.z_hi - z) if d > 0 else (z - track.z_lo) for d in directions)
         bar = tqdm(total=total if track.bounded else None, unit="slice", file=sys.stderr, leave=False,
                    disable=not self.progress, desc=f"object {obj.label}")
+        walked = [d for d in directions if slices[z].area or track.bounded]
+        order = [zz for d in walked  # the slices the walks will ask for, encoded ahead where the engine can
+                 for zz in (range(z + 1, track.z_hi + 1) if d > 0 else range(z - 1, track.z_lo - 1, -1))]
         try:
-            for d in directions:
-                for k in [k for k in slices if (k - z) * d > 0]:
-                    del slices[k]
-                if slices[z].area == 0 and not track.bounded:
-                    continue
-                for zz, res in self._walk(obj, z, slices[z], d):
-                    slices[zz] = res
-                    bar.update(1)
+            with self.cache.reading_ahead(order, self._encode_lane, self.predictor.open_lanes()):
+                for d in directions:
+                    for k in [k for k in slices if (k - z) * d > 0]:
+                        del slices[k]
+                    if d not in walked:
+                        continue
+                    for zz, res in self._walk(obj, z, slices[z], d):
+                        slices[zz] = res
+                        bar.update(1)
         finally:
             bar.close()
         return replace(obj, slices=MappingProxyType(slices), masks=MappingProxyType(self._final(obj, slices)))

@@ -1,0 +1,80 @@
+"""Encoding the slices a propagation will ask for next, on background threads, while it decodes.
+
+One slice encoded on two threads takes longer than half of one encoded on one thread: ONNX Runtime's
+two-thread encoder ran at 0.91 s per slice, two one-thread encoders side by side at 0.82 s per slice
+(2 AVX2 cores, medians; benchmarks/results/engines/README.md). A walk through a volume knows which
+slices come next, so ``ReadAhead`` keeps ``lanes`` of them in flight on one-thread encoders, in walk
+order, and the walk takes each embedding when it gets there. When a walk stops early, the slices
+already started are used if they finish in time and dropped otherwise; the rest are never started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+
+class ReadAhead:
+    """Encodes the slices of ``order`` ahead of a walk, at most ``lanes`` beyond the last one taken.
+
+    Args:
+        encode: encode(z) -> embedding of slice z; it runs on worker threads, so it must not touch
+            state the walk uses (a one-thread encoder session is safe to run side by side).
+        order: the slices the walk will visit, in order.
+        lanes: how many encodes run side by side.
+    """
+
+    def __init__(self, encode: Callable[[Hashable], Any], order: Iterable[Hashable], lanes: int) -> None:
+        self._encode = encode
+        self._order = list(dict.fromkeys(order))  # each slice once
+        self._position = {z: i for i, z in enumerate(self._order)}
+        self._lanes = lanes
+        self._next = 0  # position of the next slice to start
+        self._pending: dict[Hashable, Future] = {}  # started or queued, not yet taken
+        self._skipped: dict[Hashable, Future] = {}  # started, then passed over by the walk
+        self._pool = ThreadPoolExecutor(lanes, thread_name_prefix="medseg-read-ahead")
+        self._fill()
+
+    def _fill(self) -> None:
+        busy = len(self._pending) + sum(not f.done() for f in self._skipped.values())
+        while busy < self._lanes and self._next < len(self._order):
+            busy += 1
+            z = self._order[self._next]
+            self._next += 1
+            self._pending[z] = self._pool.submit(self._encode, z)
+
+    def take(self, z: Hashable) -> Any | None:
+        """The embedding of slice z (waiting for it) if z is on the walk, else None.
+
+        Slices before z in the walk order that were not taken are skipped: those not started are
+        cancelled, those started are left to finish and are returned by ``close``.
+        """
+        try:
+            position = self._position.get(z)
+        except TypeError:  # an unhashable key is not on the walk
+            return None
+        if position is None:
+            return None
+        for other in [k for k in self._pending if self._position[k] < position]:
+            future = self._pending.pop(other)
+            if not future.cancel():
+                self._skipped[other] = future
+        future = self._pending.pop(z, None) or self._skipped.pop(z, None)
+        if future is None:
+            future = self._pool.submit(self._encode, z)
+        self._next = max(self._next, position + 1)
+        self._fill()
+        return future.result()
+
+    def close(self) -> dict[Hashable, Any]:
+        """Stop: cancel what has not started and return the embeddings already finished, by slice.
+
+        Encodes still running finish in the background and are dropped; nothing waits for them.
+        """
+        futures = {**self._skipped, **self._pending}
+        done = {z: f.result() for z, f in futures.items() if f.done() and not f.cancelled() and f.exception() is None}
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pending.clear()
+        self._skipped.clear()
+        return done

@@ -1,0 +1,103 @@
+"""ReadAhead: walk order, at most ``lanes`` encodes ahead, skips, close; and VolumeSession with a
+read-ahead engine gives the same masks and encodes the same slices as without."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medseg.predict.read_ahead import ReadAhead
+from medseg.predict.volume import VolumeSession
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_model import fake_predictor, lane_predictor  # noqa: E402
+from test_volume import sphere  # noqa: E402
+
+
+class Recorder:
+    """encode(z) -> z * 10, recording the start order and the most encodes seen running at once."""
+
+    def __init__(self, delay: float = 0.01) -> None:
+        self.started: list[int] = []
+        self.running = self.most_running = 0
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def __call__(self, z: int) -> int:
+        with self.lock:
+            self.started.append(z)
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        time.sleep(self.delay)
+        with self.lock:
+            self.running -= 1
+        return z * 10
+
+
+def test_slices_come_in_walk_order_with_at_most_lanes_ahead():
+    rec = Recorder()
+    ahead = ReadAhead(rec, [5, 6, 7, 4, 3], lanes=2)
+    assert [ahead.take(z) for z in (5, 6, 7, 4, 3)] == [50, 60, 70, 40, 30]
+    assert rec.started == [5, 6, 7, 4, 3] and rec.most_running <= 2
+    assert ahead.close() == {}
+
+
+def test_a_walk_that_stops_early_skips_the_rest_and_keeps_what_finished():
+    rec = Recorder()
+    ahead = ReadAhead(rec, range(10, 30), lanes=2)
+    assert ahead.take(10) == 100 and ahead.take(11) == 110
+    assert ahead.take(5) is None  # not on the walk: the caller encodes it itself
+    assert ahead.take(25) == 250  # the walk jumped: 12.. are skipped, never all started
+    time.sleep(0.1)
+    left = ahead.close()
+    assert 25 not in left and set(left) <= {12, 13, 26, 27}
+    assert len(rec.started) <= 7
+
+
+def test_an_encode_error_reaches_the_walk():
+    def broken(z: int) -> int:
+        raise ValueError(f"slice {z} unreadable")
+
+    ahead = ReadAhead(broken, [1, 2], lanes=2)
+    with pytest.raises(ValueError, match="slice 1 unreadable"):
+        ahead.take(1)
+    ahead.close()
+
+
+@pytest.fixture
+def volume() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    vol = rng.integers(10, 30, sphere().shape).astype(np.uint8)
+    vol[sphere()] = rng.integers(190, 210, int(sphere().sum()))
+    return vol
+
+
+@pytest.mark.parametrize("action", [
+    lambda s: s.add_box3d(25, 21, 4, 43, 39, 20),
+    lambda s: s.add_box(12, (25, 21, 43, 39), propagate=True),
+    lambda s: s.add_box(12, (25, 21, 43, 39), propagate=True, propagation="baseline"),
+    lambda s: s.add_point(34, 30, 12),
+])
+def test_volume_session_with_read_ahead_matches_without(volume, action):
+    plain, ahead = VolumeSession(fake_predictor()), VolumeSession(lane_predictor())
+    for s in (plain, ahead):
+        s.set_volume(volume)
+        action(s)
+    assert np.array_equal(plain.mask, ahead.mask)
+    assert ahead.predictor.engine.lane_calls > 0
+    axial = {k for k in plain.cache.encoded if isinstance(k, int)}
+    got = {k for k in ahead.cache.encoded if isinstance(k, int)}
+    assert axial <= got and len(got - axial) <= 4  # at most `lanes` wasted past each end of a walk
+
+
+def test_box3d_with_read_ahead_encodes_each_box_slice_once(volume):
+    s = VolumeSession(lane_predictor())
+    s.set_volume(volume)
+    s.add_box3d(25, 21, 4, 43, 39, 20)
+    assert s.encodes == 17 and sorted(s.cache.encoded) == list(range(4, 21))
+    assert s.predictor.engine.lane_calls == 16  # all but the seed slice
