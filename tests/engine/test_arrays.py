@@ -77,6 +77,23 @@ def test_arrays_predictor_matches_the_torch_path(random_model):
                                                    strict=True))
 
 
+def test_side_by_side_lanes_encode_as_the_main_session(random_model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medseg.engine.ort_graphs import OrtGraphs
+
+    model, _, cache = random_model
+    paths = tuple(cache / p.parent.name / p.name for p in graph_paths(model.checkpoint_sha256))
+    graphs, single = OrtGraphs(*paths, 2), Predictor(None, engine=OrtGraphs(*paths, 1))
+    arrays = Predictor(None, engine=graphs)
+    assert single.open_lanes() == 1 and arrays.open_lanes() == 2
+    images = [_image() * f for f in (1.0, 0.8, 0.6, 0.4)]
+    with ThreadPoolExecutor(2) as pool:
+        lanes = list(pool.map(lambda im: arrays.embed(im, lane=True), images))
+    for image, lane in zip(images, lanes, strict=True):
+        assert np.allclose(lane, arrays.embed(image), atol=1e-4)
+
+
 _RUN = """
 import json, sys
 from medseg.cli.main import main

@@ -3,9 +3,10 @@
 One slice encoded on two threads takes longer than half of one encoded on one thread: ONNX Runtime's
 two-thread encoder ran at 0.91 s per slice, two one-thread encoders side by side at 0.82 s per slice
 (2 AVX2 cores, medians; benchmarks/results/engines/README.md). A walk through a volume knows which
-slices come next, so ``ReadAhead`` keeps ``lanes`` of them in flight on one-thread encoders, in walk
-order, and the walk takes each embedding when it gets there. When a walk stops early, the slices
-already started are used if they finish in time and dropped otherwise; the rest are never started.
+slices come next, so ``ReadAhead`` keeps ``lanes`` of them in flight on the engine's side-by-side
+encoder (``open_lanes``), in walk order, and the walk takes each embedding when it gets there. When a
+walk stops early, the slices already started are kept if they finish in time and dropped otherwise;
+the rest are never started.
 """
 
 from __future__ import annotations
