@@ -77,8 +77,9 @@ class EmbeddingCache:
     def reading_ahead(self, order: Iterable[Hashable], encode: Callable[[Hashable], Any],
                       lanes: int) -> Iterator[None]:
         """While inside, slices of ``order`` not yet cached are encoded ahead on ``lanes`` threads by
-        ``encode`` (a thread-safe encoder); embeddings finished but not asked for are kept at the end."""
-        if lanes < 2:
+        ``encode`` (a thread-safe encoder); embeddings finished but not asked for are kept at the end.
+        Inside another ``reading_ahead``, the outer one goes on (its order covers the inner walk)."""
+        if lanes < 2 or self._ahead is not None:
             yield
             return
         self._ahead = ReadAhead(encode, [z for z in order if z not in self._store], lanes)

@@ -13,7 +13,7 @@ later object wins (as in ``segment_2d``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -90,6 +90,12 @@ class _Volume:
     history: list[VolumeState] = field(default_factory=list)
 
 
+def _walk_order(track: Track, z: int, directions: Iterable[int]) -> list[int]:
+    """The slices walks from z in ``directions`` may visit, in the order they visit them."""
+    return [zz for d in directions
+            for zz in (range(z + 1, track.z_hi + 1) if d > 0 else range(z - 1, track.z_lo - 1, -1))]
+
+
 class VolumeSession:
     """Segment structures of one volume from 3D boxes, 2D boxes or points, and correct them.
 
@@ -153,6 +159,10 @@ class VolumeSession:
 
     def _encode_lane(self, z: int):
         return self.predictor.embed(self._volume().data[z], lane=True)
+
+    def _reading_ahead(self, order: list[int]):
+        """Slices of ``order`` are encoded ahead while inside, where the engine can (``open_lanes``)."""
+        return self.cache.reading_ahead(order, self._encode_lane, self.predictor.open_lanes())
 
     def _decode(self, z: int, **prompts) -> Prediction:
         self.predictor.set_embedding(self.cache.get(z), self.shape[1:])
@@ -225,9 +235,12 @@ class VolumeSession:
         xy = box.box2d().as_array()
         track = Track(box.z0, box.z1, limits=xy, fallback=xy, bounded=True)
         pts, labels = prop.click_arrays(clicks)
-        pred = self._decode(z, box=prop.with_clicks(xy, clicks), points=pts, point_labels=labels)
-        seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
-        return self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None, replaces=replaces)
+        # The seed slice is read ahead with the rest: its encode runs beside the next slice's.
+        with self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
+            pred = self._decode(z, box=prop.with_clicks(xy, clicks), points=pts, point_labels=labels)
+            seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
+            return self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None,
+                                    replaces=replaces)
 
     def add_box(self, z: int, box: tuple[float, float, float, float], propagate: bool = True,
                 propagation: str | Propagation | None = None) -> int:
@@ -363,10 +376,8 @@ class VolumeSession:
         bar = tqdm(total=total if track.bounded else None, unit="slice", file=sys.stderr, leave=False,
                    disable=not self.progress, desc=f"object {obj.label}")
         walked = [d for d in directions if slices[z].area or track.bounded]
-        order = [zz for d in walked  # the slices the walks will ask for, encoded ahead where the engine can
-                 for zz in (range(z + 1, track.z_hi + 1) if d > 0 else range(z - 1, track.z_lo - 1, -1))]
         try:
-            with self.cache.reading_ahead(order, self._encode_lane, self.predictor.open_lanes()):
+            with self._reading_ahead(_walk_order(track, z, walked)):
                 for d in directions:
                     for k in [k for k in slices if (k - z) * d > 0]:
                         del slices[k]
