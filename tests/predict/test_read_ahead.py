@@ -101,3 +101,18 @@ def test_box3d_with_read_ahead_encodes_each_box_slice_once(volume):
     s.add_box3d(25, 21, 4, 43, 39, 20)
     assert s.encodes == 17 and sorted(s.cache.encoded) == list(range(4, 21))
     assert s.predictor.engine.lane_calls == 17  # the seed slice too: it is read ahead with the rest
+
+
+def test_2d_prompts_on_several_slices_are_read_ahead_with_the_same_result(volume):
+    from medseg.io.image import Geometry, Image
+    from medseg.predict.segment import segment_2d
+    from medseg.prompts import Box, ObjectPrompts, Point
+
+    image = Image(volume, Geometry.identity(3))
+    objects = [ObjectPrompts(box=Box(25, 21, 43, 39, z=12)), ObjectPrompts(box=Box(25, 21, 43, 39, z=8)),
+               ObjectPrompts(points=[Point(34, 30, 15)]), ObjectPrompts(box=Box(28, 24, 40, 36, z=12))]
+    plain, ahead = fake_predictor(), lane_predictor()
+    want, got = segment_2d(plain, image, objects), segment_2d(ahead, image, objects)
+    assert np.array_equal(want.labels, got.labels) and want.slices == got.slices
+    assert set(np.unique(got.labels)) == {0, 1, 2, 3, 4}
+    assert ahead.engine.lane_calls == 3 and plain.engine.encode_calls == 3  # 12, 8, 15: 12 is not encoded twice

@@ -9,6 +9,7 @@ import numpy as np
 from medseg.errors import MedsegError
 from medseg.io.image import Image
 from medseg.predict.predictor import Predictor
+from medseg.predict.read_ahead import ReadAhead
 from medseg.preprocess.window import WindowChoice, apply_window, check_finite, choose_window
 from medseg.prompts import ObjectPrompts, check_box, check_point, check_slice
 
@@ -106,14 +107,27 @@ def segment_2d(predictor: Predictor, image: Image, objects: list[ObjectPrompts],
     data, choice = windowed(image, window)
     labels = np.zeros(image.grid_shape, np.uint8)
     encoded: int | None = None
-    slices, ious = {}, {}
-    for label, obj in enumerate(objects, start=1):
-        slice_2d, z = _slice_of(image, data, obj.slice_index())
-        if encoded != z:
-            predictor.set_image(slice_2d)
-            encoded = z
-        mask, iou = _run_object(predictor, obj, slice_2d.shape[:2])
-        target = labels[z] if image.is_volume else labels
-        target[mask] = label
-        slices[label], ious[label] = z, iou
+    slices, ious, kept = {}, {}, {}
+    order = [_slice_of(image, data, obj.slice_index())[1] for obj in objects]
+    lanes = predictor.open_lanes() if len(set(order)) > 1 else 1
+    # Prompts on several slices: the slices are encoded ahead, side by side (medseg.predict.read_ahead).
+    ahead = ReadAhead(lambda z: predictor.embed(data[z], lane=True), order, lanes) if lanes > 1 else None
+    try:
+        for label, obj in enumerate(objects, start=1):
+            slice_2d, z = _slice_of(image, data, obj.slice_index())
+            if encoded != z:  # each slice is encoded once, however the objects are ordered
+                if z in kept:
+                    predictor.set_embedding(kept[z], slice_2d.shape[:2])
+                elif ahead is not None:
+                    predictor.set_embedding(ahead.take(z), slice_2d.shape[:2])
+                else:
+                    predictor.set_image(slice_2d)
+                kept[z], encoded = predictor.embedding, z
+            mask, iou = _run_object(predictor, obj, slice_2d.shape[:2])
+            target = labels[z] if image.is_volume else labels
+            target[mask] = label
+            slices[label], ious[label] = z, iou
+    finally:
+        if ahead is not None:
+            ahead.close()
     return SegmentResult(labels, choice, slices, ious)
