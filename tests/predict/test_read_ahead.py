@@ -116,3 +116,18 @@ def test_2d_prompts_on_several_slices_are_read_ahead_with_the_same_result(volume
     assert np.array_equal(want.labels, got.labels) and want.slices == got.slices
     assert set(np.unique(got.labels)) == {0, 1, 2, 3, 4}
     assert ahead.engine.lane_calls == 3 and plain.engine.encode_calls == 3  # 12, 8, 15: 12 is not encoded twice
+
+
+def test_box2d_protocol_on_a_volume_reads_ahead_with_the_same_scores(volume):
+    from medseg.evaluate.protocols import ProtocolConfig, box2d
+    from medseg.io.image import Geometry, Image
+
+    image, gt = Image(volume, Geometry.identity(3)), sphere().astype(np.uint8)
+    cfg = ProtocolConfig("box2d", jitter=2)
+    plain, ahead = fake_predictor(), lane_predictor()
+    want = box2d(plain, image, gt, [1], cfg, np.random.default_rng(0))
+    got = box2d(ahead, image, gt, [1], cfg, np.random.default_rng(0))
+    assert np.array_equal(want.prediction, got.prediction) and want.prediction.any()
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in want.rows]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in got.rows]
+    assert ahead.engine.lane_calls == plain.engine.encode_calls == 17  # the sphere's slices 4..20

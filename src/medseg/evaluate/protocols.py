@@ -209,8 +209,10 @@ def box2d(predictor, image: Image, gt: np.ndarray, labels: list[int], cfg: Proto
 
     Volumes are scored in 3D per structure when every slice is prompted (cfg.slices == 0); with
     cfg.slices = N, N slices spread over the structures' extent are prompted and each is scored in 2D
-    (rows get ``"slice": z``).
+    (rows get ``"slice": z``). A volume's slices are encoded ahead on the engine's lanes
+    (``medseg.predict.read_ahead``), so a slice's seconds are the wait for its embedding plus its prompts.
     """
+    from medseg.predict.read_ahead import ReadAhead
     from medseg.predict.segment import windowed
 
     data, _ = windowed(image, cfg.window)
@@ -222,17 +224,26 @@ def box2d(predictor, image: Image, gt: np.ndarray, labels: list[int], cfg: Proto
         zs = [zs[int(i)] for i in np.unique(np.linspace(0, len(zs) - 1, cfg.slices).round())] if zs else []
     prediction = np.zeros(gt3.shape, np.uint8)
     per_label = {lab: np.zeros(gt3.shape, bool) for lab in labels}
-    seconds: dict[int, float] = {}
-    for z in zs:
-        start = time.perf_counter()
-        predictor.set_image(data3[z])
-        seconds[z] = time.perf_counter() - start
-        for lab in labels:
-            t0 = time.perf_counter()
-            per_label[lab][z] = _box2d_slice(predictor, gt3[z] == lab, None if inst3 is None else inst3[z],
-                                             cfg.jitter, rng)
-            seconds[z] += time.perf_counter() - t0
-            prediction[z][per_label[lab][z]] = lab
+    seconds: dict[int, float] = {}  # per slice: waiting for its embedding, then its prompts
+    lanes = predictor.open_lanes() if len(zs) > 1 and hasattr(predictor, "open_lanes") else 1
+    ahead = ReadAhead(lambda z: predictor.embed(data3[z], lane=True), zs, lanes) if lanes > 1 else None
+    try:
+        for z in zs:
+            start = time.perf_counter()
+            if ahead is None:
+                predictor.set_image(data3[z])
+            else:
+                predictor.set_embedding(ahead.take(z), data3[z].shape[:2])
+            seconds[z] = time.perf_counter() - start
+            for lab in labels:
+                t0 = time.perf_counter()
+                per_label[lab][z] = _box2d_slice(predictor, gt3[z] == lab, None if inst3 is None else inst3[z],
+                                                 cfg.jitter, rng)
+                seconds[z] += time.perf_counter() - t0
+                prediction[z][per_label[lab][z]] = lab
+    finally:
+        if ahead is not None:
+            ahead.close()
     rows = _box2d_rows(per_label, gt3, zs, image, cfg, seconds, inst3)
     return CaseOutput(rows, prediction if volume else prediction[0])
 
