@@ -77,7 +77,7 @@ class LaneFakeEngine(FakeEngine):
     def open_lanes(self) -> int:
         return 2
 
-    def encode_lane(self, images: torch.Tensor) -> torch.Tensor:
+    def encode_lane(self, images: torch.Tensor, tag: object = None) -> torch.Tensor:
         with self._lock:
             self.lane_calls += 1
         return F.avg_pool2d(images[:, :1], 4)

@@ -59,6 +59,54 @@ def test_a_walk_that_stops_early_skips_the_rest_and_keeps_what_finished():
     assert len(rec.started) <= 7
 
 
+class Stoppable:
+    """encode(z) -> z * 10; the first encode of a slice in ``slow`` only ends when stop([z]) ends it
+    (then it raises), or after a minute."""
+
+    def __init__(self, slow: set[int]) -> None:
+        self.slow = set(slow)
+        self.events: dict[int, threading.Event] = {}
+        self.stopped: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, z: int) -> int:
+        with self.lock:
+            slow = z in self.slow
+            self.slow.discard(z)
+            event = self.events[z] = threading.Event()
+        if slow and event.wait(60):
+            raise RuntimeError(f"slice {z} stopped")
+        return z * 10
+
+    def stop(self, zs: list[int]) -> None:
+        with self.lock:
+            self.stopped += zs
+            for z in zs:
+                self.events[z].set()
+
+
+def test_passed_over_encodes_are_stopped_not_awaited():
+    enc = Stoppable(slow={3, 4})
+    ahead = ReadAhead(enc, range(1, 11), lanes=2, stop=enc.stop)
+    assert ahead.take(1) == 10 and ahead.take(2) == 20  # now 3 and 4 run, and would for a minute
+    time.sleep(0.1)
+    start = time.perf_counter()
+    assert ahead.take(8) == 80  # the walk jumps: 3 and 4 are stopped to free the lanes
+    assert sorted(enc.stopped) == [3, 4] and time.perf_counter() - start < 5
+    assert ahead.take(3) == 30  # a stopped slice asked for after all is encoded again
+    assert ahead.close() == {9: 90, 10: 100}  # read ahead after 8, finished, kept
+
+
+def test_close_stops_what_is_still_running():
+    enc = Stoppable(slow={2, 3})
+    ahead = ReadAhead(enc, [1, 2, 3], lanes=2, stop=enc.stop)
+    assert ahead.take(1) == 10
+    time.sleep(0.1)
+    start = time.perf_counter()
+    assert ahead.close() == {}
+    assert sorted(enc.stopped) == [2, 3] and time.perf_counter() - start < 1
+
+
 def test_an_encode_error_reaches_the_walk():
     def broken(z: int) -> int:
         raise ValueError(f"slice {z} unreadable")

@@ -38,9 +38,13 @@ class Engine:
         """How many slices ``encode_lane`` may encode side by side (1: it is ``encode``, no read-ahead)."""
         return 1
 
-    def encode_lane(self, images: torch.Tensor) -> torch.Tensor:
-        """``encode`` on an encoder safe to run beside others; ``open_lanes`` first."""
+    def encode_lane(self, images: torch.Tensor, tag: object = None) -> torch.Tensor:
+        """``encode`` on an encoder safe to run beside others; ``open_lanes`` first. ``tag`` names the
+        run for ``stop_lanes``."""
         return self.encode(images)
+
+    def stop_lanes(self, tags: list) -> None:
+        """End the running lane encodes with these tags (they raise); engines that cannot, let them run."""
 
     def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
                     dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,8 +94,11 @@ class GraphEngine(Engine):
     def open_lanes(self) -> int:
         return self.graphs.open_lanes()
 
-    def encode_lane(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.graphs.encode_lane(_np(images)))
+    def encode_lane(self, images: torch.Tensor, tag: object = None) -> torch.Tensor:
+        return torch.from_numpy(self.graphs.encode_lane(_np(images), tag))
+
+    def stop_lanes(self, tags: list) -> None:
+        self.graphs.stop_lanes(tags)
 
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, points: Points | None = None, boxes: torch.Tensor | None = None,

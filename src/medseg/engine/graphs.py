@@ -67,12 +67,16 @@ class Graphs:
         """How many slices ``encode_lane`` may encode side by side (1: no side-by-side encoder)."""
         return 1
 
-    def encode_lane(self, images: np.ndarray) -> np.ndarray:
-        """``encode`` on an encoder safe to run beside others (after ``open_lanes``)."""
-        return self._encode_lane(np.ascontiguousarray(images, dtype=np.float32))
+    def encode_lane(self, images: np.ndarray, tag: object = None) -> np.ndarray:
+        """``encode`` on an encoder safe to run beside others (after ``open_lanes``); ``tag`` names the
+        run for ``stop_lanes``."""
+        return self._encode_lane(np.ascontiguousarray(images, dtype=np.float32), tag)
 
-    def _encode_lane(self, images: np.ndarray) -> np.ndarray:
+    def _encode_lane(self, images: np.ndarray, tag: object) -> np.ndarray:
         return self._encode(images)
+
+    def stop_lanes(self, tags: list) -> None:
+        """End the running lane encodes with these tags (they raise); runtimes that cannot, let them run."""
 
     def decode(self, embeddings: np.ndarray, points: tuple[np.ndarray, np.ndarray] | None = None,
                boxes: np.ndarray | None = None, masks: np.ndarray | None = None,

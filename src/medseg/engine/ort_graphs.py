@@ -81,6 +81,7 @@ class OrtGraphs(Graphs):
     def __init__(self, encoder: Path, decoder: Path, threads: int) -> None:
         self.encoder_path, self.threads = encoder, threads
         self.lane_encoder = None  # the session of side-by-side encodes, made on first use
+        self._lane_runs: dict[object, object] = {}  # tag -> RunOptions of a running lane encode
         self.encoder = session(encoder, threads)
         self.decoder = session(decoder, threads, spin=True)
         self.input_size = int(self.encoder.get_inputs()[0].shape[-1])  # side of the square model input
@@ -101,8 +102,24 @@ class OrtGraphs(Graphs):
             self.lane_encoder = session(self.encoder_path, self.threads // 2, planned=False)
         return 2
 
-    def _encode_lane(self, images: np.ndarray) -> np.ndarray:
-        return self.lane_encoder.run(None, {"images": images})[0]
+    def _encode_lane(self, images: np.ndarray, tag: object) -> np.ndarray:
+        import onnxruntime as ort
+
+        options = ort.RunOptions()
+        if tag is not None:
+            self._lane_runs[tag] = options
+        try:
+            return self.lane_encoder.run(None, {"images": images}, options)[0]
+        finally:
+            if tag is not None:
+                self._lane_runs.pop(tag, None)
+
+    def stop_lanes(self, tags: list) -> None:
+        """Set the terminate flag of those runs: ONNX Runtime ends them between operators (about 10 ms)."""
+        for tag in tags:
+            options = self._lane_runs.get(tag)
+            if options is not None:
+                options.terminate = True
 
     def _decode(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         logits, iou = self.decoder.run(None, feeds)

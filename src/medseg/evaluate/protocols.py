@@ -212,7 +212,6 @@ def box2d(predictor, image: Image, gt: np.ndarray, labels: list[int], cfg: Proto
     (rows get ``"slice": z``). A volume's slices are encoded ahead on the engine's lanes
     (``medseg.predict.read_ahead``), so a slice's seconds are the wait for its embedding plus its prompts.
     """
-    from medseg.predict.read_ahead import ReadAhead
     from medseg.predict.segment import windowed
 
     data, _ = windowed(image, cfg.window)
@@ -225,8 +224,7 @@ def box2d(predictor, image: Image, gt: np.ndarray, labels: list[int], cfg: Proto
     prediction = np.zeros(gt3.shape, np.uint8)
     per_label = {lab: np.zeros(gt3.shape, bool) for lab in labels}
     seconds: dict[int, float] = {}  # per slice: waiting for its embedding, then its prompts
-    lanes = predictor.open_lanes() if len(zs) > 1 and hasattr(predictor, "open_lanes") else 1
-    ahead = ReadAhead(lambda z: predictor.embed(data3[z], lane=True), zs, lanes) if lanes > 1 else None
+    ahead = predictor.read_ahead(zs, data3.__getitem__) if len(zs) > 1 and hasattr(predictor, "read_ahead") else None
     try:
         for z in zs:
             start = time.perf_counter()

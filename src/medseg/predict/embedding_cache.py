@@ -74,15 +74,16 @@ class EmbeddingCache:
         return emb
 
     @contextmanager
-    def reading_ahead(self, order: Iterable[Hashable], encode: Callable[[Hashable], Any],
-                      lanes: int) -> Iterator[None]:
-        """While inside, slices of ``order`` not yet cached are encoded ahead on ``lanes`` threads by
-        ``encode`` (a thread-safe encoder); embeddings finished but not asked for are kept at the end.
-        Inside another ``reading_ahead``, the outer one goes on (its order covers the inner walk)."""
-        if lanes < 2 or self._ahead is not None:
+    def reading_ahead(self, order: Iterable[Hashable],
+                      start: Callable[[list[Hashable]], ReadAhead | None]) -> Iterator[None]:
+        """While inside, slices of ``order`` not yet cached are encoded ahead by the ReadAhead that
+        ``start(slices)`` makes (None: no read-ahead); embeddings finished but not asked for are kept at
+        the end. Inside another ``reading_ahead``, the outer one goes on (its order covers the inner walk)."""
+        ahead = None if self._ahead is not None else start([z for z in order if z not in self._store])
+        if ahead is None:
             yield
             return
-        self._ahead = ReadAhead(encode, [z for z in order if z not in self._store], lanes)
+        self._ahead = ahead
         try:
             yield
         finally:

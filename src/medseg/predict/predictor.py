@@ -7,12 +7,14 @@ pre- and postprocessing run in torch as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from medseg.engine import get_engine
+from medseg.predict.read_ahead import ReadAhead
 from medseg.preprocess.resize import ResizeLongest
 
 if TYPE_CHECKING:
@@ -69,14 +71,29 @@ class Predictor:
         self._transform = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)
         self._embedding = self.embed(slice_0_255)
 
-    def embed(self, slice_0_255: np.ndarray, lane: bool = False) -> Any:
+    def embed(self, slice_0_255: np.ndarray, lane: bool = False, tag: object = None) -> Any:
         """The embedding of a slice, leaving the predictor's own slice as it is.
 
-        With ``lane``, on the engine's side-by-side encoder (``open_lanes``): safe on worker threads.
+        With ``lane``, on the engine's side-by-side encoder (``open_lanes``): safe on worker threads;
+        ``tag`` names the run for ``stop_lanes``.
         """
         tf = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)
         images = tf.image_array(slice_0_255) if self.arrays else tf.image(slice_0_255)
-        return self.engine.encode_lane(images) if lane else self.engine.encode(images)
+        return self.engine.encode_lane(images, tag) if lane else self.engine.encode(images)
+
+    def stop_lanes(self, tags: list) -> None:
+        """End the running ``embed(..., lane=True, tag=t)`` calls for t in tags, where the engine can."""
+        if hasattr(self.engine, "stop_lanes"):
+            self.engine.stop_lanes(tags)
+
+    def read_ahead(self, order: Sequence[Hashable], image_of: Callable[[Hashable], np.ndarray]) -> ReadAhead | None:
+        """Slices ``image_of(z)`` for z in ``order`` encoded ahead on the engine's lanes, or None if it has none."""
+        lanes = self.open_lanes()
+        if lanes < 2:
+            return None
+        token = object()  # tags unique to this read-ahead
+        return ReadAhead(lambda z: self.embed(image_of(z), lane=True, tag=(token, z)), order, lanes,
+                         stop=lambda zs: self.stop_lanes([(token, z) for z in zs]))
 
     def open_lanes(self) -> int:
         """How many slices ``embed(..., lane=True)`` may encode side by side (1: none)."""

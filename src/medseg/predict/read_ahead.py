@@ -5,8 +5,8 @@ two-thread encoder ran at 0.91 s per slice, two one-thread encoders side by side
 (2 AVX2 cores, medians; benchmarks/results/engines/README.md). A walk through a volume knows which
 slices come next, so ``ReadAhead`` keeps ``lanes`` of them in flight on the engine's side-by-side
 encoder (``open_lanes``), in walk order, and the walk takes each embedding when it gets there. When a
-walk stops early, the slices already started are kept if they finish in time and dropped otherwise;
-the rest are never started.
+walk stops early or turns, the slices not started are never started and those running are stopped
+(``stop``: ONNX Runtime ends a run within about 10 ms when told to).
 """
 
 from __future__ import annotations
@@ -24,21 +24,26 @@ class ReadAhead:
             state the walk uses (a one-thread encoder session is safe to run side by side).
         order: the slices the walk will visit, in order.
         lanes: how many encodes run side by side.
+        stop: stop(slices) ends the encodes of those slices if they are running (they raise); called
+            for started slices the walk passes over, and at ``close``. Without it, they run to the end.
     """
 
-    def __init__(self, encode: Callable[[Hashable], Any], order: Iterable[Hashable], lanes: int) -> None:
+    def __init__(self, encode: Callable[[Hashable], Any], order: Iterable[Hashable], lanes: int,
+                 stop: Callable[[list[Hashable]], None] | None = None) -> None:
         self._encode = encode
+        self._stop = stop
         self._order = list(dict.fromkeys(order))  # each slice once
         self._position = {z: i for i, z in enumerate(self._order)}
         self._lanes = lanes
         self._next = 0  # position of the next slice to start
         self._pending: dict[Hashable, Future] = {}  # started or queued, not yet taken
         self._skipped: dict[Hashable, Future] = {}  # started, then passed over by the walk
+        self._stopped: set[Hashable] = set()  # skipped slices told to stop: their futures may have failed
         self._pool = ThreadPoolExecutor(lanes, thread_name_prefix="medseg-read-ahead")
         self._fill()
 
     def _fill(self) -> None:
-        busy = len(self._pending) + sum(not f.done() for f in self._skipped.values())
+        busy = len(self._pending) + sum(not f.done() for k, f in self._skipped.items() if k not in self._stopped)
         while busy < self._lanes and self._next < len(self._order):
             busy += 1
             z = self._order[self._next]
@@ -49,7 +54,7 @@ class ReadAhead:
         """The embedding of slice z (waiting for it) if z is on the walk, else None.
 
         Slices before z in the walk order that were not taken are skipped: those not started are
-        cancelled, those started are left to finish and are returned by ``close``.
+        cancelled, those running are stopped (with ``stop``; else they finish and ``close`` returns them).
         """
         try:
             position = self._position.get(z)
@@ -61,21 +66,29 @@ class ReadAhead:
             future = self._pending.pop(other)
             if not future.cancel():
                 self._skipped[other] = future
+        started = [k for k, f in self._skipped.items() if k != z and not f.done() and k not in self._stopped]
+        if self._stop is not None and started:
+            self._stop(started)  # free their lanes for z and what follows it
+            self._stopped.update(started)
         future = self._pending.pop(z, None) or self._skipped.pop(z, None)
-        if future is None:
+        if future is None or z in self._stopped:  # never started, or stopped: encode it now
+            self._stopped.discard(z)
             future = self._pool.submit(self._encode, z)
         self._next = max(self._next, position + 1)
         self._fill()
         return future.result()
 
     def close(self) -> dict[Hashable, Any]:
-        """Stop: cancel what has not started and return the embeddings already finished, by slice.
-
-        Encodes still running finish in the background and are dropped; nothing waits for them.
+        """Stop: cancel what has not started, stop what is running, and return the embeddings already
+        finished, by slice. Nothing waits for the running encodes.
         """
         futures = {**self._skipped, **self._pending}
-        done = {z: f.result() for z, f in futures.items() if f.done() and not f.cancelled() and f.exception() is None}
+        done = {z: f.result() for z, f in futures.items()
+                if f.done() and not f.cancelled() and f.exception() is None and z not in self._stopped}
         self._pool.shutdown(wait=False, cancel_futures=True)
+        running = [z for z, f in futures.items() if not f.done()]
+        if self._stop is not None and running:
+            self._stop(running)
         self._pending.clear()
         self._skipped.clear()
         return done

@@ -9,7 +9,6 @@ import numpy as np
 from medseg.errors import MedsegError
 from medseg.io.image import Image
 from medseg.predict.predictor import Predictor
-from medseg.predict.read_ahead import ReadAhead
 from medseg.preprocess.window import WindowChoice, apply_window, check_finite, choose_window
 from medseg.prompts import ObjectPrompts, check_box, check_point, check_slice
 
@@ -109,9 +108,8 @@ def segment_2d(predictor: Predictor, image: Image, objects: list[ObjectPrompts],
     encoded: int | None = None
     slices, ious, kept = {}, {}, {}
     order = [_slice_of(image, data, obj.slice_index())[1] for obj in objects]
-    lanes = predictor.open_lanes() if len(set(order)) > 1 else 1
     # Prompts on several slices: the slices are encoded ahead, side by side (medseg.predict.read_ahead).
-    ahead = ReadAhead(lambda z: predictor.embed(data[z], lane=True), order, lanes) if lanes > 1 else None
+    ahead = predictor.read_ahead(order, data.__getitem__) if len(set(order)) > 1 else None
     try:
         for label, obj in enumerate(objects, start=1):
             slice_2d, z = _slice_of(image, data, obj.slice_index())

@@ -157,12 +157,10 @@ class VolumeSession:
         data = self._volume().data
         return self.predictor.embed(key.image(data) if isinstance(key, Plane) else data[key])
 
-    def _encode_lane(self, z: int):
-        return self.predictor.embed(self._volume().data[z], lane=True)
-
     def _reading_ahead(self, order: list[int]):
         """Slices of ``order`` are encoded ahead while inside, where the engine can (``open_lanes``)."""
-        return self.cache.reading_ahead(order, self._encode_lane, self.predictor.open_lanes())
+        data = self._volume().data
+        return self.cache.reading_ahead(order, lambda todo: self.predictor.read_ahead(todo, data.__getitem__))
 
     def _decode(self, z: int, **prompts) -> Prediction:
         self.predictor.set_embedding(self.cache.get(z), self.shape[1:])
