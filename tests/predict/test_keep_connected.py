@@ -15,20 +15,19 @@ SHAPE = (6, 20, 24)
 
 
 def reference(masks, seeds):
-    """keep_connected as written with scipy.ndimage.label and a 3x3x3 structure (26-connectivity)."""
-    zs = sorted(z for z, m in masks.items() if m.any())
-    if not zs or not seeds:
+    """The kept voxels by scipy.ndimage.label (3x3x3 structure: 26-connectivity) on the whole z-range."""
+    nonempty = {z: m for z, m in masks.items() if m.any()}
+    if not nonempty or not seeds:
         return dict(masks)
-    lo, hi = zs[0], zs[-1]
-    stack = np.zeros((hi - lo + 1, *masks[zs[0]].shape), bool)
-    for z in zs:
-        stack[z - lo] = masks[z]
+    stack = np.zeros((max(nonempty) + 1, *next(iter(nonempty.values())).shape), bool)
+    for z, m in nonempty.items():
+        stack[z] = m
     comp, _ = ndimage.label(stack, structure=np.ones((3, 3, 3), bool))
-    keep = {int(comp[z - lo, y, x]) for z, y, x in seeds if lo <= z <= hi} - {0}
+    keep = {int(comp[z, y, x]) for z, y, x in seeds if min(nonempty) <= z <= max(nonempty)} - {0}
     if not keep:
         return dict(masks)
     kept = np.isin(comp, list(keep))
-    return {z: kept[z - lo] for z in zs if kept[z - lo].any()}
+    return {z: kept[z] for z in nonempty if kept[z].any()}
 
 
 def assert_same(got, want):
