@@ -102,6 +102,25 @@ def test_side_by_side_lanes_encode_as_the_main_session(random_model):
         assert np.allclose(kept.result(), lanes[1], atol=1e-4)
 
 
+def test_decodes_beside_lane_encodes_use_the_quiet_decoder_with_the_same_result(random_model):
+    from medseg.engine.ort_graphs import OrtGraphs
+
+    model, _, cache = random_model
+    paths = tuple(cache / p.parent.name / p.name for p in graph_paths(model.checkpoint_sha256))
+    graphs = OrtGraphs(*paths, 2)
+    emb = np.random.default_rng(3).standard_normal((1, 256, 64, 64)).astype(np.float32)
+    boxes = np.array([[20.0, 30, 200, 220]], np.float32)
+    alone = graphs.decode(emb, boxes=boxes)
+    graphs.open_lanes()
+    used = []
+    quiet_run = graphs.quiet_decoder.run
+    graphs.quiet_decoder = type("Spy", (), {"run": lambda self, *a: used.append(1) or quiet_run(*a)})()
+    graphs._lanes_running = 1  # as while a lane encodes
+    beside = graphs.decode(emb, boxes=boxes)
+    assert used == [1]
+    assert np.allclose(beside[0], alone[0], atol=1e-4) and np.allclose(beside[1], alone[1], atol=1e-5)
+
+
 _RUN = """
 import json, sys
 from medseg.cli.main import main

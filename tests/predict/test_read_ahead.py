@@ -47,6 +47,21 @@ def test_slices_come_in_walk_order_with_at_most_lanes_ahead():
     assert ahead.close() == {}
 
 
+def test_numpy_blas_runs_on_one_thread_while_reading_ahead():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    np.ones((64, 64)) @ np.ones((64, 64))  # numpy's BLAS is loaded
+    before = blas_threads()
+    ahead = ReadAhead(Recorder(), [1, 2, 3], lanes=2)
+    assert blas_threads() and all(n == 1 for n in blas_threads())
+    ahead.take(1)
+    ahead.close()
+    assert blas_threads() == before
+
+
 def test_a_walk_that_stops_early_skips_the_rest_and_keeps_what_finished():
     rec = Recorder()
     ahead = ReadAhead(rec, range(10, 30), lanes=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,11 @@ class OrtGraphs(Graphs):
 
     def __init__(self, encoder: Path, decoder: Path, threads: int) -> None:
         self.encoder_path, self.threads = encoder, threads
+        self.decoder_path = decoder
         self.lane_encoder = None  # the session of side-by-side encodes, made on first use
+        self.quiet_decoder = None  # the decoder while lanes encode (one thread, no spinning), made with them
+        self._lanes_running = 0
+        self._lock = threading.Lock()
         self._lane_runs: dict[object, object] = {}  # tag -> RunOptions of a running lane encode
         self.encoder = session(encoder, threads)
         self.decoder = session(decoder, threads, spin=True)
@@ -93,13 +98,16 @@ class OrtGraphs(Graphs):
         """Two lanes, each a run of one shared session with half the threads (runs are thread-safe).
 
         On 2 AVX2 cores two one-thread encodes side by side took 0.82-0.86 s per slice, one two-thread
-        encode 0.91-1.02 s. Two lanes, not one per thread, keep the memory of runs side by side bounded
-        on machines with many cores (where the split is not measured).
+        encode 0.91-1.02 s; on 2 AVX-512 cores 0.30-0.31 against 0.31-0.34 s, and a walk through a CT
+        read ahead on one two-thread encoder instead was slower (5.26 vs 4.85 s). Two lanes, not one
+        per thread, keep the memory of runs side by side bounded on machines with many cores (where the
+        split is not measured).
         """
         if self.threads < 2:
             return 1
         if self.lane_encoder is None:
             self.lane_encoder = session(self.encoder_path, self.threads // 2, planned=False)
+            self.quiet_decoder = session(self.decoder_path, 1)
         return 2
 
     def _encode_lane(self, images: np.ndarray, tag: object) -> np.ndarray:
@@ -108,9 +116,13 @@ class OrtGraphs(Graphs):
         options = ort.RunOptions()
         if tag is not None:
             self._lane_runs[tag] = options
+        with self._lock:
+            self._lanes_running += 1
         try:
             return self.lane_encoder.run(None, {"images": images}, options)[0]
         finally:
+            with self._lock:
+                self._lanes_running -= 1
             if tag is not None:
                 self._lane_runs.pop(tag, None)
 
@@ -122,5 +134,9 @@ class OrtGraphs(Graphs):
                 options.terminate = True
 
     def _decode(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        logits, iou = self.decoder.run(None, feeds)
+        """On the spinning two-thread decoder (11.9 vs 14.6 ms without spinning, 2 AVX-512 cores), or on
+        the quiet one while lanes encode: there, spinning threads took the cores from the encoders (CT 3D
+        box process 4.67 -> 4.46 s, faster in 6 of 7 pairs; benchmarks/results/engines/README.md)."""
+        decoder = self.quiet_decoder if self._lanes_running else self.decoder
+        logits, iou = decoder.run(None, feeds)
         return logits, iou
