@@ -8,7 +8,7 @@ import torch
 
 from medseg.errors import MedsegError
 from medseg.preprocess.resize import ResizeLongest
-from medseg.preprocess.window import apply_window, check_finite, choose_window
+from medseg.preprocess.window import WindowedVolume, apply_window, check_finite, choose_window
 
 
 def test_ct_soft_window_maps_level_and_width_to_0_255():
@@ -42,6 +42,18 @@ def test_eight_bit_picture_is_used_as_it_is_but_eight_bit_volume_is_windowed():
 def test_nan_constant_or_empty_images_are_refused(bad):
     with pytest.raises(MedsegError):
         check_finite(bad, "x.nii.gz")
+
+
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_a_volume_windowed_as_read_equals_the_whole_volume_windowed(modality):
+    rng = np.random.default_rng(2)
+    volume = rng.integers(-1000, 1500, (6, 20, 30)).astype(np.int16)
+    volume[:, :3] = 0  # background, kept at 0 by the MR window
+    choice = choose_window(volume, modality)
+    whole, lazy = apply_window(volume, choice), WindowedVolume(volume, choice)
+    assert lazy.shape == volume.shape and len(lazy) == 6
+    for key in (3, (slice(None), 7, slice(None)), (slice(None), slice(None), 11), (slice(1, 4), 5, 6)):
+        assert lazy[key].dtype == np.float32 and np.array_equal(lazy[key], whole[key])
 
 
 def test_unknown_window_is_refused():

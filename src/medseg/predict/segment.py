@@ -21,11 +21,16 @@ class SegmentResult:
     iou: dict[int, float]
 
 
-def windowed(image: Image, window: str) -> tuple[np.ndarray, WindowChoice]:
-    """Check the image and window it to 0..255 (whole volume at once, so slices agree)."""
+def window_for(image: Image, window: str) -> WindowChoice:
+    """Check the image's values and choose its window (for the whole volume, so slices agree)."""
     name = str(image.path) if image.path else "image"
     check_finite(image.array, name)
-    choice = choose_window(image.array, image.modality, window, picture=not image.is_volume)
+    return choose_window(image.array, image.modality, window, picture=not image.is_volume)
+
+
+def windowed(image: Image, window: str) -> tuple[np.ndarray, WindowChoice]:
+    """Check the image and window it to 0..255 (whole volume at once, so slices agree)."""
+    choice = window_for(image, window)
     return apply_window(image.array, choice), choice
 
 

@@ -30,8 +30,8 @@ from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, planes
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
-from medseg.predict.segment import windowed
-from medseg.preprocess.window import WindowChoice
+from medseg.predict.segment import window_for
+from medseg.preprocess.window import WindowChoice, WindowedVolume
 from medseg.prompts import Box, Box3D, Point, check_box, check_point, check_slice, clip_box3d
 
 
@@ -84,7 +84,7 @@ class VolumeState:
 
 @dataclass
 class _Volume:
-    data: np.ndarray  # (z, y, x) uint8-range windowed volume
+    data: WindowedVolume  # (z, y, x), windowed to 0..255 as slices are read
     window: WindowChoice
     spacing: tuple[float, float, float]  # ITK order (x, y, z)
     history: list[VolumeState] = field(default_factory=list)
@@ -132,8 +132,9 @@ class VolumeSession:
             image = Image(image, Geometry.identity(3))
         if not image.is_volume:
             raise MedsegError("VolumeSession needs a 3D volume; use segment_2d for 2D images")
-        data, choice = windowed(image, window)
-        self._vol = _Volume(data, choice, tuple(float(v) for v in image.geometry.spacing))
+        choice = window_for(image, window)
+        spacing = tuple(float(v) for v in image.geometry.spacing)
+        self._vol = _Volume(WindowedVolume(image.array, choice), choice, spacing)
         self.cache = EmbeddingCache(self._encode, self.budget_mib)
         self.state = VolumeState()
         self.messages = []

@@ -83,3 +83,27 @@ def apply_window(array: np.ndarray, choice: WindowChoice) -> np.ndarray:
     if choice.name == "mr":
         out[array == 0] = 0.0
     return out
+
+
+class WindowedVolume:
+    """A (z, y, x) volume windowed to 0..255 as it is read: ``volume[key]`` windows only the voxels that
+    ``key`` selects (float32), so a walk over a few slices of a large CT does not window all of it
+    (0.15 s and 100 MiB for 512x512x100). Same values as ``apply_window`` on the whole volume.
+
+    Args:
+        array: raw voxel values (z, y, x).
+        choice: the window, chosen for the whole volume (``choose_window``).
+    """
+
+    def __init__(self, array: np.ndarray, choice: WindowChoice) -> None:
+        self.array, self.choice = array, choice
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.array.shape
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return apply_window(np.asarray(self.array[key]), self.choice)
