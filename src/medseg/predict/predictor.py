@@ -93,7 +93,8 @@ class Predictor:
             return None
         token = object()  # tags unique to this read-ahead
         return ReadAhead(lambda z: self.embed(image_of(z), lane=True, tag=(token, z)), order, lanes,
-                         stop=lambda zs: self.stop_lanes([(token, z) for z in zs]))
+                         stop=lambda zs: self.stop_lanes([(token, z) for z in zs]),
+                         encode_alone=lambda z: self.embed(image_of(z)))
 
     def open_lanes(self) -> int:
         """How many slices ``embed(..., lane=True)`` may encode side by side (1: none)."""

@@ -26,11 +26,20 @@ class ReadAhead:
         lanes: how many encodes run side by side.
         stop: stop(slices) ends the encodes of those slices if they are running (they raise); called
             for started slices the walk passes over, and at ``close``. Without it, they run to the end.
+        encode_alone: encode(z) on all the cores, for a slice that runs by itself: when nothing is
+            running and the slices left do not fill the lanes evenly, one of them is encoded alone
+            first, so that the walk does not end on a lane running by itself (11 slices on 2 lanes:
+            one alone, then 5 pairs, instead of 5 pairs and one on a lane: the CT 3D box process
+            4.43 -> 4.31 s on 2 AVX-512 cores, faster in 6 of 7 pairs; its peak memory 0.92 -> 1.13 GB,
+            as the all-core encoder's buffers are grown too).
     """
 
     def __init__(self, encode: Callable[[Hashable], Any], order: Iterable[Hashable], lanes: int,
-                 stop: Callable[[list[Hashable]], None] | None = None) -> None:
+                 stop: Callable[[list[Hashable]], None] | None = None,
+                 encode_alone: Callable[[Hashable], Any] | None = None) -> None:
         self._encode = encode
+        self._encode_alone = encode_alone
+        self._alone: Future | None = None  # the encode running by itself on all the cores
         self._stop = stop
         self._order = list(dict.fromkeys(order))  # each slice once
         self._position = {z: i for i, z in enumerate(self._order)}
@@ -44,7 +53,15 @@ class ReadAhead:
         self._fill()
 
     def _fill(self) -> None:
+        if self._alone is not None and not self._alone.done():
+            return  # it has the cores
         busy = len(self._pending) + sum(not f.done() for k, f in self._skipped.items() if k not in self._stopped)
+        left = len(self._order) - self._next
+        if busy == 0 and self._encode_alone is not None and self._lanes > 1 and left % self._lanes == 1:
+            z = self._order[self._next]
+            self._next += 1
+            self._pending[z] = self._alone = self._pool.submit(self._encode_alone, z)
+            return
         while busy < self._lanes and self._next < len(self._order):
             busy += 1
             z = self._order[self._next]
@@ -77,7 +94,10 @@ class ReadAhead:
             future = self._pool.submit(self._encode, z)
         self._next = max(self._next, position + 1)
         self._fill()
-        return future.result()
+        embedding = future.result()
+        if future is self._alone:  # the lanes start now, before the walk decodes z
+            self._fill()
+        return embedding
 
     def close(self) -> dict[Hashable, Any]:
         """Stop: cancel what has not started, stop what is running, and return the embeddings already
