@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-subprocess", action="store_true", help="skip cold start and peak-memory subprocesses")
     p.add_argument("--process-runs", type=int, default=3,
                    help="runs of each whole-process case (cold start, CT 3D box, reference); medians (default 3)")
+    p.add_argument("--no-precision-checks", action="store_true",
+                   help="skip timing the bf16 / int8 encoders this CPU runs natively and their mask parity")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
                           f"{args.slices}, {args.process_runs})")
     cfg = BenchConfig(engines=[e.strip() for e in args.engines.split(",") if e.strip()], repeats=args.repeats,
                       slices=args.slices, subprocesses=not args.no_subprocess,
-                      reference_python=args.reference_python, process_runs=args.process_runs)
+                      reference_python=args.reference_python, process_runs=args.process_runs,
+                      precision_checks=not args.no_precision_checks)
     report = run_benchmark(cfg, progress=lambda s: print(f"benchmark: {s}", file=sys.stderr))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

