@@ -94,6 +94,15 @@ class OrtGraphs(Graphs):
     def _encode(self, images: np.ndarray) -> np.ndarray:
         return self.encoder.run(None, {"images": images})[0]
 
+    def encode_alone(self, images: np.ndarray) -> np.ndarray:
+        """Encode, then return the two-thread session's freed arena to the system (CT 3D box process peak
+        1160 -> 1015 MiB, same time); every encode doing so cost 3% (441 -> 453 ms), so only these do."""
+        import onnxruntime as ort
+
+        options = ort.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        return self.encoder.run(None, {"images": np.ascontiguousarray(images, dtype=np.float32)}, options)[0]
+
     def open_lanes(self) -> int:
         """Two lanes, each a run of one shared session with half the threads (runs are thread-safe).
 
