@@ -31,6 +31,14 @@ def test_targets_are_checked_against_the_issue_limits():
     assert unmeasured["encoder <= 550 ms per slice"] is True
 
 
+def test_targets_are_those_of_the_default_engine():
+    report = _report(600.0, True)
+    report["engines"].append({"engine": "openvino", "encoder_ms": 500.0, "decoder_ms": 29.0})
+    assert bench.targets(report)["engine"] == "openvino"  # older reports: the fastest encoder
+    report["auto_engine"] = "onnx"
+    assert bench.targets(report)["engine"] == "onnx"
+
+
 def test_whole_process_runs_give_median_times_and_the_highest_peak():
     runs = [{"wall_s": 13.0, "in_process_s": 12.0, "peak_mib": 900.0, "torch": False},
             {"wall_s": 15.5, "in_process_s": 14.0, "peak_mib": 990.0, "torch": False},
