@@ -63,7 +63,7 @@ def test_benchmark_reports_every_case():
     assert row["engine"] == "onnx"
     for key in ("encoder_ms", "decoder_ms", "end_to_end_2d_ms", "box3d_s", "encoder_gflops"):
         assert row[key] > 0, key
-    assert set(report["matmul_peak_by_library"]) == {"torch", "numpy"}
+    assert set(report["matmul_peak_by_library"]) == {"torch", "numpy", "onnxruntime"}
     assert report["matmul_peak_gflops"] == max(report["matmul_peak_by_library"].values())
     assert 0 < row["encoder_peak_fraction"] < 1.5
     assert 60 < report["encoder_gflop"] < 90  # LiteMedSAM's full-resolution TinyViT: 72.3 GFLOP per slice

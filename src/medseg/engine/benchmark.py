@@ -65,16 +65,43 @@ def matmul_peak_gflops(repeats: int, n: int = MM_SIZE) -> float:
     return 2 * n**3 / median_seconds(lambda: torch.mm(a, b), repeats) / 1e9
 
 
-class PeakSampler:
-    """Samples of the fp32 matrix-multiply peak: the best of 3 torch.mm and of 2 numpy sgemm per sample."""
+def _ort_matmul(n: int, threads: int):
+    """A one-node ONNX Runtime MatMul session (n x n by a constant n x n) and its input, or None."""
+    import importlib.util
 
-    def __init__(self) -> None:
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        return None
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    weight = numpy_helper.from_array(rng.standard_normal((n, n), dtype=np.float32), "B")
+    graph = helper.make_graph([helper.make_node("MatMul", ["A", "B"], ["C"])], "matmul",
+                              [helper.make_tensor_value_info("A", TensorProto.FLOAT, [n, n])],
+                              [helper.make_tensor_value_info("C", TensorProto.FLOAT, [n, n])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return session, {"A": rng.standard_normal((n, n), dtype=np.float32)}
+
+
+class PeakSampler:
+    """Samples of the fp32 matrix-multiply peak: per sample the best of 3 torch.mm, of 2 numpy sgemm and of 3
+    ONNX Runtime MatMul runs. Libraries reach very different fractions of a CPU: on 2 AVX-512 cores (Zen 5)
+    ONNX Runtime's MLAS ran 2048^3 at 468 GFLOP/s, numpy's OpenBLAS at 4096^3 about 240 and torch.mm about
+    215, so the peak is the fastest library's."""
+
+    def __init__(self, threads: int = 2) -> None:
         import torch
 
         rng = np.random.default_rng(0)
         self.t = (torch.randn(MM_SIZE, MM_SIZE), torch.randn(MM_SIZE, MM_SIZE))
         self.n = tuple(rng.standard_normal((NP_MM_SIZE, NP_MM_SIZE), dtype=np.float32) for _ in range(2))
+        self.ort = _ort_matmul(MM_SIZE, threads)
         self.samples: dict[str, list[float]] = {"torch": [], "numpy": []}
+        if self.ort is not None:
+            self.samples["onnxruntime"] = []
 
     def sample(self) -> None:
         import torch
@@ -83,6 +110,10 @@ class PeakSampler:
         self.samples["torch"].append(2 * MM_SIZE**3 / best / 1e9)
         best = min(seconds(lambda: self.n[0] @ self.n[1]) for _ in range(2))
         self.samples["numpy"].append(2 * NP_MM_SIZE**3 / best / 1e9)
+        if self.ort is not None:
+            session, feeds = self.ort
+            best = min(seconds(lambda: session.run(None, feeds)) for _ in range(3))
+            self.samples["onnxruntime"].append(2 * MM_SIZE**3 / best / 1e9)
 
     def medians(self) -> dict[str, float]:
         return {k: statistics.median(v) for k, v in self.samples.items()}
@@ -274,7 +305,7 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: 
     timed = [_Timed(model, name, volume, cfg.slices) for name in names]
     # Rounds alternate the engines, and sample the matmul peak, so that load from other processes
     # falls on all of them alike; the 3D box (the slowest case) runs in every third round.
-    sampler = PeakSampler()
+    sampler = PeakSampler(torch.get_num_threads())
     for r in range(cfg.repeats):
         progress(f"round {r + 1}/{cfg.repeats}")
         sampler.sample()
@@ -380,6 +411,12 @@ def low_precision_note(features: list[str]) -> str:
             "with Dice >= 0.99 against eager on every prompt; checks below)")
 
 
+def _peak_samples(report: dict[str, object]) -> str:
+    sizes = {"numpy": f"numpy sgemm {NP_MM_SIZE}^3", "torch": f"torch.mm {MM_SIZE}^3",
+             "onnxruntime": f"ONNX Runtime MatMul {MM_SIZE}^3"}
+    return ", ".join(f"{sizes[k]} {v}" for k, v in report["matmul_peak_samples"].items())
+
+
 def _process_note(report: dict[str, object]) -> str:
     runs = [len(r["ct_box3d"].get("wall_s_samples", [0])) for r in report["engines"] if "ct_box3d" in r]
     return f"; whole processes: medians of {runs[0]} interleaved runs, highest peak memory" if runs else ""
@@ -392,10 +429,8 @@ def format_report(report: dict[str, object]) -> str:
              f"reduced precision: {low_precision_note(cpu['features'])}",
              f"torch {report['torch']}, {report['threads']} threads; medians of {report['repeats']} interleaved "
              f"rounds (3D box: every third round){_process_note(report)}",
-             f"matrix-multiply peak (fp32): {report['matmul_peak_gflops']:.0f} GFLOP/s, the faster median of "
-             f"numpy sgemm {NP_MM_SIZE}^3 {report['matmul_peak_samples']['numpy']} and torch.mm {MM_SIZE}^3 "
-             f"{report['matmul_peak_samples']['torch']} (torch.mm after the run: "
-             f"{report['matmul_peak_after_gflops']:.0f})",
+             f"matrix-multiply peak (fp32): {report['matmul_peak_gflops']:.0f} GFLOP/s, the fastest median of "
+             f"{_peak_samples(report)} (torch.mm after the run: {report['matmul_peak_after_gflops']:.0f})",
              f"encoder {report['encoder_gflop']:.1f} GFLOP/slice, decoder {report['decoder_gflop']:.2f} GFLOP/prompt "
              f"(exported: {report['exported_decoder_gflop']:.2f}, few-token cross-attention)",
              ""]
