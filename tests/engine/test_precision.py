@@ -36,6 +36,9 @@ def test_the_report_gives_each_check_and_its_verdict():
     assert ("reduced precision, int8: encoder 263 vs fp32 343 ms (faster in 100% of 8 pairs); masks against "
             "eager Dice mean 0.958, min 0.000, 31 of 44 prompts below 0.99: not used") in text
     assert "reduced precision, bf16: not measured (no sample data)" in text
+    assert "AVX-512" not in text  # the CPU above reports no avx512f
+    report["cpu"]["features"].append("avx512f")
+    assert "measured on a CPU with AVX-512" in format_report(report)
 
 
 @pytest.mark.realdata
