@@ -408,7 +408,7 @@ def low_precision_note(features: list[str]) -> str:
         return ("fp32 only (no native bf16 or int8 dot-product instructions: AVX2/FMA only; "
                 "dynamic int8 was 18% faster but broke mask parity)")
     return (f"fp32 (native {', '.join(native)} present: reduced-precision encoders are used only if faster "
-            "with Dice >= 0.99 against eager on every prompt; checks below)")
+            "with Dice >= 0.99 against eager on every prompt)")
 
 
 def _peak_samples(report: dict[str, object]) -> str:
@@ -426,7 +426,8 @@ def format_report(report: dict[str, object]) -> str:
     """The report as a human-readable table, one column per engine."""
     cpu = report["cpu"]
     lines = [f"CPU: {cpu['model']}, {cpu['cores']} logical cores, features: {', '.join(cpu['features']) or 'none'}",
-             f"reduced precision: {low_precision_note(cpu['features'])}",
+             f"reduced precision: {low_precision_note(cpu['features'])}"
+             f"{'; checks below' if report.get('low_precision') else ''}",
              f"torch {report['torch']}, {report['threads']} threads; medians of {report['repeats']} interleaved "
              f"rounds (3D box: every third round){_process_note(report)}",
              f"matrix-multiply peak (fp32): {report['matmul_peak_gflops']:.0f} GFLOP/s, the fastest median of "
