@@ -93,7 +93,9 @@ def test_side_by_side_lanes_encode_as_the_main_session(random_model):
         lanes = list(pool.map(lambda im: arrays.embed(im, lane=True), images))
     for image, lane in zip(images, lanes, strict=True):
         assert np.allclose(lane, arrays.embed(image), atol=1e-4)
-    assert np.allclose(arrays.embed(images[0], alone=True), arrays.embed(images[0]), atol=1e-5)  # arena shrunk after
+    sessions = (graphs.encoder, graphs.decoder, graphs.lane_encoder, graphs.quiet_decoder)
+    assert all(s.get_session_options().get_session_config_entry("session.use_env_allocators") == "1"
+               for s in sessions)  # one arena for all of them
     with ThreadPoolExecutor(2) as pool:  # a lane run told to stop raises; the one beside it is unharmed
         stopped, kept = (pool.submit(arrays.embed, images[i], True, tag) for i, tag in ((0, "a"), (1, "b")))
         time.sleep(0.1)

@@ -34,10 +34,6 @@ class Engine:
         """(B, 3, 256, 256) preprocessed float32 images -> (B, 256, 64, 64) embeddings."""
         raise NotImplementedError
 
-    def encode_alone(self, images: torch.Tensor) -> torch.Tensor:
-        """``encode`` for a one-off encode between lane encodes (``medseg.engine.graphs.Graphs.encode_alone``)."""
-        return self.encode(images)
-
     def open_lanes(self) -> int:
         """How many slices ``encode_lane`` may encode side by side (1: it is ``encode``, no read-ahead)."""
         return 1
@@ -100,9 +96,6 @@ class GraphEngine(Engine):
 
     def encode_lane(self, images: torch.Tensor, tag: object = None) -> torch.Tensor:
         return torch.from_numpy(self.graphs.encode_lane(_np(images), tag))
-
-    def encode_alone(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.graphs.encode_alone(_np(images)))
 
     def stop_lanes(self, tags: list) -> None:
         self.graphs.stop_lanes(tags)

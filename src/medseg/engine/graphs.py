@@ -63,11 +63,6 @@ class Graphs:
         """(B, 3, 256, 256) preprocessed float32 images -> (B, 256, 64, 64) embeddings."""
         return self._encode(np.ascontiguousarray(images, dtype=np.float32))
 
-    def encode_alone(self, images: np.ndarray) -> np.ndarray:
-        """``encode`` for a one-off encode between lane encodes: runtimes that can give the memory of its
-        buffers back afterwards, so that it and the lanes do not all hold theirs at once."""
-        return self.encode(images)
-
     def open_lanes(self) -> int:
         """How many slices ``encode_lane`` may encode side by side (1: no side-by-side encoder)."""
         return 1

@@ -71,19 +71,17 @@ class Predictor:
         self._transform = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)
         self._embedding = self.embed(slice_0_255)
 
-    def embed(self, slice_0_255: np.ndarray, lane: bool = False, tag: object = None, alone: bool = False) -> Any:
+    def embed(self, slice_0_255: np.ndarray, lane: bool = False, tag: object = None) -> Any:
         """The embedding of a slice, leaving the predictor's own slice as it is.
 
         With ``lane``, on the engine's side-by-side encoder (``open_lanes``): safe on worker threads;
-        ``tag`` names the run for ``stop_lanes``. With ``alone``, a one-off encode between lane encodes
-        (``encode_alone``: the engine may give its buffers back afterwards).
+        ``tag`` names the run for ``stop_lanes``. Without, on its encoder for all the cores.
         """
         tf = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)
         images = tf.image_array(slice_0_255) if self.arrays else tf.image(slice_0_255)
         if lane:
             return self.engine.encode_lane(images, tag)
-        encode = getattr(self.engine, "encode_alone", self.engine.encode) if alone else self.engine.encode
-        return encode(images)
+        return self.engine.encode(images)
 
     def stop_lanes(self, tags: list) -> None:
         """End the running ``embed(..., lane=True, tag=t)`` calls for t in tags, where the engine can."""
@@ -98,7 +96,7 @@ class Predictor:
         token = object()  # tags unique to this read-ahead
         return ReadAhead(lambda z: self.embed(image_of(z), lane=True, tag=(token, z)), order, lanes,
                          stop=lambda zs: self.stop_lanes([(token, z) for z in zs]),
-                         encode_alone=lambda z: self.embed(image_of(z), alone=True))
+                         encode_alone=lambda z: self.embed(image_of(z)))
 
     def open_lanes(self) -> int:
         """How many slices ``embed(..., lane=True)`` may encode side by side (1: none)."""
