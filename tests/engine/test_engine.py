@@ -107,3 +107,21 @@ def test_few_token_cross_attention_is_exact():
             ref, out = model.decode(emb, **kwargs), fast.decode(emb, **kwargs)
             assert torch.allclose(out[0], ref[0], atol=1e-4, rtol=1e-4)
             assert torch.allclose(out[1], ref[1], atol=1e-5)
+
+
+def test_export_form_of_the_encoder_is_exact():
+    """ExportEncoder (one permutation per attention, pre-scaled queries, channels-last neck) computes the
+    encoder's result; biases and norms randomised so that every rewritten term counts."""
+    from medseg.engine.eager import inference_copy
+    from medseg.engine.fast_encoder import ExportEncoder
+
+    torch.manual_seed(2)
+    encoder = inference_copy(build_architecture(get_card("litemedsam"))).image_encoder
+    with torch.no_grad():
+        for name, p in encoder.named_parameters():
+            if "attention_biases" in name or "norm" in name or name.startswith("neck.1") or name.startswith("neck.3"):
+                p.normal_(0.5 if name.endswith("weight") else 0.0, 0.5)
+        x = torch.rand(2, 3, 256, 256)
+        ref, out = encoder(x), ExportEncoder(encoder)(x)
+    assert out.shape == ref.shape == (2, 256, 64, 64)
+    assert torch.allclose(out, ref, atol=1e-4), (out - ref).abs().max()

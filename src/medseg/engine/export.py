@@ -18,6 +18,7 @@ from torch import nn
 from medseg.engine.cache import CACHE_ENV, EXPORT_VERSION, cache_root, graph_paths
 from medseg.engine.eager import inference_copy
 from medseg.engine.fast_decoder import MatMulUpscaling, fast_forward_all, rewrite_cross_attention
+from medseg.engine.fast_encoder import ExportEncoder
 from medseg.errors import MedsegError
 from medseg.modeling.sam import PromptableSAM
 
@@ -115,7 +116,7 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
           file=sys.stderr)
     net = inference_copy(model)
     if not encoder.is_file():
-        _export(net.image_encoder, (torch.rand(1, 3, 256, 256),), ["images"], ["embeddings"],
+        _export(ExportEncoder(net.image_encoder), (torch.rand(1, 3, 256, 256),), ["images"], ["embeddings"],
                 {"images": {0: "batch"}, "embeddings": {0: "batch"}}, encoder)
     if not decoder.is_file():
         args = (torch.rand(1, 256, 64, 64), torch.rand(2, 3, 2) * 256, torch.tensor([[1.0, 0, -1], [2, 3, 1]]),
