@@ -40,7 +40,7 @@ def _share_one_arena() -> None:
     """Register one CPU arena with ONNX Runtime's environment, for every session of the process.
 
     Each session otherwise grows an arena of its own: a 3D walk's two-thread encode, its lanes and its
-    decoders held four, and the lanes faulted fresh pages in on their first runs. With one shared
+    decoders held four, and the memory the first encode had used was not reused by the lanes. With one shared
     arena the CT 3D box process went 4.71 -> 4.63 s (faster in 6 of 6 interleaved pairs) and its
     peak 960 -> 829 MiB, with 2D encodes unchanged (benchmarks/results/engines/README.md). The arena is
     thread-safe; runs side by side take separate blocks from it.
