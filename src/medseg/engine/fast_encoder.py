@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medseg.modeling.tiny_vit import TinyViT, TinyViTBlock, WindowAttention
+from medseg.modeling.tiny_vit import TinyViT, TinyViTBlock, WindowAttention, padded_qkv
 
 
 def scaled_qkv(attn: WindowAttention) -> nn.Linear:
@@ -49,15 +49,8 @@ class ExportAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
         ws, heads, d = self.window, self.heads, self.head_dim
-        pad_h, pad_w = (ws - h % ws) % ws, (ws - w % ws) % ws
-        qkv = self.qkv(self.norm(x))
-        if pad_h or pad_w:  # a zero padding token projects to the qkv of the norm's bias (see TinyViTBlock)
-            fill = self.qkv(self.norm(x.new_zeros(1, 1, 1, c)))
-            if pad_w:
-                qkv = torch.cat([qkv, fill.expand(b, h, pad_w, -1)], dim=2)
-            if pad_h:
-                qkv = torch.cat([qkv, fill.expand(b, pad_h, w + pad_w, -1)], dim=1)
-        nh, nw = (h + pad_h) // ws, (w + pad_w) // ws
+        qkv = padded_qkv(lambda t: self.qkv(self.norm(t)), x, ws)
+        nh, nw = qkv.shape[1] // ws, qkv.shape[2] // ws
         qkv = qkv.view(b, nh, ws, nw, ws, heads, 3, d).permute(6, 0, 1, 3, 5, 2, 4, 7)
         q, k, v = qkv.reshape(3, b * nh * nw, heads, ws * ws, d).unbind(0)
         weights = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) + self.bias, dim=-1)

@@ -120,6 +120,24 @@ class PatchEmbed(nn.Module):
         return self.seq(x)
 
 
+def padded_qkv(project, x: torch.Tensor, window: int) -> torch.Tensor:
+    """``project`` (norm + qkv) of (B, H, W, C) tokens, padded at the bottom/right to whole windows.
+
+    A zero padding token always projects to the same row (the qkv of the norm's bias), so the real
+    tokens are projected alone and that one row is filled in.
+    """
+    b, h, w, c = x.shape
+    pad_h, pad_w = (window - h % window) % window, (window - w % window) % window
+    qkv = project(x)
+    if pad_h or pad_w:
+        fill = project(x.new_zeros(1, 1, 1, c))
+        if pad_w:
+            qkv = torch.cat([qkv, fill.expand(b, h, pad_w, -1)], dim=2)
+        if pad_h:
+            qkv = torch.cat([qkv, fill.expand(b, pad_h, w + pad_w, -1)], dim=1)
+    return qkv
+
+
 class TinyViTBlock(nn.Module):
     """Windowed attention, 3x3 depthwise conv and MLP on channels-last tokens (B, H, W, C)."""
 
@@ -140,15 +158,8 @@ class TinyViTBlock(nn.Module):
         """
         b, h, w, c = x.shape
         ws, attn = self.window, self.attn
-        pad_h, pad_w = (ws - h % ws) % ws, (ws - w % ws) % ws
-        qkv = attn.qkv(attn.norm(x))  # (B, H, W, 3C)
-        if pad_h or pad_w:
-            fill = attn.qkv(attn.norm(x.new_zeros(1, 1, 1, c)))  # qkv of one padding token
-            if pad_w:
-                qkv = torch.cat([qkv, fill.expand(b, h, pad_w, -1)], dim=2)
-            if pad_h:
-                qkv = torch.cat([qkv, fill.expand(b, pad_h, w + pad_w, -1)], dim=1)
-        ph, pw = h + pad_h, w + pad_w
+        qkv = padded_qkv(lambda t: attn.qkv(attn.norm(t)), x, ws)  # (B, H', W', 3C)
+        ph, pw = qkv.shape[1], qkv.shape[2]
         qkv = qkv.view(b, ph // ws, ws, pw // ws, ws, 3 * c).transpose(2, 3).reshape(-1, ws * ws, 3 * c)
         out = attn.attend(qkv)
         out = out.view(b, ph // ws, pw // ws, ws, ws, c).transpose(2, 3).reshape(b, ph, pw, c)
