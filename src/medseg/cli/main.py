@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from medseg.errors import MedsegError
@@ -38,5 +39,28 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def leave(code: int) -> None:
+    """End the process with ``code`` now: streams flushed, the interpreter's teardown skipped.
+
+    The teardown (ONNX Runtime's sessions, arena and thread pools, then every module) took about 75 ms
+    of each command on 2 cores (CT 3D box process: 0.151 -> 0.077 s between the work's end and the
+    process's, medians of 5; benchmarks/results/engines/README.md). Nothing is pending by then: every
+    file medseg writes is complete and closed when its writer returns.
+    """
+    if "logging" in sys.modules:  # its handlers flushed, as at a normal exit
+        sys.modules["logging"].shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            pass
+    os._exit(code)
+
+
+def entry() -> None:
+    """The ``medseg`` console script: ``main`` on the command line's arguments, then ``leave``."""
+    leave(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

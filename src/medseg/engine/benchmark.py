@@ -238,6 +238,8 @@ elapsed = time.perf_counter() - t0
 # VmHWM, not ru_maxrss: after fork + exec, ru_maxrss keeps the parent's high-water mark.
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"in_process_s": elapsed, "peak_mib": hwm / 1024, "torch": torch_loaded}))
+from medseg.cli.main import leave
+leave(0)  # as the medseg command ends
 """
 
 

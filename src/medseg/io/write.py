@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from PIL import Image as PILImage
 
 from medseg.io._common import ending, fail, one_line
 from medseg.io.image import Geometry
@@ -32,6 +31,10 @@ def _as_labels(mask: np.ndarray, path: Path) -> np.ndarray:
         raise fail(path, f"the mask is empty (shape {array.shape})")
     if array.dtype.kind not in "biuf":
         raise fail(path, f"mask dtype {array.dtype} is not a label type (use bool or integers)")
+    if array.dtype == np.uint8:  # labels already: no copy, no check (a 512x512x100 mask: 8-120 ms)
+        return array
+    if array.dtype == bool:
+        return array.view(np.uint8)
     with np.errstate(invalid="ignore"):
         labels = array.astype(np.uint8)
     if not np.array_equal(labels, array):
@@ -76,6 +79,8 @@ def _write_sitk(labels: np.ndarray, geometry: Geometry, target: Path) -> None:
 
 
 def _write_png(labels: np.ndarray, geometry: Geometry, target: Path) -> None:
+    from PIL import Image as PILImage
+
     PILImage.fromarray(labels).save(target, format="PNG")
 
 
