@@ -14,7 +14,7 @@ from pathlib import Path
 from medseg.checkpoints import CHECKPOINT_ENV, resolve_checkpoint, sha256_of
 from medseg.registry import DEFAULT_MODEL, MODELS
 
-EXPORT_VERSION = 9
+EXPORT_VERSION = 10
 CACHE_ENV = "MEDSEG_ENGINE_CACHE"
 
 

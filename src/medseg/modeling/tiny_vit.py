@@ -120,21 +120,23 @@ class PatchEmbed(nn.Module):
         return self.seq(x)
 
 
-def padded_qkv(project, x: torch.Tensor, window: int) -> torch.Tensor:
+def padded_qkv(project, x: torch.Tensor, window: int, fill: torch.Tensor | None = None) -> torch.Tensor:
     """``project`` (norm + qkv) of (B, H, W, C) tokens, padded at the bottom/right to whole windows.
 
     A zero padding token always projects to the same row (the qkv of the norm's bias), so the real
-    tokens are projected alone and that one row is filled in.
+    tokens are projected alone and that one row is filled in: ``fill``, (1, 1, 1, 3C), if given.
     """
-    b, h, w, c = x.shape
+    b, c = x.shape[0], x.shape[3]
+    h, w = int(x.shape[1]), int(x.shape[2])  # constants when traced for export (the input side is fixed)
     pad_h, pad_w = (window - h % window) % window, (window - w % window) % window
     qkv = project(x)
     if pad_h or pad_w:
-        fill = project(x.new_zeros(1, 1, 1, c))
+        if fill is None:
+            fill = project(x.new_zeros(1, 1, 1, c))
         if pad_w:
-            qkv = torch.cat([qkv, fill.expand(b, h, pad_w, -1)], dim=2)
+            qkv = torch.cat([qkv, fill.expand(b, h, pad_w, fill.shape[-1])], dim=2)
         if pad_h:
-            qkv = torch.cat([qkv, fill.expand(b, pad_h, w + pad_w, -1)], dim=1)
+            qkv = torch.cat([qkv, fill.expand(b, pad_h, w + pad_w, fill.shape[-1])], dim=1)
     return qkv
 
 
