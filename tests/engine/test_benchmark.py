@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from medseg.engine import available
@@ -83,3 +84,19 @@ def test_benchmark_reports_every_case():
                   "targets for a 2-core AVX2 machine (onnx)", "encoder <= 550 ms per slice"):
         assert label in text
     assert report["targets"]["engine"] == "onnx" and len(report["targets"]["checks"]) == 5
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not available("onnx"), reason="onnxruntime is not installed")
+def test_whole_process_3d_case_is_the_segment_command(tmp_path):
+    """The CT 3D box as a whole process is `medseg segment` on a NIfTI file, mask written to a file."""
+    from medseg.build import build_model
+    from medseg.engine.export import onnx_files
+
+    onnx_files(build_model())  # cached graphs, as on a user's second run: the command needs no torch
+    volume = np.random.default_rng(0).integers(-1000, 1500, (6, 512, 512), dtype=np.int16)
+    ct = bench.write_ct(volume, tmp_path)
+    out = bench.run_command("onnx", ct, volume.shape[0], 2)
+    assert out["exit"] == 0 and out["torch"] is False
+    assert out["wall_s"] > out["in_process_s"] > 0 and 0 < out["peak_mib"] < 1536
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ct.name]  # the mask was written, then removed

