@@ -56,7 +56,7 @@ class ExportAttention(nn.Module):
         h, w, c = (int(n) for n in x.shape[1:])  # constants in the exported graph (fixed input side)
         ws, heads, d = self.window, self.heads, self.head_dim
         qkv = padded_qkv(lambda t: self.qkv(self.norm(t)), x, ws, self.fill)
-        nh, nw = -(-h // ws), -(-w // ws)
+        nh, nw = int(qkv.shape[1]) // ws, int(qkv.shape[2]) // ws
         qkv = qkv.view(b, nh, ws, nw, ws, heads, 3, d).permute(6, 0, 1, 3, 5, 2, 4, 7)
         q, k, v = qkv.reshape(3, b * nh * nw, heads, ws * ws, d).unbind(0)
         weights = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) + self.bias, dim=-1)

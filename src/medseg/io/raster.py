@@ -50,7 +50,7 @@ def read_pil(path: Path) -> Image:
     Raises:
         MedsegError: The file is not a picture Pillow can decode.
     """
-    from PIL import Image as PILImage  # here, not at import: 6 ms of every command's start (as tifffile)
+    from PIL import Image as PILImage  # here, not at import: 6 ms of every command's start
 
     meta: dict[str, str] = {}
     try:
