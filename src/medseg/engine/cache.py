@@ -2,7 +2,9 @@
 
 Layout: ``$MEDSEG_ENGINE_CACHE`` if set, else ``~/.cache/medseg/engines``; one folder per checkpoint
 sha256, holding ``encoder-v<N>.onnx`` and ``decoder-v<N>.onnx`` (N = EXPORT_VERSION, raised whenever
-the exported graphs change). ``cached_graphs`` lets a command start on an exported engine with numpy
+the exported graphs change), and for the C front (``medseg.engine.native_front``) ``encoder-rest-v<N>.onnx``
+(the encoder after its front) and ``front-v<N>.npz`` (the front's weights); ``native/`` holds the
+compiled kernel. ``cached_graphs`` lets a command start on an exported engine with numpy
 and the runtime only; ``medseg.engine.export`` writes the files.
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 from medseg.checkpoints import CHECKPOINT_ENV, resolve_checkpoint, sha256_of
 from medseg.registry import DEFAULT_MODEL, MODELS
 
-EXPORT_VERSION = 10
+EXPORT_VERSION = 11
 CACHE_ENV = "MEDSEG_ENGINE_CACHE"
 
 
@@ -26,6 +28,15 @@ def graph_paths(key: str) -> tuple[Path, Path]:
     """Encoder and decoder ONNX paths of the checkpoint with sha256 ``key`` (they may not exist yet)."""
     folder = cache_root() / key
     return folder / f"encoder-v{EXPORT_VERSION}.onnx", folder / f"decoder-v{EXPORT_VERSION}.onnx"
+
+
+def front_files(encoder: Path) -> tuple[Path, Path] | None:
+    """The rest-of-encoder graph and the front's weights exported beside ``encoder`` (they may not exist
+    yet), or None if ``encoder`` is not an exported encoder of this version (a quantised copy, say)."""
+    if encoder.name != f"encoder-v{EXPORT_VERSION}.onnx":
+        return None
+    return (encoder.with_name(f"encoder-rest-v{EXPORT_VERSION}.onnx"),
+            encoder.with_name(f"front-v{EXPORT_VERSION}.npz"))
 
 
 def checkpoint_sha256(model: str | None, checkpoint: str | os.PathLike | None) -> str | None:

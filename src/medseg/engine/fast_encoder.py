@@ -17,6 +17,7 @@ stays the reference; outputs agree to about 3e-6):
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -97,3 +98,45 @@ class ExportEncoder(nn.Module):
         y = conv3(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         y = F.layer_norm(y, (norm3.weight.numel(),), norm3.weight, norm3.bias, norm3.eps)
         return y.permute(0, 3, 1, 2)
+
+
+class ExportEncoderRest(ExportEncoder):
+    """``ExportEncoder`` after the front (``medseg.engine.native_front``): (B, H, W, C) tokens of the first
+    patch merging, channels-last -> (B, 256, 64, 64)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        enc = self.encoder
+        attentions = iter(self.attentions)
+        for layer in enc.layers[1:]:
+            for block in layer.blocks:
+                x = x + next(attentions)(x)
+                x = block.local_conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+                x = x + block.mlp(x)
+            if layer.downsample is None:
+                return self.neck(x)
+            x = layer.downsample(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        raise ValueError("the encoder's last stage has a downsample; ExportEncoderRest expects none")
+
+
+def front_arrays(encoder: TinyViT) -> dict[str, np.ndarray]:
+    """The front's weights in the C kernel's order (``medseg/engine/front.c``), from a TinyViT whose batch
+    norms are folded: ``params`` (float32) and ``dims`` (stem width, channels, hidden channels, MBConv
+    blocks, output channels, input side)."""
+
+    def dense(conv: nn.Conv2d) -> list[torch.Tensor]:  # 1x1: (cin, cout) row-major, then the bias
+        return [conv.weight[:, :, 0, 0].t(), conv.bias]
+
+    def depthwise(conv: nn.Conv2d) -> list[torch.Tensor]:  # 3x3 per channel: (9, C), tap dy * 3 + dx
+        return [conv.weight[:, 0].reshape(conv.out_channels, 9).t(), conv.bias]
+
+    stem1, _, stem2 = encoder.patch_embed.seq
+    stage = encoder.layers[0]
+    parts = dense(stem1) + dense(stem2)
+    for block in [*stage.blocks, stage.downsample]:
+        parts += dense(block.conv1) + depthwise(block.conv2) + dense(block.conv3)
+    with torch.no_grad():
+        params = torch.cat([p.detach().float().reshape(-1) for p in parts]).numpy()
+    block = stage.blocks[0]
+    dims = [stem1.out_channels, block.conv1.in_channels, block.conv1.out_channels, len(stage.blocks),
+            stage.downsample.conv3.out_channels, 256]
+    return {"params": params, "dims": np.array(dims, dtype=np.int64)}

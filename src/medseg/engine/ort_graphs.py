@@ -94,27 +94,42 @@ def session(path: Path, threads: int, spin: bool = False, planned: bool = True):
 class OrtGraphs(Graphs):
     """The exported encoder and decoder in ONNX Runtime.
 
+    Where the encoder's front was exported beside it and its C kernel builds on this machine
+    (``medseg.engine.native_front``), the front runs in that kernel and ONNX Runtime runs the rest of the
+    encoder from its tokens; otherwise ONNX Runtime runs the whole encoder.
+
     Args:
         encoder, decoder: paths of the exported graphs (``medseg.engine.cache.graph_paths``).
-        threads: intra-op threads of each session.
+        threads: intra-op threads of each session (and of the front kernel).
     """
 
     name = "onnx"
 
     def __init__(self, encoder: Path, decoder: Path, threads: int) -> None:
-        self.encoder_path, self.threads = encoder, threads
+        from medseg.engine.cache import front_files
+        from medseg.engine.native_front import load_front
+
+        files = front_files(encoder)
+        self.front = load_front(*files) if files else None
+        self.encoder_path, self.threads = (files[0] if self.front else encoder), threads
         self.decoder_path = decoder
         self.lane_encoder = None  # the session of side-by-side encodes, made on first use
         self.quiet_decoder = None  # the decoder while lanes encode (one thread, no spinning), made with them
         self._lanes_running = 0
         self._lock = threading.Lock()
         self._lane_runs: dict[object, object] = {}  # tag -> RunOptions of a running lane encode
-        self.encoder = session(encoder, threads)
+        self.encoder = session(self.encoder_path, threads)
         self.decoder = session(decoder, threads, spin=True)
-        self.input_size = int(self.encoder.get_inputs()[0].shape[-1])  # side of the square model input
+        # side of the square model input
+        self.input_size = self.front.side if self.front else int(self.encoder.get_inputs()[0].shape[-1])
+
+    def _feeds(self, images: np.ndarray, threads: int) -> dict[str, np.ndarray]:
+        if self.front is None:
+            return {"images": images}
+        return {"tokens": self.front(images, threads)}
 
     def _encode(self, images: np.ndarray) -> np.ndarray:
-        return self.encoder.run(None, {"images": images})[0]
+        return self.encoder.run(None, self._feeds(images, self.threads))[0]
 
     def open_lanes(self) -> int:
         """Two lanes, each a run of one shared session with half the threads (runs are thread-safe).
@@ -141,7 +156,7 @@ class OrtGraphs(Graphs):
         with self._lock:
             self._lanes_running += 1
         try:
-            return self.lane_encoder.run(None, {"images": images}, options)[0]
+            return self.lane_encoder.run(None, self._feeds(images, max(1, self.threads // 2)), options)[0]
         finally:
             with self._lock:
                 self._lanes_running -= 1
