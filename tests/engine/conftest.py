@@ -19,7 +19,7 @@ def random_model(tmp_path_factory):
     model = build_architecture(get_card("litemedsam")).eval()
     model.checkpoint_sha256 = "0" * 64
     cache = tmp_path_factory.mktemp("engines")
-    names = ["eager", *(n for n in ("onnx", "openvino") if available(n))]
+    names = ["eager", *(n for n in ("native", "onnx", "openvino") if available(n))]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MEDSEG_ENGINE_CACHE", str(cache))
         engines = {n: get_engine(model, n) for n in names}

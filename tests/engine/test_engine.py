@@ -10,7 +10,7 @@ from medseg.build import build_architecture, get_card
 from medseg.engine import available, get_engine, resolve_name
 from medseg.engine.cache import EXPORT_VERSION
 
-OPTIMISED = [n for n in ("onnx", "openvino") if available(n)]
+OPTIMISED = [n for n in ("native", "onnx", "openvino") if available(n)]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from medseg.cli import prompt_args
+from medseg.engine import ENGINE_NAMES
 from medseg.errors import MedsegError
 from medseg.preprocess.window import WINDOW_NAMES
 
@@ -34,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="memory for cached slice embeddings, MiB (4 MiB per slice; default 1024)")
     p.add_argument("--window", default="auto", choices=WINDOW_NAMES, help="intensity window (default auto)")
     p.add_argument("--overlay", help="also write a PNG of the prompted slice with the mask drawn on it")
-    p.add_argument("--engine", default="auto", choices=("auto", "eager", "onnx", "openvino"),
+    p.add_argument("--engine", default="auto", choices=ENGINE_NAMES,
                    help="how the network runs (default auto: the fastest installed runtime)")
 
 

@@ -2,10 +2,10 @@
 
 Layout: ``$MEDSEG_ENGINE_CACHE`` if set, else ``~/.cache/medseg/engines``; one folder per checkpoint
 sha256, holding ``encoder-v<N>.onnx`` and ``decoder-v<N>.onnx`` (N = EXPORT_VERSION, raised whenever
-the exported graphs change), and for the C front (``medseg.engine.native_front``) ``encoder-rest-v<N>.onnx``
-(the encoder after its front) and ``front-v<N>.npz`` (the front's weights); ``native/`` holds the
-compiled kernel. ``cached_graphs`` lets a command start on an exported engine with numpy
-and the runtime only; ``medseg.engine.export`` writes the files.
+the exported graphs change), and ``native-v<N>.npz``, the encoder's weights for the C encoder of the
+``native`` engine; ``native/`` holds that encoder compiled for this CPU. ``cached_graphs`` lets a
+command start on an exported engine with numpy and the runtime only; ``medseg.engine.export`` writes
+the files.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from medseg.checkpoints import CHECKPOINT_ENV, resolve_checkpoint, sha256_of
 from medseg.registry import DEFAULT_MODEL, MODELS
 
-EXPORT_VERSION = 11
+EXPORT_VERSION = 12
 CACHE_ENV = "MEDSEG_ENGINE_CACHE"
 
 
@@ -30,13 +30,9 @@ def graph_paths(key: str) -> tuple[Path, Path]:
     return folder / f"encoder-v{EXPORT_VERSION}.onnx", folder / f"decoder-v{EXPORT_VERSION}.onnx"
 
 
-def front_files(encoder: Path) -> tuple[Path, Path] | None:
-    """The rest-of-encoder graph and the front's weights exported beside ``encoder`` (they may not exist
-    yet), or None if ``encoder`` is not an exported encoder of this version (a quantised copy, say)."""
-    if encoder.name != f"encoder-v{EXPORT_VERSION}.onnx":
-        return None
-    return (encoder.with_name(f"encoder-rest-v{EXPORT_VERSION}.onnx"),
-            encoder.with_name(f"front-v{EXPORT_VERSION}.npz"))
+def native_weights(encoder: Path) -> Path:
+    """The C encoder's weights exported beside the encoder graph ``encoder`` (it may not exist yet)."""
+    return encoder.with_name(f"native-v{EXPORT_VERSION}.npz")
 
 
 def checkpoint_sha256(model: str | None, checkpoint: str | os.PathLike | None) -> str | None:
@@ -53,10 +49,14 @@ def checkpoint_sha256(model: str | None, checkpoint: str | os.PathLike | None) -
     return card.checkpoint.sha256 if packaged else sha256_of(path)
 
 
-def cached_graphs(model: str | None, checkpoint: str | os.PathLike | None) -> tuple[Path, Path] | None:
-    """The exported encoder and decoder of this model if both are in the cache, else None."""
+def cached_graphs(model: str | None, checkpoint: str | os.PathLike | None,
+                  native: bool = False) -> tuple[Path, Path] | None:
+    """The exported encoder (with ``native``: the C encoder's weights) and decoder of this model if both
+    are in the cache, else None."""
     key = checkpoint_sha256(model, checkpoint)
     if key is None:
         return None
     encoder, decoder = graph_paths(key)
+    if native:
+        encoder = native_weights(encoder)
     return (encoder, decoder) if encoder.is_file() and decoder.is_file() else None

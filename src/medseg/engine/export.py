@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from medseg.engine.cache import CACHE_ENV, EXPORT_VERSION, cache_root, front_files, graph_paths
+from medseg.engine.cache import CACHE_ENV, EXPORT_VERSION, cache_root, graph_paths, native_weights
 from medseg.engine.eager import inference_copy
 from medseg.engine.fast_decoder import MatMulUpscaling, fast_forward_all, rewrite_cross_attention
-from medseg.engine.fast_encoder import ExportEncoder, ExportEncoderRest, front_arrays
+from medseg.engine.fast_encoder import ExportEncoder, native_arrays
 from medseg.errors import MedsegError
 from medseg.modeling.sam import PromptableSAM
 
@@ -100,15 +100,15 @@ def _remove_stale(folder: Path) -> None:
     if not folder.is_dir():
         return
     current = {f"encoder-v{EXPORT_VERSION}.onnx", f"decoder-v{EXPORT_VERSION}.onnx",
-               f"encoder-rest-v{EXPORT_VERSION}.onnx", f"front-v{EXPORT_VERSION}.npz"}
-    stale = [*folder.glob("*coder-v*.onnx"), *folder.glob("encoder-rest-v*.onnx"), *folder.glob("front-v*.npz"),
+               f"native-v{EXPORT_VERSION}.npz"}
+    stale = [*folder.glob("*coder-v*.onnx"), *folder.glob("*-v*.npz"), *folder.glob("encoder-rest-v*.onnx"),
              *folder.glob("openvino/*")]
     for path in stale:
         if path.name not in current and path.is_file():
             path.unlink(missing_ok=True)
 
 
-def _save_front(arrays: dict, target: Path) -> None:
+def _save_arrays(arrays: dict, target: Path) -> None:
     """``np.savez`` to ``target`` atomically."""
     import numpy as np
 
@@ -128,13 +128,13 @@ def _save_front(arrays: dict, target: Path) -> None:
 def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
     """Paths of the encoder and decoder ONNX files of this model's checkpoint, exported if missing.
 
-    Beside the encoder, the encoder after its front and the front's weights (``cache.front_files``) are
-    exported too, for ``medseg.engine.native_front``.
+    Beside the encoder, its weights for the C encoder of the ``native`` engine are saved too
+    (``cache.native_weights``).
     """
     encoder, decoder = graph_paths(checkpoint_key(model))
-    rest, front = front_files(encoder)  # type: ignore[misc]  # always a tuple for graph_paths' encoder
+    weights = native_weights(encoder)
     folder = encoder.parent
-    if all(p.is_file() for p in (encoder, decoder, rest, front)):
+    if all(p.is_file() for p in (encoder, decoder, weights)):
         return encoder, decoder
     _remove_stale(folder)
     print(f"medseg: exporting the network to ONNX into {folder} (once per checkpoint, a few seconds to a minute)",
@@ -143,13 +143,8 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
     if not encoder.is_file():
         _export(ExportEncoder(net.image_encoder), (torch.rand(1, 3, 256, 256),), ["images"], ["embeddings"],
                 {"images": {0: "batch"}, "embeddings": {0: "batch"}}, encoder)
-    if not rest.is_file():
-        width = net.image_encoder.layers[0].downsample.conv3.out_channels
-        tokens = torch.rand(1, 128, 128, width)  # the first merging's output on a 256x256 input
-        _export(ExportEncoderRest(net.image_encoder), (tokens,), ["tokens"], ["embeddings"],
-                {"tokens": {0: "batch"}, "embeddings": {0: "batch"}}, rest)
-    if not front.is_file():
-        _save_front(front_arrays(net.image_encoder), front)
+    if not weights.is_file():
+        _save_arrays(native_arrays(net.image_encoder), weights)
     if not decoder.is_file():
         args = (torch.rand(1, 256, 64, 64), torch.rand(2, 3, 2) * 256, torch.tensor([[1.0, 0, -1], [2, 3, 1]]),
                 torch.rand(1, 1, 256, 256), torch.ones(1), torch.tensor([1, 2, 3]))

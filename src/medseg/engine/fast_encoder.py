@@ -100,43 +100,67 @@ class ExportEncoder(nn.Module):
         return y.permute(0, 3, 1, 2)
 
 
-class ExportEncoderRest(ExportEncoder):
-    """``ExportEncoder`` after the front (``medseg.engine.native_front``): (B, H, W, C) tokens of the first
-    patch merging, channels-last -> (B, 256, 64, 64)."""
+def native_arrays(encoder: TinyViT) -> dict[str, np.ndarray]:
+    """The encoder's weights in the order the C encoder reads them (``medseg/engine/tinyvit.c``), from a
+    TinyViT whose batch norms are folded: ``params`` (float32) and ``dims`` (int32, described there).
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        enc = self.encoder
-        attentions = iter(self.attentions)
-        for layer in enc.layers[1:]:
-            for block in layer.blocks:
-                x = x + next(attentions)(x)
-                x = block.local_conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-                x = x + block.mlp(x)
-            if layer.downsample is None:
-                return self.neck(x)
-            x = layer.downsample(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        raise ValueError("the encoder's last stage has a downsample; ExportEncoderRest expects none")
+    The attention takes ``ExportAttention``'s form: queries pre-scaled, a padding token's qkv row, and
+    each head's bias gathered to (N, N), padded with zero columns to a multiple of 16.
+    """
+    parts: list = []
 
+    def dense(weight: torch.Tensor, bias: torch.Tensor | None) -> None:  # (cout, cin) -> (cin, cout) row-major
+        parts.extend([weight.t(), bias if bias is not None else torch.zeros(weight.shape[0])])
 
-def front_arrays(encoder: TinyViT) -> dict[str, np.ndarray]:
-    """The front's weights in the C kernel's order (``medseg/engine/front.c``), from a TinyViT whose batch
-    norms are folded: ``params`` (float32) and ``dims`` (stem width, channels, hidden channels, MBConv
-    blocks, output channels, input side)."""
+    def conv1x1(conv: nn.Conv2d) -> None:
+        dense(conv.weight[:, :, 0, 0], conv.bias)
 
-    def dense(conv: nn.Conv2d) -> list[torch.Tensor]:  # 1x1: (cin, cout) row-major, then the bias
-        return [conv.weight[:, :, 0, 0].t(), conv.bias]
+    def depthwise(conv: nn.Conv2d) -> None:  # (9, C), tap dy * 3 + dx
+        parts.extend([conv.weight[:, 0].reshape(conv.out_channels, 9).t(), conv.bias])
 
-    def depthwise(conv: nn.Conv2d) -> list[torch.Tensor]:  # 3x3 per channel: (9, C), tap dy * 3 + dx
-        return [conv.weight[:, 0].reshape(conv.out_channels, 9).t(), conv.bias]
+    def norm(weight: torch.Tensor, bias: torch.Tensor, eps: float) -> None:
+        parts.extend([torch.tensor([eps]), weight, bias])
+
+    def block(b: nn.Module) -> None:  # MBConv or PatchMerging
+        conv1x1(b.conv1)
+        depthwise(b.conv2)
+        conv1x1(b.conv3)
 
     stem1, _, stem2 = encoder.patch_embed.seq
-    stage = encoder.layers[0]
-    parts = dense(stem1) + dense(stem2)
-    for block in [*stage.blocks, stage.downsample]:
-        parts += dense(block.conv1) + depthwise(block.conv2) + dense(block.conv3)
+    conv1x1(stem1)
+    conv1x1(stem2)
+    stage0 = encoder.layers[0]
+    for b in [*stage0.blocks, stage0.downsample]:
+        block(b)
+    first = stage0.blocks[0]
+    dims = [256, stem1.out_channels, first.conv1.in_channels, first.conv1.out_channels, len(stage0.blocks),
+            stage0.downsample.conv3.out_channels, len(encoder.layers) - 1]
+    attentions = iter(ExportEncoder(encoder).attentions)
+    for layer in encoder.layers[1:]:
+        head = layer.blocks[0]
+        merge = layer.downsample
+        stride = merge.conv2.stride[0] if merge is not None else 1
+        dims += [head.attn.num_heads, head.window, len(layer.blocks), head.mlp.fc1.out_features,
+                 merge.conv3.out_channels if merge is not None else 0, stride]
+        for b in layer.blocks:
+            attn = next(attentions)
+            n = attn.bias.shape[-1]
+            norm(attn.norm.weight, attn.norm.bias, attn.norm.eps)
+            dense(attn.qkv.weight, attn.qkv.bias)
+            parts.extend([attn.fill.reshape(-1), F.pad(attn.bias, (0, (n + 15) // 16 * 16 - n))])
+            dense(attn.proj.weight, attn.proj.bias)
+            depthwise(b.local_conv)
+            norm(b.mlp.norm.weight, b.mlp.norm.bias, b.mlp.norm.eps)
+            dense(b.mlp.fc1.weight, b.mlp.fc1.bias)
+            dense(b.mlp.fc2.weight, b.mlp.fc2.bias)
+        if merge is not None:
+            block(merge)
+    conv1, norm1, conv3, norm3 = encoder.neck
+    dims.append(conv1.out_channels)
+    dense(conv1.weight[:, :, 0, 0], None)
+    norm(norm1.weight, norm1.bias, norm1.eps)
+    dense(conv3.weight.permute(0, 2, 3, 1).reshape(conv3.out_channels, -1), None)  # (cout, dy, dx, cin)
+    norm(norm3.weight, norm3.bias, norm3.eps)
     with torch.no_grad():
         params = torch.cat([p.detach().float().reshape(-1) for p in parts]).numpy()
-    block = stage.blocks[0]
-    dims = [stem1.out_channels, block.conv1.in_channels, block.conv1.out_channels, len(stage.blocks),
-            stage.downsample.conv3.out_channels, 256]
-    return {"params": params, "dims": np.array(dims, dtype=np.int64)}
+    return {"params": params, "dims": np.array(dims, dtype=np.int32)}

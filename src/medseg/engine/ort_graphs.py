@@ -94,42 +94,30 @@ def session(path: Path, threads: int, spin: bool = False, planned: bool = True):
 class OrtGraphs(Graphs):
     """The exported encoder and decoder in ONNX Runtime.
 
-    Where the encoder's front was exported beside it and its C kernel builds on this machine
-    (``medseg.engine.native_front``), the front runs in that kernel and ONNX Runtime runs the rest of the
-    encoder from its tokens; otherwise ONNX Runtime runs the whole encoder.
-
     Args:
         encoder, decoder: paths of the exported graphs (``medseg.engine.cache.graph_paths``).
-        threads: intra-op threads of each session (and of the front kernel).
+        threads: intra-op threads of each session.
     """
 
     name = "onnx"
 
     def __init__(self, encoder: Path, decoder: Path, threads: int) -> None:
-        from medseg.engine.cache import front_files
-        from medseg.engine.native_front import load_front
-
-        files = front_files(encoder)
-        self.front = load_front(*files) if files else None
-        self.encoder_path, self.threads = (files[0] if self.front else encoder), threads
+        self.encoder_path, self.threads = encoder, threads
         self.decoder_path = decoder
         self.lane_encoder = None  # the session of side-by-side encodes, made on first use
         self.quiet_decoder = None  # the decoder while lanes encode (one thread, no spinning), made with them
         self._lanes_running = 0
         self._lock = threading.Lock()
-        self._lane_runs: dict[object, object] = {}  # tag -> RunOptions of a running lane encode
-        self.encoder = session(self.encoder_path, threads)
+        self._lane_runs: dict[object, object] = {}  # tag -> stop handle of a running lane encode
+        self._open_encoder()
         self.decoder = session(decoder, threads, spin=True)
-        # side of the square model input
-        self.input_size = self.front.side if self.front else int(self.encoder.get_inputs()[0].shape[-1])
 
-    def _feeds(self, images: np.ndarray, threads: int) -> dict[str, np.ndarray]:
-        if self.front is None:
-            return {"images": images}
-        return {"tokens": self.front(images, threads)}
+    def _open_encoder(self) -> None:
+        self.encoder = session(self.encoder_path, self.threads)
+        self.input_size = int(self.encoder.get_inputs()[0].shape[-1])  # side of the square model input
 
     def _encode(self, images: np.ndarray) -> np.ndarray:
-        return self.encoder.run(None, self._feeds(images, self.threads))[0]
+        return self.encoder.run(None, {"images": images})[0]
 
     def open_lanes(self) -> int:
         """Two lanes, each a run of one shared session with half the threads (runs are thread-safe).
@@ -142,33 +130,45 @@ class OrtGraphs(Graphs):
         """
         if self.threads < 2:
             return 1
-        if self.lane_encoder is None:
-            self.lane_encoder = session(self.encoder_path, self.threads // 2, planned=False)
+        if self.quiet_decoder is None:
+            self._open_lane_encoder()
             self.quiet_decoder = session(self.decoder_path, 1)
         return 2
 
-    def _encode_lane(self, images: np.ndarray, tag: object) -> np.ndarray:
-        import onnxruntime as ort
+    def _open_lane_encoder(self) -> None:
+        self.lane_encoder = session(self.encoder_path, self.threads // 2, planned=False)
 
-        options = ort.RunOptions()
+    def _encode_lane(self, images: np.ndarray, tag: object) -> np.ndarray:
+        handle = self._stop_handle()
         if tag is not None:
-            self._lane_runs[tag] = options
+            self._lane_runs[tag] = handle
         with self._lock:
             self._lanes_running += 1
         try:
-            return self.lane_encoder.run(None, self._feeds(images, max(1, self.threads // 2)), options)[0]
+            return self._run_lane(images, handle)
         finally:
             with self._lock:
                 self._lanes_running -= 1
             if tag is not None:
                 self._lane_runs.pop(tag, None)
 
+    def _stop_handle(self):
+        import onnxruntime as ort
+
+        return ort.RunOptions()
+
+    def _run_lane(self, images: np.ndarray, options) -> np.ndarray:
+        return self.lane_encoder.run(None, {"images": images}, options)[0]
+
     def stop_lanes(self, tags: list) -> None:
-        """Set the terminate flag of those runs: ONNX Runtime ends them between operators (about 10 ms)."""
+        """Stop those runs: ONNX Runtime ends them between operators (about 10 ms)."""
         for tag in tags:
-            options = self._lane_runs.get(tag)
-            if options is not None:
-                options.terminate = True
+            handle = self._lane_runs.get(tag)
+            if handle is not None:
+                self._stop(handle)
+
+    def _stop(self, options) -> None:
+        options.terminate = True
 
     def _decode(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """On the spinning two-thread decoder (11.9 vs 14.6 ms without spinning, 2 AVX-512 cores), or on

@@ -179,18 +179,25 @@ def load_predictor(model: str | None = None, checkpoint: str | None = None, engi
                    without_torch: bool = True) -> Predictor:
     """A Predictor for a model name (or fine-tuned model.pt) and checkpoint, as ``medseg segment`` makes it.
 
-    When ``without_torch`` is set, the engine is ONNX Runtime ("auto" or "onnx") and the model's graphs
-    are already exported (``medseg.engine.cache``), it runs on numpy and onnxruntime alone: torch is
+    When ``without_torch`` is set, the engine is native or ONNX Runtime ("auto", "native" or "onnx") and
+    the model's files are already exported (``medseg.engine.cache``), it runs on numpy, onnxruntime (and
+    the compiled encoder) alone: torch is
     never imported, which saves the 1-2 s of ``import torch`` and the model build. Otherwise the model
     is built and the engine made (and exported on first use) as usual.
     """
-    if without_torch and engine in ("auto", "onnx"):
+    if without_torch and engine in ("auto", "native", "onnx"):
+        from medseg.cpu import default_threads
         from medseg.engine import available
         from medseg.engine.cache import cached_graphs
 
-        graphs = cached_graphs(model, checkpoint) if available("onnx") else None
-        if graphs is not None:
-            from medseg.cpu import default_threads
+        for name in ("native", "onnx") if engine == "auto" else (engine,):
+            graphs = cached_graphs(model, checkpoint, native=name == "native") if available(name) else None
+            if graphs is None:
+                continue
+            if name == "native":
+                from medseg.engine.native_graphs import NativeGraphs
+
+                return Predictor(None, engine=NativeGraphs(*graphs, default_threads()))
             from medseg.engine.ort_graphs import OrtGraphs
 
             return Predictor(None, engine=OrtGraphs(*graphs, default_threads()))
