@@ -15,7 +15,7 @@ from medseg.engine import available, resolve_name
 from medseg.engine.cache import graph_paths, native_weights
 from medseg.engine.eager import inference_copy
 from medseg.engine.fast_encoder import native_arrays
-from medseg.engine.native_graphs import NATIVE_ENV, NativeEncoder, NativeGraphs, library
+from medseg.engine.native_graphs import NATIVE_ENV, NativeEncoder, NativeGraphs, compile_encoder, library
 from medseg.errors import MedsegError
 
 pytestmark = pytest.mark.skipif(not available("onnx"), reason="onnxruntime not installed")
@@ -109,3 +109,14 @@ def test_not_offered_where_it_cannot_be_built(tmp_path, monkeypatch):
     monkeypatch.setenv(NATIVE_ENV, "0")
     assert not available("native")
     assert not list(tmp_path.iterdir())  # nothing half-built left behind
+
+
+def test_avx2_build_computes_the_same(encoder, native, tmp_path):
+    """The AVX2 + FMA code path (8-wide vectors, narrower register tiles), built and run here too where
+    the CPU also has AVX-512, which the machine's own build uses."""
+    lib = tmp_path / "tinyvit-avx2.so"
+    assert compile_encoder(lib, ("-mavx2", "-mfma"))
+    avx2 = NativeEncoder(lib, native.weights)
+    x = np.random.default_rng(6).random((1, 3, 256, 256), dtype=np.float32)
+    ref = native(x, 1)
+    assert np.abs(avx2(x, 2) - ref).max() <= 1e-4 * np.abs(ref).max()

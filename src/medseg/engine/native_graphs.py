@@ -35,8 +35,31 @@ _FLOATS = ctypes.POINTER(ctypes.c_float)
 _INTS = ctypes.POINTER(ctypes.c_int)
 
 
+def compile_encoder(target: Path, flags: tuple[str, ...] = ("-march=native",)) -> bool:
+    """Compile ``tinyvit.c`` into the shared library ``target`` (written whole or not at all)."""
+    compiler = shutil.which(os.environ.get("CC") or "cc")
+    if compiler is None:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run([compiler, "-O3", *flags, "-shared", "-fPIC", "-pthread", "-o", tmp, str(SOURCE)],
+                              capture_output=True, timeout=300)
+        if done.returncode != 0:
+            return False
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, target)
+        return True
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def library() -> Path | None:
-    """The compiled encoder (built on first use), or None where it cannot be built or is turned off."""
+    """The encoder compiled for this CPU (built on first use), or None where it cannot be built or is off."""
     from medseg.cpu import cpu_info
     from medseg.engine.cache import cache_root
 
@@ -47,26 +70,10 @@ def library() -> Path | None:
     if compiler is None or not {"avx2", "fma"} <= set(info["features"]):
         return None
     tag = f"{hashlib.sha256(SOURCE.read_bytes()).hexdigest()}|{compiler}|{info['model']}|{info['features']}"
-    folder = cache_root() / "native"
-    target = folder / f"tinyvit-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.so"
-    if target.is_file():
+    target = cache_root() / "native" / f"tinyvit-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.so"
+    if target.is_file() or compile_encoder(target):
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tinyvit-", suffix=".so", dir=folder)
-    os.close(fd)
-    try:
-        done = subprocess.run([compiler, "-O3", "-march=native", "-shared", "-fPIC", "-pthread", "-o", tmp,
-                               str(SOURCE)], capture_output=True, timeout=300)
-        if done.returncode != 0:
-            return None
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, target)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    return None
 
 
 class NativeEncoder:
@@ -78,6 +85,7 @@ class NativeEncoder:
     """
 
     def __init__(self, lib: Path, weights: Path) -> None:
+        self.weights = weights
         with np.load(weights) as saved:
             self.params = np.ascontiguousarray(saved["params"], dtype=np.float32)
             self.dims = np.ascontiguousarray(saved["dims"], dtype=np.int32)
