@@ -30,6 +30,7 @@ import numpy as np
 from medseg.engine.ort_graphs import OrtGraphs
 
 SOURCE = Path(__file__).with_name("tinyvit.c")
+SOURCES = (SOURCE, SOURCE.with_name("tinyvit_ops.h"))  # what the build depends on
 NATIVE_ENV = "MEDSEG_NATIVE"
 _FLOATS = ctypes.POINTER(ctypes.c_float)
 _INTS = ctypes.POINTER(ctypes.c_int)
@@ -69,7 +70,8 @@ def library() -> Path | None:
     compiler = shutil.which(os.environ.get("CC") or "cc")
     if compiler is None or not {"avx2", "fma"} <= set(info["features"]):
         return None
-    tag = f"{hashlib.sha256(SOURCE.read_bytes()).hexdigest()}|{compiler}|{info['model']}|{info['features']}"
+    code = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES)).hexdigest()
+    tag = f"{code}|{compiler}|{info['model']}|{info['features']}"
     target = cache_root() / "native" / f"tinyvit-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.so"
     if target.is_file() or compile_encoder(target):
         return target
