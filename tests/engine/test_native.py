@@ -111,6 +111,19 @@ def test_not_offered_where_it_cannot_be_built(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())  # nothing half-built left behind
 
 
+def test_a_failed_build_is_remembered(tmp_path, monkeypatch):
+    broken = tmp_path / "cc"
+    broken.write_text("#!/bin/sh\necho 'no compiler here' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("MEDSEG_ENGINE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", str(broken))
+    assert library() is None
+    built = list((tmp_path / "cache" / "native").iterdir())
+    assert [p.suffix for p in built] == [".failed"]  # no half-written library, a marker instead
+    broken.write_text("#!/bin/sh\necho called >> " + str(tmp_path / "calls") + "\nexit 1\n")
+    assert library() is None and not (tmp_path / "calls").exists()  # not compiled again
+
+
 def test_avx2_build_computes_the_same(encoder, native, tmp_path):
     """The AVX2 + FMA code path (8-wide vectors, narrower register tiles), built and run here too where
     the CPU also has AVX-512, which the machine's own build uses."""
@@ -120,3 +133,18 @@ def test_avx2_build_computes_the_same(encoder, native, tmp_path):
     x = np.random.default_rng(6).random((1, 3, 256, 256), dtype=np.float32)
     ref = native(x, 1)
     assert np.abs(avx2(x, 2) - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_auto_takes_native_only_where_it_was_measured_faster(monkeypatch):
+    """AVX-512: measured faster than ONNX Runtime; an AVX2-only CPU: not measured, so auto stays onnx."""
+    import medseg.cpu
+    from medseg.engine import auto_order
+
+    model = build_architecture(get_card("litemedsam"))
+    model.checkpoint_sha256 = "2" * 64
+    info = medseg.cpu.cpu_info()
+    monkeypatch.setattr(medseg.cpu, "cpu_info", lambda: {**info, "features": ["avx2", "fma", "avx512f"]})
+    assert auto_order()[0] == "native" and resolve_name("auto", model) == "native"
+    monkeypatch.setattr(medseg.cpu, "cpu_info", lambda: {**info, "features": ["avx2", "fma"]})
+    assert "native" not in auto_order() and resolve_name("auto", model) == "onnx"
+    assert resolve_name("native", model) == "native"  # still there when asked for

@@ -9,8 +9,11 @@ ONNX Runtime), ``onnx`` (ONNX Runtime) and ``openvino``. ``auto`` picks the firs
 AUTO_ORDER, which is ordered by the measurements of ``medseg benchmark``; it falls back to eager when no
 runtime is installed or the model was not loaded from a checkpoint file. ``native`` is available where
 ONNX Runtime is installed and a C compiler builds the encoder for an x86-64 CPU with AVX2 and FMA
-(``medseg.engine.native_graphs``); on 2 Zen 5 cores it encodes a slice in 0.77x the time of ONNX Runtime
-on one thread and 0.74x in two lanes side by side.
+(``medseg.engine.native_graphs``). ``auto`` takes it only on CPUs with AVX-512, where it was measured: on 2
+Zen 5 cores it encodes a slice in 0.63x the time of ONNX Runtime (240 vs 381-396 ms) and runs the CT 3D
+box command in 0.70x. Its AVX2 build, run on the same CPU, was slower than ONNX Runtime's AVX-512 kernels
+(484 vs 400 ms); on an AVX2-only machine it is not measured, so ``auto`` stays with ONNX Runtime there
+(``--engine native`` and ``medseg benchmark --engines native,onnx`` to compare).
 Measured on 2 shared AVX2 cores, interleaved rounds: ONNX Runtime encodes a slice in 0.82x the time of
 OpenVINO and decodes a prompt in 0.82x, and it is the lighter install (OpenVINO is the extra
 ``medseg[openvino]``); both are about 3x faster than eager on the encoder and 7x on the decoder.
@@ -29,6 +32,7 @@ if TYPE_CHECKING:  # torch is imported only when an engine is built: see ``medse
 
 ENGINE_NAMES = ("auto", "eager", "native", "onnx", "openvino")
 AUTO_ORDER = ("native", "onnx", "openvino", "eager")
+AUTO_NATIVE_FEATURES = ("avx512f",)  # CPU features where auto takes the native engine (measured faster)
 _MODULES = {"native": "onnxruntime", "onnx": "onnxruntime", "openvino": "openvino"}
 
 
@@ -61,7 +65,17 @@ def resolve_name(name: str, model: PromptableSAM) -> str:
         return name
     if not getattr(model, "checkpoint_sha256", None):
         return "eager"
-    return next(n for n in AUTO_ORDER if available(n))
+    return auto_order()[0]
+
+
+def auto_order() -> list[str]:
+    """The engines ``auto`` would take, best first: AUTO_ORDER's available ones, native only on CPUs with
+    AUTO_NATIVE_FEATURES (eager is always last)."""
+    from medseg.cpu import cpu_info
+
+    features = set(cpu_info()["features"])
+    native_measured = set(AUTO_NATIVE_FEATURES) <= features
+    return [n for n in AUTO_ORDER if (n != "native" or native_measured) and available(n)]
 
 
 def get_engine(model: PromptableSAM, name: str = "auto", threads: int | None = None) -> Engine:
@@ -98,4 +112,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ENGINE_NAMES", "Engine", "available", "get_engine", "resolve_name"]
+__all__ = ["ENGINE_NAMES", "Engine", "auto_order", "available", "get_engine", "resolve_name"]

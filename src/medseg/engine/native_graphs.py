@@ -73,8 +73,17 @@ def library() -> Path | None:
     code = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES)).hexdigest()
     tag = f"{code}|{compiler}|{info['model']}|{info['features']}"
     target = cache_root() / "native" / f"tinyvit-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.so"
-    if target.is_file() or compile_encoder(target):
+    failed = target.with_suffix(".failed")  # a build that failed is not tried again by every process
+    if target.is_file():
         return target
+    if failed.is_file():
+        return None
+    if compile_encoder(target):
+        return target
+    try:
+        failed.touch()
+    except OSError:
+        pass
     return None
 
 

@@ -187,17 +187,18 @@ def load_predictor(model: str | None = None, checkpoint: str | None = None, engi
     """
     if without_torch and engine in ("auto", "native", "onnx"):
         from medseg.cpu import default_threads
-        from medseg.engine import available
+        from medseg.engine import auto_order, available
         from medseg.engine.cache import cached_graphs
 
-        for name in ("native", "onnx") if engine == "auto" else (engine,):
-            graphs = cached_graphs(model, checkpoint, native=name == "native") if available(name) else None
-            if graphs is None:
-                continue
-            if name == "native":
-                from medseg.engine.native_graphs import NativeGraphs
+        name = auto_order()[0] if engine == "auto" else engine
+        graphs = None
+        if name in ("native", "onnx") and available(name):
+            graphs = cached_graphs(model, checkpoint, native=name == "native")
+        if graphs is not None and name == "native":
+            from medseg.engine.native_graphs import NativeGraphs
 
-                return Predictor(None, engine=NativeGraphs(*graphs, default_threads()))
+            return Predictor(None, engine=NativeGraphs(*graphs, default_threads()))
+        if graphs is not None:
             from medseg.engine.ort_graphs import OrtGraphs
 
             return Predictor(None, engine=OrtGraphs(*graphs, default_threads()))
