@@ -130,19 +130,30 @@ typedef struct { const float *w, *b; int k, n; } Dense;
             }                                                                                         \
     }
 TILE(6, NV)
+TILE(4, NV)
+TILE(2, NV)
 TILE(1, NV)
 TILE(6, 2)
 TILE(1, 2)
 TILE(6, 1)
 TILE(1, 1)
 
+#define TILE_AT(T, m) T(d, j, a + (size_t)(m) * lda, lda, res ? res + (size_t)(m) * ldr : 0, ldr, out + (size_t)(m) * ldo, ldo, gelu)
+/* the rows of one column block: tiles of 6, then one of 4 and one of 2 (the widest blocks, whose leftover
+ * rows cost most one at a time), then single rows */
 #define TILE_ROWS(T6, T1)                                                                             \
     {                                                                                                 \
         int m = 0;                                                                                    \
-        for (; m + 6 <= M; m += 6)                                                                    \
-            T6(d, j, a + (size_t)m * lda, lda, res ? res + (size_t)m * ldr : 0, ldr, out + (size_t)m * ldo, ldo, gelu); \
-        for (; m < M; m++)                                                                            \
-            T1(d, j, a + (size_t)m * lda, lda, res ? res + (size_t)m * ldr : 0, ldr, out + (size_t)m * ldo, ldo, gelu); \
+        for (; m + 6 <= M; m += 6) TILE_AT(T6, m);                                                    \
+        for (; m < M; m++) TILE_AT(T1, m);                                                            \
+    }
+#define TILE_ROWS_WIDE(T6, T4, T2, T1)                                                                \
+    {                                                                                                 \
+        int m = 0;                                                                                    \
+        for (; m + 6 <= M; m += 6) TILE_AT(T6, m);                                                    \
+        if (m + 4 <= M) TILE_AT(T4, m), m += 4;                                                       \
+        if (m + 2 <= M) TILE_AT(T2, m), m += 2;                                                       \
+        for (; m < M; m++) TILE_AT(T1, m);                                                            \
     }
 
 /* M pixels (rows of a, lda apart) through a dense layer into out (ldo apart); n a multiple of VL.
@@ -150,7 +161,7 @@ TILE(1, 1)
 static void dense(const Dense *d, int M, const float *a, int lda, const float *res, int ldr, float *out,
                   int ldo, int gelu) {
     int j = 0;
-    for (; j + NV * VL <= d->n; j += NV * VL) TILE_ROWS(tile_6_NV, tile_1_NV)
+    for (; j + NV * VL <= d->n; j += NV * VL) TILE_ROWS_WIDE(tile_6_NV, tile_4_NV, tile_2_NV, tile_1_NV)
     for (; j + 2 * VL <= d->n; j += 2 * VL) TILE_ROWS(tile_6_2, tile_1_2)
     for (; j < d->n; j += VL) TILE_ROWS(tile_6_1, tile_1_1)
 }
