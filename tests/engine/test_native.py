@@ -148,3 +148,10 @@ def test_auto_takes_native_only_where_it_was_measured_faster(monkeypatch):
     monkeypatch.setattr(medseg.cpu, "cpu_info", lambda: {**info, "features": ["avx2", "fma"]})
     assert "native" not in auto_order() and resolve_name("auto", model) == "onnx"
     assert resolve_name("native", model) == "native"  # still there when asked for
+
+
+def test_a_cache_that_cannot_be_written_means_no_native_engine(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("MEDSEG_ENGINE_CACHE", str(blocker / "cache"))  # below a file: mkdir fails
+    assert library() is None and not available("native")

@@ -41,9 +41,12 @@ def compile_encoder(target: Path, flags: tuple[str, ...] = ("-march=native",)) -
     compiler = shutil.which(os.environ.get("CC") or "cc")
     if compiler is None:
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".so", dir=target.parent)
-    os.close(fd)
+    try:  # a cache folder that cannot be written means no build, not an error
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".so", dir=target.parent)
+        os.close(fd)
+    except OSError:
+        return False
     try:
         done = subprocess.run([compiler, "-O3", *flags, "-shared", "-fPIC", "-pthread", "-o", tmp, str(SOURCE)],
                               capture_output=True, timeout=300)
