@@ -75,17 +75,13 @@ class _DecoderGraph(nn.Module):
         return fast_forward_all(self.decoder, self.upscaling, embeddings, self.image_pe, tokens, dense, mask_tokens)
 
 
-def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str], outputs: list[str],
-            dynamic: dict[str, dict[int, str]], target: Path) -> None:
-    """torch.onnx.export (the TorchScript exporter: the dynamo one needs onnxscript) to ``target`` atomically."""
+def _write_atomically(target: Path, write) -> None:
+    """``write(tmp)`` into a temporary file beside ``target``, then rename it into place (mode 0644 & ~umask)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".onnx", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
     os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, args, tmp, input_names=names, output_names=outputs, dynamic_axes=dynamic,
-                              opset_version=OPSET, do_constant_folding=True, dynamo=False)
+        write(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o644 & ~umask)  # mkstemp creates 0600
@@ -93,6 +89,19 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str],
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str], outputs: list[str],
+            dynamic: dict[str, dict[int, str]], target: Path) -> None:
+    """torch.onnx.export (the TorchScript exporter: the dynamo one needs onnxscript) to ``target`` atomically."""
+
+    def write(tmp: str) -> None:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, tmp, input_names=names, output_names=outputs, dynamic_axes=dynamic,
+                              opset_version=OPSET, do_constant_folding=True, dynamo=False)
+
+    _write_atomically(target, write)
 
 
 def _remove_stale(folder: Path) -> None:
@@ -106,23 +115,6 @@ def _remove_stale(folder: Path) -> None:
     for path in stale:
         if path.name not in current and path.is_file():
             path.unlink(missing_ok=True)
-
-
-def _save_arrays(arrays: dict, target: Path) -> None:
-    """``np.savez`` to ``target`` atomically."""
-    import numpy as np
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".npz", dir=target.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o644 & ~umask)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
@@ -144,7 +136,10 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
         _export(ExportEncoder(net.image_encoder), (torch.rand(1, 3, 256, 256),), ["images"], ["embeddings"],
                 {"images": {0: "batch"}, "embeddings": {0: "batch"}}, encoder)
     if not weights.is_file():
-        _save_arrays(native_arrays(net.image_encoder), weights)
+        import numpy as np
+
+        arrays = native_arrays(net.image_encoder)
+        _write_atomically(weights, lambda tmp: np.savez(tmp, **arrays))
     if not decoder.is_file():
         args = (torch.rand(1, 256, 64, 64), torch.rand(2, 3, 2) * 256, torch.tensor([[1.0, 0, -1], [2, 3, 1]]),
                 torch.rand(1, 1, 256, 256), torch.ones(1), torch.tensor([1, 2, 3]))

@@ -192,7 +192,7 @@ def load_predictor(model: str | None = None, checkpoint: str | None = None, engi
 
         name = auto_order()[0] if engine == "auto" else engine
         graphs = None
-        if name in ("native", "onnx") and available(name):
+        if name in ("native", "onnx") and (engine == "auto" or available(name)):  # auto_order checked it
             graphs = cached_graphs(model, checkpoint, native=name == "native")
         if graphs is not None and name == "native":
             from medseg.engine.native_graphs import NativeGraphs
