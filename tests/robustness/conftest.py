@@ -34,6 +34,23 @@ def run_medseg(args: list[str], *, env: dict[str, str] | None = None, cwd: Path 
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def without_root_override() -> None:
+    """``preexec`` hook: the child loses root's right to ignore file permissions (a no-op for other users).
+
+    Drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set (kept across ``exec``), so a
+    folder with mode 0o555 is read-only to the child even when the tests run as root. Changing the user
+    instead would not do: the interpreter may live under a home folder only root can enter.
+    """
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
 def snapshot(*folders: Path) -> dict[str, str]:
     """Every file under ``folders`` (hidden ones included) mapped to the sha256 of its bytes."""
     state = {}

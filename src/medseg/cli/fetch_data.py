@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 from medseg.data import sample
@@ -32,7 +31,8 @@ def _list() -> int:
     for name in sample.available():
         spec = sample.dataset(name)
         kind = "required" if spec.required else "optional"
-        state = "fetched" if sample.is_fetched(name) else "missing"
+        problem = sample.damage(name, verify=False)
+        state = "fetched" if problem is None else "missing" if problem == "not fetched" else "damaged"
         print(f"{name:<8} {kind:<8} {state:<7} {spec.description}")
     return 0
 
@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     """Fetch the named datasets (default: all); one progress line per step, one result line per dataset.
 
     A required dataset that fails, or any dataset named explicitly, makes the command fail (exit 2)
-    after the others were tried; an optional dataset failing in a default run only prints a warning.
+    after the others were tried, with one line on stderr naming each failure; an optional dataset
+    failing in a default run only prints a warning line on stdout. A cached copy is checked against
+    the sha256 sums recorded when it was fetched and fetched again if it differs.
     """
     if args.list:
         return _list()
@@ -53,14 +55,14 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         failed += _fetch_one(name, explicit)
     if failed:
-        raise MedsegError(f"could not fetch sample data: {', '.join(failed)} (see the messages above)")
+        raise MedsegError(f"could not fetch sample data: {'; '.join(failed)}")
     return 0
 
 
 def _fetch_one(name: str, explicit: bool) -> list[str]:
     """Fetch one dataset and print its line; return ``[name]`` if it failed and that is an error."""
     spec = sample.dataset(name)
-    cached = sample.is_fetched(name)
+    cached = sample.damage(name) is None
     if not cached:
         print(f"{name}: fetching ({spec.description})", flush=True)
     start = time.perf_counter()
@@ -68,9 +70,9 @@ def _fetch_one(name: str, explicit: bool) -> list[str]:
         folder = sample.fetch(name, progress=lambda line: print(f"{name}:   {line}", flush=True))
     except MedsegError as exc:
         if spec.required or explicit:
-            print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
-            return [name]
-        print(f"{name}: warning: optional dataset skipped: {exc}", file=sys.stderr, flush=True)
+            print(f"{name}: failed", flush=True)
+            return [f"{name}: {exc}"]
+        print(f"{name}: warning: optional dataset skipped: {exc}", flush=True)
         return []
     how = "already fetched" if cached else f"fetched in {time.perf_counter() - start:.1f} s"
     count = f"{len(spec.files)} file" + ("s" if len(spec.files) != 1 else "")

@@ -10,14 +10,19 @@ per dataset::
     <root>/itk_t1/   KmeansTest_T1UCharRaw.nii.gz KmeansTest_T1RawSkullStrip.nii.gz   (optional)
     <root>/head_ct/  head_ct.nii.gz                                                    (optional)
 
-A dataset is complete when its folder holds ``MANIFEST.json`` and every listed file. It is built in a
-temporary folder beside it and renamed into place, so a failed or interrupted fetch leaves nothing half
-written; a second fetch of a complete dataset downloads nothing. Nothing here runs at import.
+A dataset is complete when its folder holds ``MANIFEST.json`` and every listed file with the size and
+sha256 the manifest recorded when it was fetched. Reading a file checks its size (cheap); ``fetch`` (and
+so ``medseg fetch-data``) checks every sha256 and fetches a damaged or tampered copy again, saying why.
+A dataset is built in a temporary folder beside it and renamed into place, so a failed or interrupted
+fetch leaves nothing half written; a second fetch of an intact dataset downloads nothing. A cache folder
+that cannot be written is a one-line error naming it and ``MEDSEG_DATA``; an intact cache may be
+read-only. Nothing here runs at import.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -100,14 +105,50 @@ def dataset(name: str) -> Dataset:
 
 
 def is_fetched(name: str) -> bool:
-    """True when the dataset's folder is complete (manifest plus every file)."""
-    return _is_complete(data_root() / name, dataset(name))
+    """True when the dataset's folder is complete: manifest, every file, each of its recorded size."""
+    return damage(name, verify=False) is None
 
 
-def _is_complete(folder: Path, spec: Dataset) -> bool:
-    if not (folder / MANIFEST).is_file():
-        return False
-    return all((folder / name).is_file() for name in spec.files)
+def damage(name: str, verify: bool = True) -> str | None:
+    """Why the cached copy of dataset ``name`` cannot be used, or None if it is intact.
+
+    Args:
+        name: dataset name.
+        verify: also compare every file's sha256 with the manifest (reads the files; ~30 MB in all).
+
+    Returns:
+        None, "not fetched", or a short reason such as "ch2.nii.gz: 1200 bytes, the manifest says 4001234".
+    """
+    return _damage(data_root() / name, dataset(name), verify)
+
+
+def _damage(folder: Path, spec: Dataset, verify: bool) -> str | None:
+    try:
+        record = json.loads((folder / MANIFEST).read_text())
+    except FileNotFoundError:
+        return "not fetched"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return f"{MANIFEST} is unreadable"
+    sizes, sums = record.get("bytes"), record.get("sha256")
+    if not isinstance(sizes, dict) or not isinstance(sums, dict):
+        return f"{MANIFEST} has no checksums (fetched by an older medseg)"
+    for file in spec.files:
+        path = folder / file
+        if not path.is_file():
+            return f"{file} is missing"
+        if path.stat().st_size != sizes.get(file):
+            return f"{file}: {path.stat().st_size} bytes, the manifest says {sizes.get(file)}"
+        if verify and _sha256(path) != sums.get(file):
+            return f"{file}: sha256 differs from the manifest's"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def path(name: str, filename: str) -> Path:
@@ -122,14 +163,18 @@ def path(name: str, filename: str) -> Path:
     file = data_root() / name / filename
     if not file.is_file():
         raise MedsegError(f"sample data {file} is missing; run `{FETCH_COMMAND} {name}` to download it")
+    problem = damage(name, verify=False)
+    if problem is not None:
+        raise MedsegError(f"sample data {name} is damaged ({problem}); run `{FETCH_COMMAND} {name}` to fetch it again")
     return file
 
 
 def fetch(name: str, progress: Progress | None = None) -> Path:
     """Make sure a dataset is in the cache and return its folder.
 
-    A complete dataset is returned at once. Otherwise it is built in a temporary folder under the data
-    root and renamed into place; a concurrent fetch of the same dataset waits on a lock file.
+    An intact dataset (every file's sha256 as recorded) is returned at once. Otherwise it is built in a
+    temporary folder under the data root and renamed into place, replacing a damaged copy (``progress``
+    says why); a concurrent fetch of the same dataset waits on a lock file.
 
     Args:
         name: dataset name (see :func:`available`).
@@ -141,15 +186,27 @@ def fetch(name: str, progress: Progress | None = None) -> Path:
     spec = dataset(name)
     root = data_root()
     folder = root / name
-    if _is_complete(folder, spec):
+    problem = _damage(folder, spec, verify=True)
+    if problem is None:
         return folder
     say = progress or (lambda _line: None)
+    if problem != "not fetched":
+        say(f"cached copy damaged ({problem}); fetching again")
     try:
         root.mkdir(parents=True, exist_ok=True)
+        return _fetch_locked(spec, root, folder, say)
+    except PermissionError as exc:
+        raise MedsegError(f"cannot write to the data folder {root} ({exc.strerror}); "
+                          "set MEDSEG_DATA to a writable folder") from None
     except OSError as exc:
-        raise MedsegError(f"cannot create the data folder {root} ({exc.strerror}); set MEDSEG_DATA") from exc
+        raise MedsegError(f"cannot write to the data folder {root} ({exc.strerror or exc}); "
+                          "set MEDSEG_DATA to a writable folder") from None
+
+
+def _fetch_locked(spec: Dataset, root: Path, folder: Path, say: Progress) -> Path:
+    name = spec.name
     with _locked(root / f".{name}.lock"):
-        if _is_complete(folder, spec):  # another process finished it while we waited
+        if _damage(folder, spec, verify=True) is None:  # another process finished it while we waited
             return folder
         _remove_stale_temps(root, name)
         with tempfile.TemporaryDirectory(prefix=f".{name}-tmp-", dir=root) as tmp:
@@ -228,6 +285,8 @@ def _write_manifest(folder: Path, spec: Dataset, source: str) -> None:
         "name": spec.name,
         "source": source,
         "files": list(spec.files),
+        "bytes": {f: (folder / f).stat().st_size for f in spec.files},
+        "sha256": {f: _sha256(folder / f) for f in spec.files},
         "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (folder / MANIFEST).write_text(json.dumps(record, indent=2) + "\n")
