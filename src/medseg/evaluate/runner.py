@@ -9,8 +9,10 @@ ignored), a rerun with other settings is refused. Predicted label maps go to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
+import shutil
 import time
 import zlib
 from dataclasses import asdict
@@ -75,7 +77,8 @@ def finished_cases(out: Path) -> dict[str, dict]:
     return done
 
 
-def _check_config(out: Path, settings: dict) -> None:
+def _check_config(out: Path, settings: dict) -> list[Path]:
+    """Refuse a run folder holding other settings; start a new one. Returns what it created."""
     path = out / CONFIG
     if path.is_file():
         before = json.loads(path.read_text())
@@ -83,9 +86,20 @@ def _check_config(out: Path, settings: dict) -> None:
             changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
             raise MedsegError(f"{out} holds a run with other settings ({', '.join(changed)}); "
                               "use another --out or delete it")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=2) + "\n")
+        return []
+    created = [p for p in (out, *out.parents) if not p.exists()][::-1]
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2) + "\n")
+    return [*created, path]
+
+
+def _undo_new_run(out: Path, created: list[Path]) -> None:
+    """Remove what a new run wrote before any case finished: its config, orphan masks, new folders."""
+    (out / CONFIG).unlink(missing_ok=True)
+    shutil.rmtree(out / PREDICTIONS, ignore_errors=True)
+    for folder in reversed([p for p in created if p != out / CONFIG]):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def run_protocol(dataset: Dataset, predictor_factory, cfg: ProtocolConfig, out: str | Path,
@@ -101,11 +115,21 @@ def run_protocol(dataset: Dataset, predictor_factory, cfg: ProtocolConfig, out: 
         labels: structures to prompt (default: every label of dataset.json, else every nonzero label).
         limit: only the first N cases (sorted by name).
     """
-    from medseg.io import write_mask
-
     out = Path(out)
     settings = {**asdict(cfg), "model": model, "labels": labels, "data": portable_path(dataset.root)}
-    _check_config(out, settings)
+    created = _check_config(out, settings)
+    try:
+        return _run_cases(dataset, predictor_factory, cfg, out, labels, limit, progress)
+    except BaseException:
+        if created and not finished_cases(out):  # nothing to resume: leave no run folder behind
+            _undo_new_run(out, created)
+        raise
+
+
+def _run_cases(dataset: Dataset, predictor_factory, cfg: ProtocolConfig, out: Path, labels: list[int] | None,
+               limit: int | None, progress: bool) -> list[dict]:
+    from medseg.io import write_mask
+
     done = finished_cases(out)
     cases = dataset.cases[:limit] if limit else dataset.cases
     todo = [c for c in cases if c.name not in done]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from medseg.errors import MedsegError
 
+_MAX_JSON = 16 << 20  # bytes: dataset.json lists labels and counts, not data
+
 
 @dataclass(frozen=True)
 class RawCase:
@@ -28,9 +30,14 @@ class RawDataset:
 
 
 def label_names(meta: dict) -> dict[int, str]:
-    """Label value -> name from dataset.json (v2 ``name: value`` or v1 ``"value": name``)."""
+    """Label value -> name from dataset.json (v2 ``name: value`` or v1 ``"value": name``).
+
+    nnU-Net v2 region labels (``name: [1, 2]``) name no single value and are left out.
+    """
     names: dict[int, str] = {}
     for key, value in meta.get("labels", {}).items():
+        if isinstance(value, bool):
+            continue
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit() and not key.isdigit()):
             names[int(value)] = key
         elif key.isdigit():
@@ -39,12 +46,28 @@ def label_names(meta: dict) -> dict[int, str]:
     return names
 
 
+def _check_meta(meta: object, path: Path) -> dict:
+    """dataset.json's fields medseg reads have the types nnU-Net gives them; one-line error otherwise."""
+    if not isinstance(meta, dict):
+        raise MedsegError(f"{path}: expected a JSON object with 'labels' and 'file_ending', got {type(meta).__name__}")
+    labels = meta.get("labels", {})
+    if not isinstance(labels, dict):
+        raise MedsegError(f"{path}: 'labels' must map names to label values, e.g. {{\"background\": 0, \"liver\": 1}}")
+    end = meta.get("file_ending", ".nii.gz")
+    if not isinstance(end, str) or not end.startswith(".") or "/" in end or len(end) > 16:
+        raise MedsegError(f"{path}: 'file_ending' must be a file ending such as \".nii.gz\", got {end!r}")
+    return meta
+
+
 def read_nnunet_raw(root: Path) -> RawDataset:
     """List the cases of an nnU-Net raw dataset folder; one-line MedsegError when it is malformed."""
+    path = root / "dataset.json"
     try:
-        meta = json.loads((root / "dataset.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise MedsegError(f"{root / 'dataset.json'}: cannot read ({str(exc).splitlines()[0]})") from None
+        if path.stat().st_size > _MAX_JSON:
+            raise MedsegError(f"{path}: {path.stat().st_size} bytes; a dataset.json has at most {_MAX_JSON}")
+        meta = _check_meta(json.loads(path.read_text()), path)
+    except (OSError, ValueError, RecursionError) as exc:
+        raise MedsegError(f"{path}: cannot read ({(str(exc) or type(exc).__name__).splitlines()[0]})") from None
     end = meta.get("file_ending", ".nii.gz")
     images, labels = root / "imagesTr", root / "labelsTr"
     if not images.is_dir() or not labels.is_dir():
