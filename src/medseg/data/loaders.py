@@ -36,10 +36,14 @@ from medseg.errors import MedsegError
 from medseg.io import Image, read_image
 
 SPINE_LICENCE = "Apache-2.0 (PyPI tptbox 1.1.0; how the labels were made is not stated)"
-COLIN27_LICENCE = ("Colin27 (MNI) and AAL (GIN Bordeaux) from Debian mricron-data, each under its own terms "
-                   "(see colin27/NOTICE.txt); tests and demos only")
-MNI152_LICENCE = ("ICBM 2009a template, copyright McConnell Brain Imaging Centre (free use keeping the notice), "
-                  "via nilearn (BSD-3); masks derived as nilearn does")
+COLIN27_LICENCE = (
+    "Colin27 (MNI) and AAL (GIN Bordeaux) from Debian mricron-data, each under its own terms "
+    "(see colin27/NOTICE.txt); tests and demos only"
+)
+MNI152_LICENCE = (
+    "ICBM 2009a template, copyright McConnell Brain Imaging Centre (free use keeping the notice), "
+    "via nilearn (BSD-3); masks derived as nilearn does"
+)
 AS_SHIPPED = "as shipped (same grid)"
 
 
@@ -92,8 +96,11 @@ def on_grid(labels, reference) -> tuple[np.ndarray, str]:
     moved = sitk.Resample(labels, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, labels.GetPixelID())
     spacing = "x".join(f"{s:g}" for s in labels.GetSpacing())
     whole = _whole_voxel_offsets(labels, reference)
-    how = (f"moved from its {spacing} mm grid at whole-voxel offsets (no voxel changed)" if whole
-           else f"resampled from {spacing} mm by nearest neighbour")
+    how = (
+        f"moved from its {spacing} mm grid at whole-voxel offsets (no voxel changed)"
+        if whole
+        else f"resampled from {spacing} mm by nearest neighbour"
+    )
     return sitk.GetArrayFromImage(moved).astype(np.uint16), how
 
 
@@ -102,8 +109,10 @@ def _whole_voxel_offsets(labels, reference) -> bool:
     if not np.allclose(sorted(labels.GetSpacing()), sorted(reference.GetSpacing()), atol=1e-4):
         return False
     corner = np.array(reference.TransformPhysicalPointToContinuousIndex(labels.GetOrigin()))
-    step = np.array(reference.TransformPhysicalPointToContinuousIndex(
-        labels.TransformIndexToPhysicalPoint((1, 1, 1)))) - corner
+    step = (
+        np.array(reference.TransformPhysicalPointToContinuousIndex(labels.TransformIndexToPhysicalPoint((1, 1, 1))))
+        - corner
+    )
     return bool(np.allclose(corner, np.round(corner), atol=1e-3) and np.allclose(np.abs(step), 1, atol=1e-3))
 
 
@@ -167,8 +176,7 @@ def _mni152(cases: list[str]) -> list[LabelledCase]:
         gm, wm = read["gm_mask"] > 0, read["wm_mask"] > 0
         white = wm & (~gm | (read["wm_prob"] > read["gm_prob"]))
         labels = np.where(white, 2, np.where(gm, 1, 0)).astype(np.uint16)
-        out.append(LabelledCase("mni152/tissue", image, labels, {1: "Grey_matter", 2: "White_matter"},
-                                MNI152_LICENCE))
+        out.append(LabelledCase("mni152/tissue", image, labels, {1: "Grey_matter", 2: "White_matter"}, MNI152_LICENCE))
     if "brain" in cases:
         brain = sitk.GetArrayFromImage(sitk.ReadImage(str(sample.path("mni152", "brain_mask.nii.gz"))))
         out.append(LabelledCase("mni152/brain", image, (brain > 0).astype(np.uint16), {1: "Brain"}, MNI152_LICENCE))
