@@ -132,7 +132,8 @@ def read_sitk_file(path: Path) -> Image:
     header = _check_nifti(path) if ending(path) in (".nii", ".nii.gz") else None
     image = _quietly(path, reader.Execute)
     array, geometry = array_from_sitk(image, path)
-    if header is not None:
+    if header is not None and array.dtype.kind == "f" and not np.all(array):
+        # ITK reads NaN/Inf as 0: only a float image holding zeros can hide some (decompress again)
         refuse_nonfinite(nifti_nonfinite(path, ending(path) == ".nii.gz", header), path)
     check_finite(array, path)
     return Image(array, geometry, modality=None, path=path)

@@ -5,6 +5,7 @@ warning display is off; MetaIO and GDCM write straight to the C++ ``std::cerr``;
 pydicom use Python warnings or loggers. ``silenced()`` covers all of them for the duration of a read:
 Python warnings ignored, those loggers muted, and file descriptor 2 sent to a temporary file whose
 text is handed back (readers may use it to explain a failure) instead of reaching the terminal.
+Reads in several threads take turns inside ``silenced()`` (a lock), as the redirection is per process.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 import SimpleITK as sitk
 
 _LOGGERS = ("PIL", "tifffile", "pydicom", "imagecodecs")
+_LOCK = threading.RLock()  # file descriptor 2 is per process: one thread redirects it at a time
 
 
 def itk_warnings_off() -> None:
@@ -77,6 +80,6 @@ def silenced() -> Iterator[Captured]:
     """
     itk_warnings_off()
     captured = Captured()
-    with warnings.catch_warnings(), _muted_loggers(), _stderr_to(captured):
+    with _LOCK, warnings.catch_warnings(), _muted_loggers(), _stderr_to(captured):
         warnings.simplefilter("ignore")
         yield captured
