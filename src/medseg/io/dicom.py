@@ -148,7 +148,8 @@ def read_dicom_series(folder: Path, series: str | None = None) -> Image:
             not evenly spaced (a missing slice, mixed spacing), or the series cannot be read.
     """
     reader = sitk.ImageSeriesReader()
-    names, meta = choose_series(folder, reader, series)
+    with silenced():  # GDCM reports files it cannot parse on stderr
+        names, meta = choose_series(folder, reader, series)
     _first_file_size(folder, names)
     reader.SetFileNames(names)
     reader.MetaDataDictionaryArrayUpdateOn()

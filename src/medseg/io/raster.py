@@ -61,19 +61,20 @@ def read_pil(path: Path) -> Image:
     from PIL import Image as PILImage  # here, not at import: 6 ms of every command's start
 
     meta: dict[str, str] = {}
-    bomb_limit, PILImage.MAX_IMAGE_PIXELS = PILImage.MAX_IMAGE_PIXELS, None  # medseg's limit instead
-    try:
-        with silenced(), PILImage.open(path) as picture:
-            check_declared_size(path, picture.size, len(picture.getbands()))
-            picture.load()
-            frames = getattr(picture, "n_frames", 1)
-            if frames > 1:
-                meta["frames_note"] = f"{frames} frames in the file; read the first"
-            array = _pil_array(picture, path)
-    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
-        raise fail(path, f"cannot read the picture: {one_line(exc)}") from None
-    finally:
-        PILImage.MAX_IMAGE_PIXELS = bomb_limit
+    with silenced():  # holds the lock: Pillow's limit is global, restored before another read
+        bomb_limit, PILImage.MAX_IMAGE_PIXELS = PILImage.MAX_IMAGE_PIXELS, None  # medseg's limit instead
+        try:
+            with PILImage.open(path) as picture:
+                check_declared_size(path, picture.size, len(picture.getbands()))
+                picture.load()
+                frames = getattr(picture, "n_frames", 1)
+                if frames > 1:
+                    meta["frames_note"] = f"{frames} frames in the file; read the first"
+                array = _pil_array(picture, path)
+        except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+            raise fail(path, f"cannot read the picture: {one_line(exc)}") from None
+        finally:
+            PILImage.MAX_IMAGE_PIXELS = bomb_limit
     return _finish(array, path, meta)
 
 
