@@ -40,11 +40,13 @@ def refused(source: Path, folder: Path, unchanged, *words: str, extra: tuple[str
     assert_clean_failure(run, *words)
 
 
+# VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork + exec (pytest's, GBs after model tests)
 _PEAK_RSS = """
-import resource, sys
+import sys
 from medseg.cli.main import main
 code = main(["segment", sys.argv[1], "-o", sys.argv[2], "--box", "0,0,5,5", "--slice", "0"])
-print(code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(code, int(peak.split()[1]) // 1024)
 """
 
 
