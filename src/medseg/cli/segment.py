@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="memory for cached slice embeddings, MiB (4 MiB per slice; default 1024)")
     p.add_argument("--window", default="auto", choices=WINDOW_NAMES, help="intensity window (default auto)")
     p.add_argument("--overlay", help="also write a PNG of the prompted slice with the mask drawn on it")
+    p.add_argument("--series", default=None, metavar="UID",
+                   help="Series Instance UID to read from a DICOM folder holding several series")
     p.add_argument("--engine", default="auto", choices=ENGINE_NAMES,
                    help="how the network runs (default auto: the fastest installed runtime)")
 
@@ -48,7 +50,7 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medseg.io import read_image, write_mask
+    from medseg.io import output_geometry, read_image, write_mask
     from medseg.predict.predictor import load_predictor
     from medseg.predict.segment import segment_2d, validate_2d
 
@@ -57,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     objects += prompt_args.objects_from_flags(args.box, args.slice, args.point, args.negative_point, args.propagate)
     if not objects:
         raise MedsegError("no prompt given: use --box, --point or --prompts")
-    image = read_image(args.input)
+    image = read_image(args.input, series=args.series)
+    for key in sorted(k for k in image.meta if k.endswith("_note")):
+        print(f"note: {image.meta[key]}")
     volume = any(o.is_3d for o in objects)
     if volume:
         from medseg.predict.segment_volume import validate_volume
@@ -80,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         encodes = session.encodes
     else:
         result = segment_2d(predictor, image, objects, args.window)
-    path = write_mask(result.labels, image.geometry, args.output, reference_path=args.input)
+    path = write_mask(*output_geometry(image, result.labels, args.output), args.output, reference_path=args.input)
     print(f"window: {result.window.name} ({result.window.reason})")
     for label, z in result.slices.items():
         print(_describe(result.labels == label, label, z, result.iou[label], image.is_volume))

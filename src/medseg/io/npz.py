@@ -3,7 +3,8 @@
 Keys: ``imgs`` (2D (H, W) or (H, W, 3); 3D (D, H, W) = (z, y, x)), optional ``gts`` (labels on the
 same grid), ``boxes`` and ``spacing``. The npz stores spacing in array order (z, y, x); medseg's
 Geometry uses ITK order (x, y, z), so it is reversed on reading. Files are opened without pickle,
-so object arrays (e.g. boxes stored as dicts) are never loaded here.
+so object arrays (e.g. boxes stored as dicts) are never loaded here. The .npy headers inside the zip
+are read first, so an array declared beyond the size limit (``medseg.io.limits``) is never loaded.
 """
 
 from __future__ import annotations
@@ -14,15 +15,44 @@ from pathlib import Path
 import numpy as np
 
 from medseg.io._common import check_not_empty, fail, one_line
+from medseg.io.finite import check_finite
 from medseg.io.image import Geometry, Image
+from medseg.io.limits import check_declared_size
 
 _IMAGE_KEY = "imgs"
 _LABEL_KEY = "gts"
 _SPACING_KEY = "spacing"
 
 
+def _declared_shape(archive: zipfile.ZipFile, key: str) -> tuple[int, ...] | None:
+    """Shape in the .npy header of ``key`` inside the archive, read without loading the array."""
+    name = f"{key}.npy"
+    if name not in archive.namelist():
+        return None
+    with archive.open(name) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(stream)[0]
+        if version == (2, 0):
+            return np.lib.format.read_array_header_2_0(stream)[0]
+    return None  # other versions: np.load judges them
+
+
+def _check_sizes(path: Path, keys: tuple[str, ...]) -> None:
+    """Refuse arrays whose declared size is beyond the limit, before any is loaded."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            shapes = [_declared_shape(archive, key) for key in keys]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise fail(path, f"cannot read the npz file: {one_line(exc)}") from None
+    for shape in shapes:
+        if shape is not None:
+            check_declared_size(path, shape)
+
+
 def _load(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The arrays stored under ``keys`` (those present) in the npz file at ``path``."""
+    _check_sizes(path, keys)
     try:
         with np.load(path, allow_pickle=False) as archive:
             found = {key: np.asarray(archive[key]) for key in keys if key in archive.files}
@@ -76,6 +106,7 @@ def read_npz(path: Path) -> Image:
     arrays = _load(path, (_IMAGE_KEY, _SPACING_KEY))
     array = _image_array(arrays, path)
     dim = 2 if array.ndim == 2 or _is_rgb(array) else 3
+    check_finite(array, path)
     meta = {"npz_keys": ",".join(arrays["__keys__"])}
     return Image(array, _geometry(arrays, dim, meta), modality=None, path=path, meta=meta)
 

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from medseg.errors import MedsegError
 from medseg.io._common import check_not_empty, drop_alpha, fail, one_line
+from medseg.io.finite import check_finite
 from medseg.io.image import Geometry, Image
+from medseg.io.limits import check_declared_size
+from medseg.io.quiet import silenced
 
 _AS_IS_MODES = ("L", "I", "F", "I;16", "I;16L", "I;16B", "RGB")
 _TO_RGBA_MODES = ("P", "PA", "RGBA", "LA", "RGBa", "La")
@@ -31,6 +35,7 @@ def _pil_array(picture, path: Path) -> np.ndarray:
 
 def _finish(array: np.ndarray, path: Path, meta: dict[str, str]) -> Image:
     array = check_not_empty(np.ascontiguousarray(array), path)
+    check_finite(array, path)
     if array.dtype == bool:
         array = array.astype(np.uint8)
     if not array.dtype.isnative:
@@ -40,6 +45,9 @@ def _finish(array: np.ndarray, path: Path, meta: dict[str, str]) -> Image:
 
 def read_pil(path: Path) -> Image:
     """Read a PNG or JPEG picture (the first frame of an animated one).
+
+    Pillow's decompression-bomb check (a warning, then an error at 2x its own limit) is replaced by
+    medseg's limit (``medseg.io.limits``), checked on the declared size before the pixels are decoded.
 
     Args:
         path: An existing .png, .jpg or .jpeg file.
@@ -53,15 +61,20 @@ def read_pil(path: Path) -> Image:
     from PIL import Image as PILImage  # here, not at import: 6 ms of every command's start
 
     meta: dict[str, str] = {}
-    try:
-        with PILImage.open(path) as picture:
-            picture.load()
-            frames = getattr(picture, "n_frames", 1)
-            if frames > 1:
-                meta["frames_note"] = f"{frames} frames in the file; read the first"
-            array = _pil_array(picture, path)
-    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
-        raise fail(path, f"cannot read the picture: {one_line(exc)}") from None
+    with silenced():  # holds the lock: Pillow's limit is global, restored before another read
+        bomb_limit, PILImage.MAX_IMAGE_PIXELS = PILImage.MAX_IMAGE_PIXELS, None  # medseg's limit instead
+        try:
+            with PILImage.open(path) as picture:
+                check_declared_size(path, picture.size, len(picture.getbands()))
+                picture.load()
+                frames = getattr(picture, "n_frames", 1)
+                if frames > 1:
+                    meta["frames_note"] = f"{frames} frames in the file; read the first"
+                array = _pil_array(picture, path)
+        except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+            raise fail(path, f"cannot read the picture: {one_line(exc)}") from None
+        finally:
+            PILImage.MAX_IMAGE_PIXELS = bomb_limit
     return _finish(array, path, meta)
 
 
@@ -93,9 +106,12 @@ def read_tiff(path: Path) -> Image:
     import tifffile  # here, not at import: 9 ms of every command's start
 
     try:
-        with tifffile.TiffFile(path) as tif:
+        with silenced(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
+            check_declared_size(path, series.shape)
             array, axes = series.asarray(), series.axes
+    except MedsegError:
+        raise
     except Exception as exc:  # tifffile raises many types on corrupt files
         raise fail(path, f"cannot read the TIFF: {one_line(exc)}") from None
     return _finish(_tiff_to_2d(np.asarray(array), axes, path), path, {})
