@@ -29,6 +29,7 @@ from pathlib import Path
 
 from medseg.data import builders
 from medseg.errors import MedsegError
+from medseg.files import write_text
 
 Progress = Callable[[str], None]
 MANIFEST = "MANIFEST.json"
@@ -230,7 +231,7 @@ def _write_manifest(folder: Path, spec: Dataset, source: str) -> None:
         "files": list(spec.files),
         "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (folder / MANIFEST).write_text(json.dumps(record, indent=2) + "\n")
+    write_text(folder / MANIFEST, json.dumps(record, indent=2) + "\n")
 
 
 def _remove_stale_temps(root: Path, name: str) -> None:
