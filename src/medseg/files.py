@@ -56,7 +56,7 @@ def reason(exc: BaseException) -> str:
     text = re.sub(r"\w+\(0x[0-9a-fA-F]+\):\s*", "", text.split("ERROR:", 1)[-1])  # ITK's "Class(0x..): "
     text = re.sub(r"\S*/\.[^/\s]+\.tmp[^\s:]*:?", "", text)  # our temporary name means nothing
     text = " ".join(text.split()).rstrip(": ")[:200] or type(exc).__name__
-    return f"{text}; is the disk full?" if isinstance(exc, RuntimeError) else text
+    return text
 
 
 def _ending(path: Path) -> str:
@@ -121,7 +121,8 @@ def _stage(path: Path, write: Writer, verify: Verify | None) -> Path:
 
 
 def _error(path: Path, exc: BaseException) -> MedsegError:
-    return MedsegError(f"{path}: cannot write: {reason(exc)}")
+    hint = "; is the disk full?" if isinstance(exc, RuntimeError) else ""  # ITK's writers say no more
+    return MedsegError(f"{path}: cannot write: {reason(exc)}{hint}")
 
 
 _ERRORS = (OSError, RuntimeError, ValueError, EOFError)

@@ -9,7 +9,8 @@
 - two outputs that are the same file;
 - an output whose ending its option does not allow (``--overlay`` must end in ``.png``, so PNG bytes
   never land in a ``.nii.gz``);
-- an output that is an existing folder, or whose path runs under a regular file;
+- an output that is an existing folder, or whose path runs under a regular file, or whose folder
+  cannot be written (read-only file system, permission);
 - an existing output without ``--overwrite`` ("OUT exists; add --overwrite to replace it").
 
 With ``--overwrite`` an existing output is replaced atomically (a symlink output is replaced by the
@@ -56,6 +57,10 @@ def _check_one(flag: str, path: Path, inputs: list[Path], allowed: tuple[str, ..
         raise MedsegError(f"{flag} {path}: Not a directory: a path under the regular file {blocker}")
     if path.is_dir():
         raise MedsegError(f"{flag} {path}: is a folder; give a file name")
+    folder = next(p for p in path.absolute().parents if p.exists())
+    if not os.access(folder, os.W_OK | os.X_OK):
+        why = "Read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "Permission denied"
+        raise MedsegError(f"{flag} {path}: cannot write into {folder}: {why}")
     for source in inputs:
         if source.is_dir() and _inside(path, source):
             if path.exists() or path.is_symlink() or ending(path) in READ_ENDINGS:

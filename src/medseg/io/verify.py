@@ -14,9 +14,10 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from medseg.files import Verify
+from medseg.files import Verify, reason
 from medseg.io._common import ending
 from medseg.io._nifti import nifti_shortfall
+from medseg.io.write import quiet_stderr
 
 
 def _nifti(compressed: bool) -> Verify:
@@ -116,8 +117,9 @@ def verify_for(path: str | Path) -> Verify | None:
 
     def safe(temp: Path) -> str | None:
         try:
-            return check(temp)
+            with quiet_stderr():  # ITK's readers print their complaints there
+                return check(temp)
         except (OSError, RuntimeError, ValueError, EOFError, zlib.error) as exc:  # RuntimeError: ITK
-            return f"unreadable ({' '.join(str(exc).split())[:120]})"
+            return f"unreadable: {reason(exc)}"
 
     return safe
