@@ -1,8 +1,8 @@
 """Read-back checks of written files, by ending: is the file whole? (``medseg.files`` calls them).
 
 Each check returns a short reason the file is incomplete, or None. They read headers and trailers,
-not the voxels, except where the format gives no size to compare with (PNG: PIL verifies its chunks
-and CRCs; npz: every member's CRC).
+not the voxels, except for PNG (PIL verifies its chunks and CRCs and decodes it; masks and overlays
+are small). npz (and torch's zip checkpoints): the central directory and member extents.
 """
 
 from __future__ import annotations
@@ -47,12 +47,21 @@ def _png(path: Path) -> str | None:
 
 
 def _npz(path: Path) -> str | None:
+    """The central directory (written last) is there and every member fits in the file.
+
+    Not a CRC test of the data (``testzip``: +0.36 s for a 512x512x100 mask): a short write cuts
+    the end of the file, which is what this catches.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
+            members = archive.infolist()
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-        return f"damaged npz ({exc})"
-    return f"member {bad} is damaged" if bad else None
+        return f"damaged zip archive ({exc})"
+    size = path.stat().st_size
+    if not members:
+        return "an empty archive"
+    ends = max(m.header_offset + len(m.filename) + 30 + m.compress_size for m in members)
+    return None if ends <= size else f"truncated: members end at byte {ends}, the file holds {size}"
 
 
 def _itk_size(path: Path) -> tuple[int, int]:
