@@ -64,7 +64,7 @@ def _ending(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -196,7 +196,7 @@ class Transaction:
             if old is not None:
                 old.unlink(missing_ok=True)
         for folder in {target.parent for _, target in self._staged}:
-            _fsync_folder(folder)
+            fsync_folder(folder)
         targets = [target for _, target in self._staged]
         self._staged, self._made = [], []
         return targets

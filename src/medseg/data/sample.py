@@ -29,7 +29,7 @@ from pathlib import Path
 
 from medseg.data import builders
 from medseg.errors import MedsegError
-from medseg.files import write_text
+from medseg.files import fsync_folder, write_text
 
 Progress = Callable[[str], None]
 MANIFEST = "MANIFEST.json"
@@ -167,7 +167,8 @@ def fetch(name: str, progress: Progress | None = None) -> Path:
             _write_manifest(stage, spec, source)
             if folder.exists():  # an incomplete leftover (e.g. files deleted by hand)
                 shutil.rmtree(folder)
-            os.replace(stage, folder)
+            os.replace(stage, folder)  # each file in it was written by medseg.files
+            fsync_folder(root)
     return folder
 
 
