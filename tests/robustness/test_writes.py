@@ -274,7 +274,7 @@ def _start_3d_job(tmp_path: Path) -> subprocess.Popen:
 def test_segment_stopped_by_a_signal_leaves_nothing(tmp_path: Path, sig: int, code: int, word: str) -> None:
     before = snapshot(tmp_path)
     proc = _start_3d_job(tmp_path)
-    time.sleep(2.5)
+    time.sleep(3)  # past the imports: the job is reading the scan or encoding slices
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)

@@ -42,11 +42,11 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        args = build_parser().parse_args(argv)
         return int(args._run(args) or 0)
     except MedsegError as exc:
         print(f"medseg: error: {exc}", file=sys.stderr)
