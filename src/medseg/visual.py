@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageOps
 from scipy import ndimage
+
+from medseg.files import Transaction, write_file
 
 COLOURS = [(255, 64, 64), (64, 200, 255), (255, 210, 0), (120, 255, 120), (255, 120, 255), (255, 150, 60)]
 
@@ -58,16 +59,8 @@ def radiological(picture: PILImage.Image, direction: tuple[float, ...]) -> PILIm
     return picture
 
 
-def save_png(picture: PILImage.Image, path: str | os.PathLike[str]) -> Path:
-    """Write a PNG atomically (temporary file in the same folder, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=target.parent)
-    os.close(fd)
-    try:
-        picture.save(tmp, format="PNG")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+def save_png(picture: PILImage.Image, path: str | os.PathLike[str], tx: Transaction | None = None) -> Path:
+    """Write a PNG atomically and checked (``medseg.files``), or stage it into ``tx``."""
+    from medseg.io.verify import verify_for
+
+    return write_file(path, lambda temp: picture.save(temp, format="PNG"), verify_for("overlay.png"), tx)

@@ -40,6 +40,7 @@ def scan(tmp_path) -> Path:
 
 def segment(scan: Path, *args: str) -> tuple[int, np.ndarray | None]:
     out = scan.parent / "mask.nii.gz"
+    out.unlink(missing_ok=True)  # each call a fresh output (an existing one is refused without --overwrite)
     code = main(["segment", str(scan), "-o", str(out), *args])
     return code, sitk.GetArrayFromImage(sitk.ReadImage(str(out))) if out.exists() else None
 

@@ -19,7 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="nnU-Net raw dataset folder (dataset.json) or CVPR24 npz folder")
     p.add_argument("--model", default=None, help="model name (see `medseg info`)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (overrides the packaged one)")
-    p.add_argument("--out", default="out/benchmark", help="run folder: results.jsonl, predictions, report")
+    p.add_argument("--out", default="out/benchmark",
+                   help="run folder: results.jsonl, predictions, report. An existing run with the same settings "
+                        "is continued (finished cases kept, results.jsonl appended, the report rewritten); one "
+                        "with other settings is refused")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N cases")
     p.add_argument("--labels", help="comma-separated structures to prompt (default: all)")
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
             raise MedsegError(f"--{flag} must be >= 0, got {getattr(args, flag)}")
     if args.limit is not None and args.limit < 1:
         raise MedsegError(f"--limit must be >= 1, got {args.limit}")
+    _check_out(Path(args.out), Path(args.data))
     dataset = open_dataset(args.data)
     cfg = ProtocolConfig(args.protocol, args.seed, args.jitter, args.clicks, not args.no_box,
                          args.nsd_tolerance, slices=args.slices)
@@ -116,3 +120,11 @@ def montage_tiles(dataset, records: list[dict], out: Path, count: int) -> list[d
         tiles.append(tile_for(np.asarray(data), truth, guess, f"{name} {row.get('name', label)} "
                               f"Dice {row['dice']:.2f}"))
     return tiles
+
+
+def _check_out(out: Path, data: Path) -> None:
+    """The run folder is not a file, nor the dataset folder or inside it (predictions never go into the data)."""
+    if out.exists() and not out.is_dir():
+        raise MedsegError(f"--out {out} is a file; give a run folder")
+    if data.is_dir() and out.resolve().is_relative_to(data.resolve()):
+        raise MedsegError(f"--out {out} is the --data folder {data} or inside it; choose another run folder")

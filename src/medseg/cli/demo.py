@@ -14,7 +14,9 @@ STRUCTURE = "Putamen_L"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="out/demo", help="folder for the mask and the overlay (default out/demo)")
+    p.add_argument("--out", default="out/demo",
+                   help="folder for the mask and the overlay (default out/demo); the demo's own two files there "
+                        "are replaced by a new run, and it says so")
     p.add_argument("--structure", default=STRUCTURE, help=f"AAL structure name (default {STRUCTURE})")
 
 
@@ -22,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from medseg.build import build_model
     from medseg.data import sample
     from medseg.errors import MedsegError
+    from medseg.files import Transaction
     from medseg.io import read_image, write_mask
     from medseg.predict.predictor import Predictor
     from medseg.predict.segment import ObjectPrompts, segment_2d, windowed
@@ -44,16 +47,20 @@ def run(args: argparse.Namespace) -> int:
     result = segment_2d(Predictor(build_model()), scan, [ObjectPrompts(box=box)])
     seconds = time.perf_counter() - start
     out = Path(args.out)
-    mask_path = write_mask(result.labels, scan.geometry, out / f"colin27_{args.structure}.nii.gz",
-                           reference_path=scan_path)
+    targets = [out / f"colin27_{args.structure}.nii.gz", out / f"colin27_{args.structure}.png"]
+    replaced = [t for t in targets if t.is_file()]
     data, _ = windowed(scan, result.window.name)
     picture = overlay(data[z], result.labels[z], boxes=[(box.x0, box.y0, box.x1, box.y1)])
     picture = radiological(picture, scan.geometry.direction)
-    png = save_png(picture.resize((picture.width * 3, picture.height * 3)), out / f"colin27_{args.structure}.png")
+    with Transaction() as tx:  # both files or neither
+        mask_path = write_mask(result.labels, scan.geometry, targets[0], reference_path=scan_path, tx=tx)
+        png = save_png(picture.resize((picture.width * 3, picture.height * 3)), targets[1], tx)
     pred = result.labels[z] > 0
     dice = 2 * (pred & truth[z]).sum() / max(pred.sum() + truth[z].sum(), 1)
     print(f"window: {result.window.name} ({result.window.reason}); model + segmentation {seconds:.1f} s")
     print(f"Dice against the AAL atlas on slice {z}: {dice:.3f}")
     print(f"mask:    {mask_path.resolve()}")
     print(f"overlay: {png.resolve()}")
+    if replaced:
+        print(f"note: replaced the previous demo output{'s' if len(replaced) > 1 else ''} in {out}")
     return 0

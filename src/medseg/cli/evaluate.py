@@ -1,4 +1,9 @@
-"""`medseg evaluate`: Dice, NSD and HD95 of predictions against ground truth, label by label."""
+"""`medseg evaluate`: Dice, NSD and HD95 of predictions against ground truth, label by label.
+
+``--json`` and ``--csv`` are checked before any work (``medseg.cli.outputs``: never --pred or --gt
+or a file in their folders, an existing file only with ``--overwrite``) and appear together or not
+at all (``medseg.files.Transaction``).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nsd-tolerance", type=float, default=2.0, metavar="MM", help="NSD tolerance in mm (default 2)")
     p.add_argument("--json", help="write {cases, mean} as JSON here")
     p.add_argument("--csv", help="write one row per case and label as CSV here")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --json / --csv files (refused without it)")
 
 
 def parse_labels(text: str | None) -> list[int] | None:
@@ -33,8 +40,11 @@ def parse_labels(text: str | None) -> list[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from medseg.cli.outputs import check_outputs
     from medseg.evaluate.compare import evaluate_paths, write_csv, write_json
+    from medseg.files import Transaction
 
+    check_outputs({"--json": args.json, "--csv": args.csv}, [args.pred, args.gt], args.overwrite)
     if not (args.nsd_tolerance >= 0 and math.isfinite(args.nsd_tolerance)):
         raise MedsegError(f"--nsd-tolerance {args.nsd_tolerance} must be a non-negative number of mm")
     result = evaluate_paths(args.pred, args.gt, parse_labels(args.labels), args.nsd_tolerance, progress=True)
@@ -47,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     hd = "n/a" if mean["hd95"] is None else f"{mean['hd95']:.2f} mm"
     print(f"mean over {len(result['cases'])}: Dice {mean['dice']:.4f}  NSD@{args.nsd_tolerance:g}mm "
           f"{mean['nsd']:.4f}  HD95 {hd}" + (f" ({mean['hd95_infinite']} infinite)" if mean["hd95_infinite"] else ""))
-    if args.json:
-        print(f"json: {write_json(result, args.json)}")
-    if args.csv:
-        print(f"csv: {write_csv(result['cases'], args.csv)}")
+    with Transaction() as tx:  # both files or neither
+        written = [f"json: {write_json(result, args.json, tx)}"] if args.json else []
+        written += [f"csv: {write_csv(result['cases'], args.csv, tx)}"] if args.csv else []
+    for line in written:
+        print(line)
     return 0

@@ -2,6 +2,9 @@
 
 Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 User errors (MedsegError) become one line on stderr and exit status 2, with no traceback.
+SIGINT (Ctrl-C) and SIGTERM end a command through the same path as an exception, so every
+temporary file and half-staged output is removed (``medseg.files``): one line on stderr, exit 130
+(interrupted) or 143 (terminated), no output file.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from typing import NoReturn
 
 from medseg.errors import MedsegError
@@ -28,16 +33,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so ``finally`` blocks and transactions clean up."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        args = build_parser().parse_args(argv)
         return int(args._run(args) or 0)
     except MedsegError as exc:
         print(f"medseg: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("medseg: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("medseg: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def leave(code: int) -> NoReturn:

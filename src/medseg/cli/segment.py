@@ -1,4 +1,9 @@
-"""`medseg segment`: prompts in, a mask file with the input's geometry out."""
+"""`medseg segment`: prompts in, a mask file with the input's geometry out.
+
+Outputs (the mask and ``--overlay``) appear together or not at all (``medseg.files.Transaction``):
+if the overlay cannot be written, no mask is left either. They are checked before any work
+(``medseg.cli.outputs``): never an input, an existing file only with ``--overwrite``.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedding-budget", type=float, default=1024, metavar="MIB",
                    help="memory for cached slice embeddings, MiB (4 MiB per slice; default 1024)")
     p.add_argument("--window", default="auto", choices=WINDOW_NAMES, help="intensity window (default auto)")
-    p.add_argument("--overlay", help="also write a PNG of the prompted slice with the mask drawn on it")
+    p.add_argument("--overlay", help="also write a PNG (ending .png) of the prompted slice with the mask drawn on it")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (refused without it)")
     p.add_argument("--series", default=None, metavar="UID",
                    help="Series Instance UID to read from a DICOM folder holding several series")
     p.add_argument("--engine", default="auto", choices=ENGINE_NAMES,
@@ -42,14 +48,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_paths(args: argparse.Namespace) -> None:
+    from medseg.cli.outputs import check_outputs
     from medseg.io import check_output_path
 
-    out = check_output_path(args.output, args.input)
-    if args.overlay and Path(args.overlay).resolve() in (Path(args.input).resolve(), out.resolve()):
-        raise MedsegError(f"--overlay {args.overlay} would overwrite the input or the mask")
+    check_outputs({"--output": args.output, "--overlay": args.overlay},
+                  [args.input, args.prompts, args.checkpoint], args.overwrite, {"--overlay": (".png",)})
+    check_output_path(args.output, args.input)
 
 
 def run(args: argparse.Namespace) -> int:
+    from medseg.files import Transaction
     from medseg.io import output_geometry, read_image, write_mask
     from medseg.predict.predictor import load_predictor
     from medseg.predict.segment import segment_2d, validate_2d
@@ -84,15 +92,18 @@ def run(args: argparse.Namespace) -> int:
         encodes = session.encodes
     else:
         result = segment_2d(predictor, image, objects, args.window)
-    path = write_mask(*output_geometry(image, result.labels, args.output), args.output, reference_path=args.input)
+    with Transaction() as tx:  # the mask and the overlay appear together or not at all
+        labels, geometry = output_geometry(image, result.labels, args.output)
+        path = write_mask(labels, geometry, args.output, reference_path=args.input, tx=tx)
+        overlay = _write_overlay(image, result, objects, args.overlay, tx) if args.overlay else None
     print(f"window: {result.window.name} ({result.window.reason})")
     for label, z in result.slices.items():
         print(_describe(result.labels == label, label, z, result.iou[label], image.is_volume))
     if encodes is not None:
         print(f"slices encoded: {encodes} ({args.propagation} propagation)")
     print(f"mask: {path} ({time.perf_counter() - start:.1f} s)")
-    if args.overlay:
-        print(f"overlay: {_write_overlay(image, result, objects, args.overlay)}")
+    if overlay:
+        print(f"overlay: {overlay}")
     return 0
 
 
@@ -105,7 +116,7 @@ def _describe(mask, label: int, z: int, iou: float, is_volume: bool) -> str:
     return f"object {label} on {span} (prompt on slice {z}): {voxels} voxels, predicted IoU {iou:.2f}"
 
 
-def _write_overlay(image, result, objects, target: str) -> Path:
+def _write_overlay(image, result, objects, target: str, tx) -> Path:
     from medseg.predict.segment import windowed
     from medseg.visual import overlay, radiological, save_png
 
@@ -118,4 +129,4 @@ def _write_overlay(image, result, objects, target: str) -> Path:
     picture = overlay(slice_2d, labels, boxes, points)
     if image.is_volume:
         picture = radiological(picture, image.geometry.direction)
-    return save_png(picture, target)
+    return save_png(picture, target, tx)

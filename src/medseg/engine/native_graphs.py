@@ -21,13 +21,14 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from medseg.engine.ort_graphs import OrtGraphs
+from medseg.errors import MedsegError
+from medseg.files import write_file
 
 SOURCE = Path(__file__).with_name("tinyvit.c")
 SOURCES = (SOURCE, SOURCE.with_name("tinyvit_ops.h"))  # what the build depends on
@@ -41,25 +42,20 @@ def compile_encoder(target: Path, flags: tuple[str, ...] = ("-march=native",)) -
     compiler = shutil.which(os.environ.get("CC") or "cc")
     if compiler is None:
         return False
-    try:  # a cache folder that cannot be written means no build, not an error
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".so", dir=target.parent)
-        os.close(fd)
-    except OSError:
-        return False
-    try:
-        done = subprocess.run([compiler, "-O3", *flags, "-shared", "-fPIC", "-pthread", "-o", tmp, str(SOURCE)],
+
+    def build(tmp: Path) -> None:
+        done = subprocess.run([compiler, "-O3", *flags, "-shared", "-fPIC", "-pthread", "-o", str(tmp), str(SOURCE)],
                               capture_output=True, timeout=300)
         if done.returncode != 0:
-            return False
+            raise RuntimeError(f"{compiler} failed")
         os.chmod(tmp, 0o755)
-        os.replace(tmp, target)
+
+    try:  # a cache folder that cannot be written means no build, not an error
+        target.parent.mkdir(parents=True, exist_ok=True)  # kept: the failure marker goes there too
+        write_file(target, build)
         return True
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, MedsegError, subprocess.SubprocessError):
         return False
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def library() -> Path | None:

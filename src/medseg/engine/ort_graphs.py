@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from medseg.engine.graphs import Graphs
+from medseg.errors import MedsegError
+from medseg.files import write_file
 
 
 def _options(threads: int, level, spin: bool, planned: bool):
@@ -78,17 +78,19 @@ def session(path: Path, threads: int, spin: bool = False, planned: bool = True):
         return ort.InferenceSession(str(optimised), _options(threads, level.ORT_DISABLE_ALL, spin, planned),
                                     providers=["CPUExecutionProvider"])
     opts = _options(threads, level.ORT_ENABLE_ALL, spin, planned)
-    fd, tmp = tempfile.mkstemp(prefix=f".{optimised.stem}-", suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    opts.optimized_model_filepath = tmp
+    made = []
+
+    def optimise(tmp: Path) -> None:  # the session writes its optimised graph to ``tmp`` as it loads
+        opts.optimized_model_filepath = str(tmp)
+        made.append(ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
+
     try:
-        made = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, optimised)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return made
+        write_file(optimised, optimise)
+    except MedsegError:  # a cache folder that cannot be written: optimise again next time
+        if not made:
+            opts.optimized_model_filepath = ""
+            made.append(ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
+    return made[0]
 
 
 class OrtGraphs(Graphs):

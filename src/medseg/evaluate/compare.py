@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import numpy as np
 
 from medseg.errors import MedsegError
 from medseg.evaluate.metrics import DEFAULT_NSD_TOLERANCE_MM, mean_scores, score_labels
+from medseg.files import Transaction, write_text
 from medseg.io._common import ending
 from medseg.io.image import Geometry
 
@@ -140,20 +142,16 @@ def json_safe(value):
     return value
 
 
-def write_json(result: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_safe(result), indent=2) + "\n")
-    return path
+def write_json(result: dict, path: str | Path, tx: Transaction | None = None) -> Path:
+    """``result`` as JSON (inf/nan as null), atomically (``medseg.files``) or staged into ``tx``."""
+    return write_text(path, json.dumps(json_safe(result), indent=2) + "\n", tx)
 
 
-def write_csv(rows: list[dict], path: str | Path) -> Path:
-    """Rows as CSV (case,label,dice,nsd,hd95, ...); infinite HD95 written as ``inf``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_csv(rows: list[dict], path: str | Path, tx: Transaction | None = None) -> Path:
+    """Rows as CSV (case,label,dice,nsd,hd95, ...); infinite HD95 written as ``inf``; atomically or into ``tx``."""
     fields = list(rows[0]) if rows else ["case", "label", "dice", "nsd", "hd95"]
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, text.getvalue(), tx)

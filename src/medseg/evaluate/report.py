@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from medseg.evaluate.metrics import mean_scores
+from medseg.files import write_file, write_text
 
 
 def _plt():
@@ -75,8 +76,7 @@ def plot_dice_distributions(rows: list[dict], path: Path) -> Path:
     ax.set_ylim(0, 1.02)
     ax.set_title(f"Dice per structure ({len(rows)} rows)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -96,8 +96,7 @@ def plot_dice_vs_clicks(rows: list[dict], path: Path) -> Path | None:
     ax.legend(fontsize=7)
     ax.set_title("Dice after each interaction")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -119,8 +118,7 @@ def plot_montage(tiles: list[dict], path: Path, columns: int = 4) -> Path | None
         ax.set_title(tile["title"], fontsize=8)
     fig.suptitle("ground truth (green) vs prediction (red)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -151,6 +149,14 @@ def write_report(out: Path, rows: list[dict], title: str, command: str, tiles: l
     if clicks:
         lines += ["## Dice after each interaction", "", *click_table(rows), "", "![](dice_vs_clicks.png)", ""]
     lines += ["![](dice_by_structure.png)", "", "![](montage.png)", ""]
-    path = out / "summary.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text(out / "summary.md", "\n".join(lines))
+
+
+def _save(plt, fig, path: Path) -> None:
+    """``fig`` as a PNG at ``path`` through the atomic, checked write; the figure is closed either way."""
+    from medseg.io.verify import verify_for
+
+    try:
+        write_file(path, lambda temp: fig.savefig(temp, dpi=110, format="png"), verify_for(path))
+    finally:
+        plt.close(fig)

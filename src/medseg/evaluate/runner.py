@@ -3,7 +3,8 @@
 ``OUT/config.json`` holds the run's settings (a dataset in the sample-data cache is named portably, see
 :func:`portable_path`, so a committed run resumes on another machine); a rerun with the same settings
 skips the cases already in ``results.jsonl`` (a half-written last line from an interrupted run is
-ignored), a rerun with other settings is refused. Predicted label maps go to
+ignored: each line is appended, flushed and fsynced whole, but an append is not atomic), a rerun
+with other settings is refused. Every other file is written atomically (``medseg.files``). Predicted label maps go to
 ``OUT/predictions/CASE.nii.gz`` on the image grid.
 """
 
@@ -24,6 +25,7 @@ from medseg.errors import MedsegError
 from medseg.evaluate.compare import json_safe
 from medseg.evaluate.datasets import Dataset, load_case
 from medseg.evaluate.protocols import ProtocolConfig, run_case
+from medseg.files import append_line, write_text
 
 RESULTS = "results.jsonl"
 CONFIG = "config.json"
@@ -89,7 +91,7 @@ def _check_config(out: Path, settings: dict) -> list[Path]:
         return []
     created = [p for p in (out, *out.parents) if not p.exists()][::-1]
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=2) + "\n")
+    write_text(path, json.dumps(settings, indent=2) + "\n")
     return [*created, path]
 
 
@@ -147,21 +149,9 @@ def _run_cases(dataset: Dataset, predictor_factory, cfg: ProtocolConfig, out: Pa
             row.update(case=case.name, name=dataset.name_of(row["label"]))
         write_mask(result.prediction, image.geometry, out / PREDICTIONS / f"{case.name}.nii.gz")
         record = {"case": case.name, "seconds": seconds, "rows": result.rows}
-        _append(out / RESULTS, json.dumps(json_safe(record)))
+        append_line(out / RESULTS, json.dumps(json_safe(record)))
         done[case.name] = json_safe(record)
     return [done[c.name] for c in cases if c.name in done]
-
-
-def _append(path: Path, line: str) -> None:
-    """Append one line; a half line left by an interrupted run is closed first, so it stays alone."""
-    with path.open("a+b") as handle:
-        handle.seek(0, 2)
-        if handle.tell():
-            handle.seek(-1, 2)
-            if handle.read(1) != b"\n":
-                handle.write(b"\n")
-        handle.write(line.encode() + b"\n")
-        handle.flush()
 
 
 def _progress(items, desc: str, show: bool):

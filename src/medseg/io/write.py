@@ -1,22 +1,23 @@
 """``write_mask``: label masks to NIfTI / NRRD / MetaImage with their geometry, PNG, or CVPR24 npz.
 
-Writes are atomic: the mask goes to a hidden temporary file in the target folder, which then
-replaces the target with ``os.replace``; on any error the temporary file is removed and the target
-is left untouched.
+Writes go through ``medseg.files``: a hidden temporary file in the target folder, fsynced and read
+back (``medseg.io.verify``), then renamed over the target; on any error nothing is left behind and
+the target is untouched. Pass a ``medseg.files.Transaction`` to stage the mask with other outputs.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import zipfile
+import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.io._common import ending, fail, one_line
+from medseg.files import Transaction, write_file
+from medseg.io._common import ending, fail
 from medseg.io.image import Geometry
 
 SITK_WRITE_ENDINGS = (".nii", ".nii.gz", ".nrrd", ".mha")
@@ -70,12 +71,27 @@ def _refuse_input(path: Path, reference_path: str | os.PathLike[str] | None) -> 
         raise fail(path, f"refusing to overwrite the input image {reference}; choose another output path")
 
 
+@contextmanager
+def quiet_stderr():
+    """Silence file descriptor 2 (ITK's C libraries print their own lines there; the error we raise says it)."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def _write_sitk(labels: np.ndarray, geometry: Geometry, target: Path) -> None:
     image = sitk.GetImageFromArray(labels)
     image.SetSpacing(geometry.spacing)
     image.SetOrigin(geometry.origin)
     image.SetDirection(geometry.direction)
-    sitk.WriteImage(image, str(target), useCompression=True)
+    with quiet_stderr():
+        sitk.WriteImage(image, str(target), useCompression=True)
 
 
 def _write_png(labels: np.ndarray, geometry: Geometry, target: Path) -> None:
@@ -85,7 +101,7 @@ def _write_png(labels: np.ndarray, geometry: Geometry, target: Path) -> None:
 
 
 def _write_npz(labels: np.ndarray, geometry: Geometry, target: Path) -> None:
-    with target.open("xb") as handle:
+    with target.open("wb") as handle:
         np.savez_compressed(handle, **{NPZ_MASK_KEY: labels})
 
 
@@ -93,18 +109,6 @@ def _writer(end: str) -> Callable[[np.ndarray, Geometry, Path], None]:
     if end in SITK_WRITE_ENDINGS:
         return _write_sitk
     return _write_png if end == ".png" else _write_npz
-
-
-def _atomic_write(labels: np.ndarray, geometry: Geometry, path: Path, end: str) -> None:
-    """Write to a hidden temporary file next to ``path`` (same ending), then ``os.replace`` it."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp{end}")
-    try:
-        _writer(end)(labels, geometry, temp)
-        os.replace(temp, path)
-    except (RuntimeError, OSError, ValueError, zipfile.LargeZipFile) as exc:
-        raise fail(path, f"cannot write the mask: {one_line(exc)}") from None
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def check_output_path(path: str | os.PathLike[str], reference_path: str | os.PathLike[str] | None = None) -> Path:
@@ -126,6 +130,7 @@ def write_mask(
     path: str | os.PathLike[str],
     *,
     reference_path: str | os.PathLike[str] | None = None,
+    tx: Transaction | None = None,
 ) -> Path:
     """Write a label mask as uint8, atomically, creating the parent folder.
 
@@ -137,6 +142,7 @@ def write_mask(
             .png (2D only) and .npz (key ``segs``, as CVPR24 submissions) store the labels only.
         path: Output file; its ending picks the format.
         reference_path: The input image; writing over it is refused.
+        tx: Stage the mask into this transaction (written at its commit) instead of writing it now.
 
     Returns:
         The path written.
@@ -151,9 +157,7 @@ def write_mask(
     _check_geometry(labels, geometry, path)
     if end == ".png" and labels.ndim != 2:
         raise fail(path, f"PNG holds 2D masks only (got shape {labels.shape}); use .nii.gz for volumes")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(path, f"cannot create the output folder: {one_line(exc)}") from None
-    _atomic_write(labels, geometry, path, end)
+    from medseg.io.verify import verify_for
+
+    write_file(path, lambda temp: _writer(end)(labels, geometry, temp), verify_for(path), tx)
     return path

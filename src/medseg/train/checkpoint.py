@@ -1,4 +1,4 @@
-"""Checkpoint files, written atomically (temporary file + fsync + rename).
+"""Checkpoint files, written atomically and checked (``medseg.files``: temporary file, fsync, zip test, rename).
 
 - ``model.pt``: {"format", "config": {"model", "mode", "adapter_dim"}, "train", "model": state_dict}; LoRA
   updates merged into plain weights, adapters kept as extra keys. ``medseg.build.build_model(path)`` loads it.
@@ -8,8 +8,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import torch
 from torch import nn
 
 from medseg.errors import MedsegError
+from medseg.files import write_file
 from medseg.train.adapters import merge_lora
 from medseg.train.config import TrainConfig
 
@@ -24,18 +23,14 @@ FORMAT = "medseg-finetuned/1"
 
 
 def atomic_save(obj: object, path: Path) -> None:
-    """torch.save to a temporary file beside ``path``, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through ``medseg.files.write_file``; the check tests the zip archive torch writes.
+
+    Raises:
+        MedsegError: the write failed (disk full, read-only folder ...); ``path`` is untouched.
+    """
+    from medseg.io.verify import verify_for
+
+    write_file(path, lambda temp: torch.save(obj, temp), verify_for("checkpoint.npz"))
 
 
 def export_model(model: nn.Module, cfg: TrainConfig, path: Path, info: dict | None = None) -> None:

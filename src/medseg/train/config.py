@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from medseg.errors import MedsegError
 
@@ -86,7 +87,16 @@ class TrainConfig:
             raise MedsegError(f"--val-fraction {self.val_fraction}: use a value in [0, 1)")
         if self.lr <= 0 or self.rounds < 1:
             raise MedsegError("--lr must be positive and rounds at least 1")
+        self._check_out()
         return self
+
+    def _check_out(self) -> None:
+        """--out is a folder of its own: not a file, not --data nor inside it (outputs never touch the data)."""
+        out, data = Path(self.out).expanduser(), Path(self.data).expanduser()
+        if out.exists() and not out.is_dir():
+            raise MedsegError(f"--out {out} is a file; give a folder for model.pt, last.pt, log.csv, curves.png")
+        if data.is_dir() and out.resolve().is_relative_to(data.resolve()):
+            raise MedsegError(f"--out {out} is the --data folder {data} or inside it; choose another folder")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -1,9 +1,17 @@
-"""Training log: one CSV row per step (validation columns filled when validated) and a PNG of the curves."""
+"""Training log: one CSV row per step (validation columns filled when validated) and a PNG of the curves.
+
+``log.csv`` is (re)written atomically at the start (``medseg.files``), then grows by appended rows, each
+flushed and fsynced; a reader skips a torn last row (one an interruption cut short). ``curves.png`` is
+written atomically.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+
+from medseg.files import append_line, write_file, write_text
 
 COLUMNS = ["step", "epoch", "loss", "dice", "lr", "seconds", "val_dice", "val_dice_box", "val_dice_point"]
 
@@ -15,22 +23,28 @@ class History:
         self.path = out / "log.csv"
         rows = self.read() if resume and self.path.is_file() else []
         rows = [r for r in rows if int(r["step"]) <= resume_step]  # drop steps after the checkpoint
-        with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(self.path, text.getvalue())
 
     def append(self, row: dict) -> None:
-        with open(self.path, "a", newline="") as handle:
-            csv.DictWriter(handle, COLUMNS).writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+        text = io.StringIO(newline="")
+        csv.DictWriter(text, COLUMNS).writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+        append_line(self.path, text.getvalue().rstrip("\r\n"))
 
     def read(self) -> list[dict]:
+        """Complete rows of ``log.csv`` (a torn last row is skipped)."""
         with open(self.path, newline="") as handle:
-            return list(csv.DictReader(handle))
+            rows = list(csv.DictReader(handle))
+        return [r for r in rows if None not in r and all(r.get(k) is not None for k in COLUMNS)]
 
     def plot(self, png: Path) -> None:
         """Training loss (and its running mean) and validation Dice against the step."""
         import matplotlib
+
+        from medseg.io.verify import verify_for
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -51,8 +65,10 @@ class History:
             ax2.plot(*zip(*val, strict=True), marker="o")
         ax2.set(xlabel="step", ylabel="validation Dice (box, point)", ylim=(0, 1))
         fig.tight_layout()
-        fig.savefig(png, dpi=100)
-        plt.close(fig)
+        try:
+            write_file(png, lambda temp: fig.savefig(temp, dpi=100, format="png"), verify_for(png))
+        finally:
+            plt.close(fig)
 
 
 def _fmt(value: object) -> str:
