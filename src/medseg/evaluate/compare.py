@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +13,11 @@ from medseg.errors import MedsegError
 from medseg.evaluate.metrics import DEFAULT_NSD_TOLERANCE_MM, mean_scores, score_labels
 from medseg.io._common import ending
 from medseg.io.image import Geometry
+from medseg.io.labels import LabelMap, annotation_kind, read_label_map
 
 MASK_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".png", ".tif", ".tiff", ".npz")
 NPZ_LABEL_KEYS = ("segs", "gts")
 
-
-@dataclass
-class LabelMap:
-    """Integer labels on a grid ((z, y, x) or (y, x)) with the grid's geometry (ITK order)."""
-
-    labels: np.ndarray
-    geometry: Geometry
-    path: Path
 
 
 def case_name(path: Path) -> str:
@@ -34,9 +26,15 @@ def case_name(path: Path) -> str:
     return path.name[: len(path.name) - len(end)] if end else path.name
 
 
-def read_labels(path: str | Path) -> LabelMap:
-    """Read a label map; npz files give ``segs`` (predictions) or ``gts`` (ground truth) and ``spacing`` (z,y,x)."""
+def read_labels(path: str | Path, reference: str | Path | None = None, segments: list | None = None) -> LabelMap:
+    """Read a label map; npz files give ``segs`` (predictions) or ``gts`` (ground truth) and ``spacing`` (z,y,x).
+
+    A DICOM SEG or RTSTRUCT is read onto its referenced series (``reference``, or found beside it) by
+    ``medseg.io.labels.read_label_map``, ``segments`` choosing its segments / ROIs.
+    """
     path = Path(path)
+    if annotation_kind(path) is not None:
+        return read_label_map(path, reference, segments)
     if ending(path) == ".npz":
         return _read_npz(path)
     from medseg.io import read_image
