@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from medseg.cli import prompt_args
+from medseg.cli import dicom_out, prompt_args
 from medseg.engine import ENGINE_NAMES
 from medseg.errors import MedsegError
 from medseg.preprocess.window import WINDOW_NAMES
@@ -17,7 +17,8 @@ HELP = "Segment structures of an image or volume from box / point prompts."
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image file (NIfTI, NRRD, MHA, DICOM file or folder, PNG/JPEG/TIFF, npz)")
-    p.add_argument("-o", "--output", required=True, help="mask file (.nii.gz, .nrrd, .mha, .png, .npz)")
+    p.add_argument("-o", "--output", required=True,
+                   help="mask file (.nii.gz, .nrrd, .mha, .png, .npz; .dcm: a DICOM SEG of a DICOM series input)")
     p.add_argument("--model", default=None, help="model name (see `medseg info`)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (overrides $MEDSEG_CHECKPOINT)")
     p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1 | X0,Y0,Z0,X1,Y1,Z1",
@@ -35,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="memory for cached slice embeddings, MiB (4 MiB per slice; default 1024)")
     p.add_argument("--window", default="auto", choices=WINDOW_NAMES, help="intensity window (default auto)")
     p.add_argument("--overlay", help="also write a PNG of the prompted slice with the mask drawn on it")
+    p.add_argument("--format", choices=("auto", "dicom-seg"), default="auto",
+                   help="output format: by the output's ending (default; .dcm is a DICOM SEG), or dicom-seg")
     p.add_argument("--engine", default="auto", choices=ENGINE_NAMES,
                    help="how the network runs (default auto: the fastest installed runtime)")
 
@@ -42,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _check_paths(args: argparse.Namespace) -> None:
     from medseg.io import check_output_path
 
-    out = check_output_path(args.output, args.input)
+    out = dicom_out.check(args) if dicom_out.wanted(args) else check_output_path(args.output, args.input)
     if args.overlay and Path(args.overlay).resolve() in (Path(args.input).resolve(), out.resolve()):
         raise MedsegError(f"--overlay {args.overlay} would overwrite the input or the mask")
 
@@ -80,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
         encodes = session.encodes
     else:
         result = segment_2d(predictor, image, objects, args.window)
-    path = write_mask(result.labels, image.geometry, args.output, reference_path=args.input)
+    if dicom_out.wanted(args):
+        path = dicom_out.write(args, result.labels, image.geometry)
+    else:
+        path = write_mask(result.labels, image.geometry, args.output, reference_path=args.input)
     print(f"window: {result.window.name} ({result.window.reason})")
     for label, z in result.slices.items():
         print(_describe(result.labels == label, label, z, result.iou[label], image.is_volume))

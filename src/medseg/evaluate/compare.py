@@ -114,8 +114,13 @@ def evaluate_pair(case: str, pred: LabelMap, gt: LabelMap, labels: list[int] | N
 
 
 def evaluate_paths(pred: str | Path, gt: str | Path, labels: list[int] | None = None,
-                   tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM, progress: bool = False) -> dict:
-    """Evaluate files or folders; returns ``{"cases": [...], "mean": {...}, "nsd_tolerance_mm": t}``."""
+                   tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM, progress: bool = False,
+                   reference: str | Path | None = None, gt_segments: list | None = None) -> dict:
+    """Evaluate files or folders; returns ``{"cases": [...], "mean": {...}, "nsd_tolerance_mm": t}``.
+
+    ``reference`` is the image series folder of DICOM SEG / RTSTRUCT files (default: found beside them);
+    ``gt_segments`` chooses the ground truth's segments / ROIs (numbers or names), labelled 1..n in that order.
+    """
     pairs = pair_paths(pred, gt)
     if progress:
         from tqdm import tqdm
@@ -123,7 +128,8 @@ def evaluate_paths(pred: str | Path, gt: str | Path, labels: list[int] | None = 
         pairs = tqdm(pairs, desc="evaluate", unit="case", disable=None)  # silent off a terminal
     rows: list[dict] = []
     for case, p, g in pairs:
-        rows.extend(evaluate_pair(case, read_labels(p), read_labels(g), labels, tolerance_mm))
+        truth = read_labels(g, reference, gt_segments)
+        rows.extend(evaluate_pair(case, read_labels(p, reference), truth, labels, tolerance_mm))
     return {"cases": rows, "mean": mean_scores(rows), "nsd_tolerance_mm": tolerance_mm}
 
 
