@@ -229,6 +229,9 @@ def _build(labels: np.ndarray, values: list[int], series: DicomSeries, names: di
     from medseg import __version__
 
     algorithm = _algorithm(model_info)
+    for ds in series.datasets:  # an empty Specific Character Set means the default; highdicom refuses ''
+        if "SpecificCharacterSet" in ds and not ds.SpecificCharacterSet:
+            del ds.SpecificCharacterSet
     kind = hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC if semiautomatic else \
         hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
     descriptions, stacked = [], np.zeros(labels.shape, np.uint8)
