@@ -106,7 +106,10 @@ def test_single_slice_series_2d_labels(tmp_path):
     labels[3:7, 4:9] = 1
     out = write_dicom_seg(labels, folder, tmp_path / "seg.dcm")
     check_valid(out)
-    assert np.array_equal(read_label_map(out, folder).labels[0], labels)
+    back, image = read_label_map(out, folder), read_image(folder)
+    assert np.array_equal(back.labels, labels) and back.labels.shape == image.grid_shape
+    for name in ("spacing", "origin", "direction"):
+        assert np.allclose(getattr(back.geometry, name), getattr(image.geometry, name), atol=1e-4), name
 
 
 def test_rtstruct_square_is_exact(series, tmp_path):

@@ -9,8 +9,8 @@ A DICOM SEG or RTSTRUCT is put on the grid of the image series it references. Th
 
 Each segment (SEG) or ROI (RTSTRUCT) becomes one label, numbered 1..n in file order, or in the order
 given by ``segments``; ``LabelMap.names`` keeps their names. A voxel holds one label, so overlapping
-segments are refused (read them one at a time with ``segments``). DICOM label maps are always 3D
-(z, y, x), in the order ``read_image(series_folder)`` gives the volume.
+segments are refused (read them one at a time with ``segments``). DICOM label maps are (z, y, x), in the
+order ``read_image(series_folder)`` gives the volume; a series of one slice gives (y, x), as ``read_image``.
 """
 
 from __future__ import annotations
@@ -107,7 +107,17 @@ def read_label_map(path: str | os.PathLike[str], reference: str | os.PathLike[st
         from medseg.io.rtstruct import rtstruct_to_labels
 
         labels, names = rtstruct_to_labels(ds, path, series, segments)
+    if series.shape[0] == 1:  # as read_image returns a one-slice series: a 2D (y, x) image
+        return LabelMap(labels[0], _plane(series.geometry), path, names, series.folder)
     return LabelMap(labels, series.geometry, path, names, series.folder)
+
+
+def _plane(geometry: Geometry) -> Geometry:
+    """The 2D geometry ``read_image`` gives a single slice: in-plane spacing, origin and direction block."""
+    block = np.asarray(geometry.direction, float).reshape(3, 3)[:2, :2]
+    if not np.allclose(block @ block.T, np.eye(2), atol=1e-6):
+        block = np.eye(2)
+    return Geometry(geometry.spacing[:2], geometry.origin[:2], tuple(float(v) for v in block.ravel()))
 
 
 def referenced_series_uids(ds) -> list[str]:
