@@ -268,3 +268,24 @@ def test_write_refuses_bad_labels(series, tmp_path):
             write_dicom_seg(labels, series, out)
         assert_one_line_error(excinfo, out, *words)
         assert not out.exists()
+
+
+def test_fractional_seg(series, tmp_path):
+    import highdicom as hd
+
+    from medseg.io.dicom_seg import _algorithm
+
+    probability = np.zeros(SHAPE, np.float32)
+    probability[2, 3:7, 4:10] = 0.8
+    probability[2, 3:7, 10:12] = 0.3  # below one half: outside
+    description = hd.seg.SegmentDescription(1, "soft", hd.sr.CodedConcept("85756007", "SCT", "Tissue"),
+                                            hd.sr.CodedConcept("85756007", "SCT", "Tissue"), "AUTOMATIC",
+                                            _algorithm({}))
+    seg = hd.seg.Segmentation(load_series(series).datasets, probability, "FRACTIONAL", [description], hd.UID(),
+                              5, hd.UID(), 1, "test", "test", "1", "1", max_fractional_value=200)
+    out = tmp_path / "fractional.dcm"
+    seg.save_as(out)
+    expected = np.zeros(SHAPE, np.uint8)
+    expected[2, 3:7, 4:10] = 1
+    result = read_label_map(out, series)
+    assert np.array_equal(result.labels, expected) and result.names == {1: "soft"}
