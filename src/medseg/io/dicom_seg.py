@@ -131,7 +131,7 @@ def seg_to_labels(ds, path: Path, series: DicomSeries, segments: Sequence[Select
     names = {number: name for number, name in chosen}
     pixels = _frames(ds, path)
     threshold = 1 if kind == "BINARY" else max(int(ds.get("MaximumFractionalValue", 255)), 1) / 2.0
-    painter = Painter(path, series.shape, "segment")
+    painter = Painter(path, series.shape, "segment", len(chosen))
     for i, groups in enumerate(ds.PerFrameFunctionalGroupsSequence):
         number = int(_shared(ds, groups, "SegmentIdentificationSequence").ReferencedSegmentNumber)
         if number not in value_of:

@@ -189,9 +189,9 @@ def select(path: Path, available: list[tuple[int, str]], segments: Sequence[Sele
 class Painter:
     """Builds a label map item by item and refuses overlaps (a voxel holds one label)."""
 
-    def __init__(self, path: Path, shape: tuple[int, int, int], what: str) -> None:
+    def __init__(self, path: Path, shape: tuple[int, int, int], what: str, count: int) -> None:
         self.path, self.what = path, what
-        self.labels = np.zeros(shape, np.uint16 if shape else np.uint8)
+        self.labels = np.zeros(shape, np.uint8 if count < 256 else np.uint16)
         self.names: dict[int, str] = {}
 
     def paint(self, value: int, name: str, z: int, mask: np.ndarray) -> None:
@@ -210,6 +210,4 @@ class Painter:
     def result(self) -> tuple[np.ndarray, dict[int, str]]:
         if not self.labels.any():
             raise MedsegError(f"{self.path}: every chosen {self.what} is empty")
-        top = max(self.names, default=0)
-        labels = self.labels.astype(np.uint8) if top < 256 else self.labels
-        return labels, dict(sorted(self.names.items()))
+        return self.labels, dict(sorted(self.names.items()))

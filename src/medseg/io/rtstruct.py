@@ -77,7 +77,7 @@ def rtstruct_to_labels(ds, path: Path, series: DicomSeries, segments: Sequence[S
         raise fail(path, f"frame of reference {', '.join(sorted(frames))} differs from the series' "
                    f"{series.frame_of_reference}")
     chosen = select(path, _rois(ds, path), segments, "ROI")
-    painter = Painter(path, series.shape, "ROI")
+    painter = Painter(path, series.shape, "ROI", len(chosen))
     for value, (number, name) in enumerate(chosen, start=1):
         contours = _contours(ds, number)
         if not contours:
