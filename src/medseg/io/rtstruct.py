@@ -8,6 +8,11 @@ pixel the edge crosses, so its masks are about one pixel wider all round). Conto
 ROI on the same slice are combined by XOR, so a contour inside another is a hole (its edge pixels fall
 in the hole). Oblique series work (the mapping uses the full direction matrix); contours must still be
 parallel to the slices. POINT and OPEN contours are ignored.
+
+Measured on the RIDER lung RTSTRUCT (sample data rider_lung) against the SEG of the same tumour:
+Dice 0.9144 (manual) / 0.9145 (automatic); rt-utils 1.2.7 gives 0.9018 / 0.9002, and agrees with this
+rasteriser at Dice 0.976 / 0.978 (rt-utils was not taken: it needs opencv-python). Reading one ROI with
+its 236-slice series takes about 1.5 s, mostly the series' headers.
 """
 
 from __future__ import annotations
