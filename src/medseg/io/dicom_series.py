@@ -65,8 +65,12 @@ def read_headers(folder: Path) -> list[tuple[Path, object]]:
     """(path, header) of every DICOM file directly in ``folder`` (unreadable files skipped), sorted by name."""
     import pydicom
 
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:  # an unreadable folder holds no series we can use
+        return []
     found = []
-    for path in sorted(p for p in folder.iterdir() if _is_dicom(p)):
+    for path in (p for p in entries if _is_dicom(p)):
         try:
             found.append((path, pydicom.dcmread(path, stop_before_pixels=True)))
         except Exception:  # noqa: BLE001 - a stray non-DICOM file is not a series file

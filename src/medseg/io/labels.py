@@ -132,10 +132,15 @@ def referenced_series_uids(ds) -> list[str]:
 
 def candidate_folders(path: Path) -> list[Path]:
     """Where the referenced series is looked for: the file's folder, its sub-folders, its parent's folders."""
-    here = path.parent
-    subs = sorted(p for p in here.iterdir() if p.is_dir())
-    siblings = sorted(p for p in here.parent.iterdir() if p.is_dir() and p != here) if here.parent != here else []
-    return [here, *subs, *siblings]
+    here = path.parent.absolute()
+    return [here, *_folders_in(here), *(p for p in _folders_in(here.parent) if p != here)]
+
+
+def _folders_in(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return []
 
 
 def _series_for(path: Path, ds, kind: str, reference: str | os.PathLike[str] | None):
