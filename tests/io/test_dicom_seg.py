@@ -289,3 +289,16 @@ def test_fractional_seg(series, tmp_path):
     expected[2, 3:7, 4:10] = 1
     result = read_label_map(out, series)
     assert np.array_equal(result.labels, expected) and result.names == {1: "soft"}
+
+
+def test_rtstruct_on_an_oblique_series(tmp_path):
+    from dicom_fixtures import ORIGIN, SPACING
+
+    folder, direction = tmp_path / "oblique", rotation(0.2, -0.1, 0.3)
+    write_ct_series(folder, np.zeros(SHAPE, np.int16), direction=direction)
+    corners = np.array([[3, 2, 2], [8, 2, 2], [8, 6, 2], [3, 6, 2]], float)  # voxel (x, y, z) on slice 2
+    contour = np.asarray(ORIGIN) + (direction @ (corners * np.asarray(SPACING)).T).T
+    result = read_label_map(write_rtstruct(tmp_path / "rs.dcm", folder, {"GTV": [contour]}), folder)
+    expected = np.zeros(SHAPE, np.uint8)
+    expected[2, 2:7, 3:9] = 1
+    assert np.array_equal(result.labels, expected)
