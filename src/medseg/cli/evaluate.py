@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gt", required=True, help="ground-truth mask file or folder")
     p.add_argument("--labels", help="comma-separated label values (default: every nonzero label present)")
     p.add_argument("--nsd-tolerance", type=float, default=2.0, metavar="MM", help="NSD tolerance in mm (default 2)")
+    p.add_argument("--reference", help="DICOM series folder a SEG / RTSTRUCT refers to (default: found beside it)")
+    p.add_argument("--gt-segments", help="comma-separated segment / ROI numbers or names of a DICOM SEG / RTSTRUCT "
+                   "ground truth, labelled 1..n in this order (default: all)")
     p.add_argument("--json", help="write {cases, mean} as JSON here")
     p.add_argument("--csv", help="write one row per case and label as CSV here")
     p.add_argument("--overwrite", action="store_true",
@@ -47,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"--json": args.json, "--csv": args.csv}, [args.pred, args.gt], args.overwrite)
     if not (args.nsd_tolerance >= 0 and math.isfinite(args.nsd_tolerance)):
         raise MedsegError(f"--nsd-tolerance {args.nsd_tolerance} must be a non-negative number of mm")
-    result = evaluate_paths(args.pred, args.gt, parse_labels(args.labels), args.nsd_tolerance, progress=True)
+    segments = [v.strip() for v in args.gt_segments.split(",") if v.strip()] if args.gt_segments else None
+    result = evaluate_paths(args.pred, args.gt, parse_labels(args.labels), args.nsd_tolerance, progress=True,
+                            reference=args.reference, gt_segments=segments)
     for row in result["cases"]:
         print(f"{row['case']}  label {row['label']}: Dice {row['dice']:.4f}  NSD {row['nsd']:.4f}  "
               f"HD95 {row['hd95']:.2f} mm")

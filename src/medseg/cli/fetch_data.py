@@ -33,7 +33,7 @@ def _list() -> int:
         kind = "required" if spec.required else "optional"
         problem = sample.damage(name, verify=False)
         state = "fetched" if problem is None else "missing" if problem == "not fetched" else "damaged"
-        print(f"{name:<8} {kind:<8} {state:<7} {spec.description}")
+        print(f"{name:<17} {kind:<8} {state:<7} {spec.description}")
     return 0
 
 

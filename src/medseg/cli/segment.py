@@ -11,7 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from medseg.cli import prompt_args
+from medseg.cli import dicom_out, prompt_args
 from medseg.engine import ENGINE_NAMES
 from medseg.errors import MedsegError
 from medseg.preprocess.window import WINDOW_NAMES
@@ -22,7 +22,8 @@ HELP = "Segment structures of an image or volume from box / point prompts."
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image file (NIfTI, NRRD, MHA, DICOM file or folder, PNG/JPEG/TIFF, npz)")
-    p.add_argument("-o", "--output", required=True, help="mask file (.nii.gz, .nrrd, .mha, .png, .npz)")
+    p.add_argument("-o", "--output", required=True,
+                   help="mask file (.nii.gz, .nrrd, .mha, .png, .npz; .dcm: a DICOM SEG of a DICOM series input)")
     p.add_argument("--model", default=None, help="model name (see `medseg info`)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (overrides $MEDSEG_CHECKPOINT)")
     p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1 | X0,Y0,Z0,X1,Y1,Z1",
@@ -43,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (refused without it)")
     p.add_argument("--series", default=None, metavar="UID",
                    help="Series Instance UID to read from a DICOM folder holding several series")
+    p.add_argument("--format", choices=("auto", "dicom-seg"), default="auto",
+                   help="output format: by the output's ending (default; .dcm is a DICOM SEG), or dicom-seg")
     p.add_argument("--engine", default="auto", choices=ENGINE_NAMES,
                    help="how the network runs (default auto: the fastest installed runtime)")
 
@@ -53,7 +56,10 @@ def _check_paths(args: argparse.Namespace) -> None:
 
     check_outputs({"--output": args.output, "--overlay": args.overlay},
                   [args.input, args.prompts, args.checkpoint], args.overwrite, {"--overlay": (".png",)})
-    check_output_path(args.output, args.input)
+    if dicom_out.wanted(args):
+        dicom_out.check(args)
+    else:
+        check_output_path(args.output, args.input)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = segment_2d(predictor, image, objects, args.window)
     with Transaction() as tx:  # the mask and the overlay appear together or not at all
-        labels, geometry = output_geometry(image, result.labels, args.output)
-        path = write_mask(labels, geometry, args.output, reference_path=args.input, tx=tx)
+        if dicom_out.wanted(args):
+            path = dicom_out.write(args, result.labels, image.geometry, tx)
+        else:
+            labels, geometry = output_geometry(image, result.labels, args.output)
+            path = write_mask(labels, geometry, args.output, reference_path=args.input, tx=tx)
         overlay = _write_overlay(image, result, objects, args.overlay, tx) if args.overlay else None
     print(f"window: {result.window.name} ({result.window.reason})")
     for label, z in result.slices.items():

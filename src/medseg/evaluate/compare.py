@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +15,11 @@ from medseg.evaluate.metrics import DEFAULT_NSD_TOLERANCE_MM, mean_scores, score
 from medseg.files import Transaction, write_text
 from medseg.io._common import ending
 from medseg.io.image import Geometry
+from medseg.io.labels import LabelMap, annotation_kind, read_label_map
 
 MASK_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".png", ".tif", ".tiff", ".npz")
 NPZ_LABEL_KEYS = ("segs", "gts")
 
-
-@dataclass
-class LabelMap:
-    """Integer labels on a grid ((z, y, x) or (y, x)) with the grid's geometry (ITK order)."""
-
-    labels: np.ndarray
-    geometry: Geometry
-    path: Path
 
 
 def case_name(path: Path) -> str:
@@ -36,9 +28,15 @@ def case_name(path: Path) -> str:
     return path.name[: len(path.name) - len(end)] if end else path.name
 
 
-def read_labels(path: str | Path) -> LabelMap:
-    """Read a label map; npz files give ``segs`` (predictions) or ``gts`` (ground truth) and ``spacing`` (z,y,x)."""
+def read_labels(path: str | Path, reference: str | Path | None = None, segments: list | None = None) -> LabelMap:
+    """Read a label map; npz files give ``segs`` (predictions) or ``gts`` (ground truth) and ``spacing`` (z,y,x).
+
+    A DICOM SEG or RTSTRUCT is read onto its referenced series (``reference``, or found beside it) by
+    ``medseg.io.labels.read_label_map``, ``segments`` choosing its segments / ROIs.
+    """
     path = Path(path)
+    if annotation_kind(path) is not None:
+        return read_label_map(path, reference, segments)
     if ending(path) == ".npz":
         return _read_npz(path)
     from medseg.io import read_image
@@ -118,8 +116,13 @@ def evaluate_pair(case: str, pred: LabelMap, gt: LabelMap, labels: list[int] | N
 
 
 def evaluate_paths(pred: str | Path, gt: str | Path, labels: list[int] | None = None,
-                   tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM, progress: bool = False) -> dict:
-    """Evaluate files or folders; returns ``{"cases": [...], "mean": {...}, "nsd_tolerance_mm": t}``."""
+                   tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM, progress: bool = False,
+                   reference: str | Path | None = None, gt_segments: list | None = None) -> dict:
+    """Evaluate files or folders; returns ``{"cases": [...], "mean": {...}, "nsd_tolerance_mm": t}``.
+
+    ``reference`` is the image series folder of DICOM SEG / RTSTRUCT files (default: found beside them);
+    ``gt_segments`` chooses the ground truth's segments / ROIs (numbers or names), labelled 1..n in that order.
+    """
     pairs = pair_paths(pred, gt)
     if progress:
         from tqdm import tqdm
@@ -127,7 +130,8 @@ def evaluate_paths(pred: str | Path, gt: str | Path, labels: list[int] | None = 
         pairs = tqdm(pairs, desc="evaluate", unit="case", disable=None)  # silent off a terminal
     rows: list[dict] = []
     for case, p, g in pairs:
-        rows.extend(evaluate_pair(case, read_labels(p), read_labels(g), labels, tolerance_mm))
+        truth = read_labels(g, reference, gt_segments)
+        rows.extend(evaluate_pair(case, read_labels(p, reference), truth, labels, tolerance_mm))
     return {"cases": rows, "mean": mean_scores(rows), "nsd_tolerance_mm": tolerance_mm}
 
 

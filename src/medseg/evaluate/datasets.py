@@ -9,6 +9,8 @@ nnU-Net raw layout::
                                     box2d then prompts one box per instance.
 
 CVPR24 npz: ``DIR/*.npz`` (or ``DIR/imgs/*.npz``), each with ``imgs``, ``gts`` and optionally ``spacing``.
+
+DICOM cases: ``DIR/<case>/`` holding a DICOM series and one SEG or RTSTRUCT (``medseg.io.dicom_cases``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def open_dataset(root: str | Path) -> Dataset:
     files = sorted(npz_dir.glob("*.npz"))
     if files:
         return Dataset(root, "npz", [Case(p.stem, p, p) for p in files])
+    from medseg.io.dicom_cases import find_dicom_cases  # case folders: DICOM series + SEG/RTSTRUCT
+
+    if dicom := find_dicom_cases(root):
+        return Dataset(root, "dicom", [Case(name, file, file) for name, file in dicom])
     raise MedsegError(f"--data {root}: neither an nnU-Net raw dataset (dataset.json, imagesTr, labelsTr) "
                       "nor a folder of CVPR24 .npz files")
 
@@ -63,6 +69,11 @@ def load_case(dataset: Dataset, case: Case) -> tuple[Image, np.ndarray, np.ndarr
     from medseg.evaluate.compare import check_same_grid, read_labels
     from medseg.io import read_image, read_npz_labels
 
+    if dataset.layout == "dicom":
+        from medseg.io.dicom_cases import read_dicom_case
+
+        image, label_map = read_dicom_case(case.labels)
+        return image, label_map.labels, None
     image = read_image(case.image)
     if dataset.layout == "npz":
         labels = read_npz_labels(case.labels)

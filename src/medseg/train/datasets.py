@@ -7,6 +7,7 @@ Layouts (found by ``open_training_data``):
   are sampled, evenly spread along z).
 - CVPR24 npz: ``DIR/*.npz`` or ``DIR/imgs/*.npz`` with ``imgs`` and ``gts``.
 - PNG pairs: ``DIR/images/NAME.png`` with ``DIR/masks/NAME.png`` (or ``labels/``).
+- DICOM cases: ``DIR/<case>/`` holding a DICOM series and one SEG or RTSTRUCT (``medseg.io.dicom_cases``).
 
 Every non-zero label value present on a slice is one object (a class of a label map, or an instance).
 Images are windowed to 0..255 as for inference (``medseg.predict.segment.windowed``), resized with
@@ -87,8 +88,13 @@ def find_cases(root: Path) -> tuple[str, list[CasePaths], dict[int, str]]:
     files = sorted(npz_dir.glob("*.npz"))
     if files:
         return "npz", [CasePaths(p.stem, p, None) for p in files], {}
+    from medseg.io.dicom_cases import find_dicom_cases  # case folders: DICOM series + SEG/RTSTRUCT
+
+    if dicom := find_dicom_cases(root):
+        return "dicom", [CasePaths(name, file, file) for name, file in dicom], {}
     raise MedsegError(f"--data {root}: not an nnU-Net raw dataset (dataset.json, imagesTr, labelsTr), "
-                      "a folder of CVPR24 .npz files, or images/ + masks/ picture pairs")
+                      "a folder of CVPR24 .npz files, images/ + masks/ picture pairs, or case folders of "
+                      "a DICOM series + SEG/RTSTRUCT")
 
 
 def _nnunet_cases(root: Path) -> tuple[str, list[CasePaths], dict[int, str]]:
@@ -113,6 +119,11 @@ def read_case(case: CasePaths) -> tuple[np.ndarray, np.ndarray, bool]:
     from medseg.io import read_image, read_npz_labels
     from medseg.predict.segment import windowed
 
+    if case.labels is not None and case.labels == case.image:  # a DICOM case: the SEG/RTSTRUCT names its series
+        from medseg.io.dicom_cases import read_dicom_case
+
+        image, label_map = read_dicom_case(case.labels)
+        return windowed(image, "auto")[0], label_map.labels.astype(np.int64), True
     image = read_image(case.image)
     if case.labels is None:
         labels = read_npz_labels(case.image)
