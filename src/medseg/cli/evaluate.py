@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 from medseg.errors import MedsegError
+from medseg.validate import option
 
 NAME = "evaluate"
 HELP = "Score prediction masks against ground truth (two files, or two folders matched by case name)."
@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pred", required=True, help="prediction mask file or folder")
     p.add_argument("--gt", required=True, help="ground-truth mask file or folder")
     p.add_argument("--labels", help="comma-separated label values (default: every nonzero label present)")
-    p.add_argument("--nsd-tolerance", type=float, default=2.0, metavar="MM", help="NSD tolerance in mm (default 2)")
+    p.add_argument("--nsd-tolerance", type=option("--nsd-tolerance", minimum=0, example=2), default=2.0, metavar="MM",
+                   help="NSD tolerance in mm (default 2)")
     p.add_argument("--json", help="write {cases, mean} as JSON here")
     p.add_argument("--csv", help="write one row per case and label as CSV here")
 
@@ -35,8 +36,6 @@ def parse_labels(text: str | None) -> list[int] | None:
 def run(args: argparse.Namespace) -> int:
     from medseg.evaluate.compare import evaluate_paths, write_csv, write_json
 
-    if not (args.nsd_tolerance >= 0 and math.isfinite(args.nsd_tolerance)):
-        raise MedsegError(f"--nsd-tolerance {args.nsd_tolerance} must be a non-negative number of mm")
     result = evaluate_paths(args.pred, args.gt, parse_labels(args.labels), args.nsd_tolerance, progress=True)
     for row in result["cases"]:
         print(f"{row['case']}  label {row['label']}: Dice {row['dice']:.4f}  NSD {row['nsd']:.4f}  "
