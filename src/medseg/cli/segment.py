@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="propagate the 2D box (or point) on --slice up and down until the structure ends")
     p.add_argument("--propagation", default="default", choices=("default", "baseline"),
                    help="slice-to-slice rule for 3D prompts (baseline: CVPR24 MedSAM-on-laptop)")
-    p.add_argument("--embedding-budget", type=option("--embedding-budget", positive=True, example=1024),
+    p.add_argument("--embedding-budget", type=option("--embedding-budget", positive=True, maximum=2**30, example=1024),
                    default=1024, metavar="MIB",
                    help="memory for cached slice embeddings, MiB (4 MiB per slice; default 1024)")
     p.add_argument("--window", default="auto", choices=WINDOW_NAMES, help="intensity window (default auto)")

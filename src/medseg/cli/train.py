@@ -7,10 +7,15 @@ import argparse
 from medseg.errors import MedsegError
 from medseg.validate import option, whole
 
-SEED_MAX = 2**32 - 1  # numpy and torch both take seeds below 2**32
-
 NAME = "train"
 HELP = "fine-tune a model on a dataset (nnU-Net raw, CVPR24 npz, or image/mask pictures)"
+
+
+def _rule(flag: str, field: str | None = None):
+    """The argparse type of ``--flag``: the rules of TrainConfig's field (medseg.train.config.NUMBERS)."""
+    from medseg.train.config import NUMBERS
+
+    return option(f"--{flag}", **NUMBERS[field or flag.replace("-", "_")])
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,28 +26,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (model.pt, last.pt, log.csv, curves.png)")
     p.add_argument("--model", default="litemedsam", help="model to start from (default litemedsam)")
     p.add_argument("--checkpoint", default=None, help="weights to start from (default: the packaged ones)")
-    p.add_argument("--epochs", type=whole("--epochs", 1), default=1)
-    p.add_argument("--max-steps", type=whole("--max-steps", 1), default=None, help="total steps (overrides --epochs)")
-    p.add_argument("--lr", type=option("--lr", positive=True, maximum=1, example="1e-4"), default=1e-4)
-    p.add_argument("--batch-size", type=whole("--batch-size", 1, example=4), default=4,
+    p.add_argument("--epochs", type=_rule("epochs"), default=1)
+    p.add_argument("--max-steps", type=_rule("max-steps"), default=None, help="total steps (overrides --epochs)")
+    p.add_argument("--lr", type=_rule("lr"), default=1e-4)
+    p.add_argument("--batch-size", type=_rule("batch-size"), default=4,
                    help="objects per step and process")
     p.add_argument("--prompts", default="box,point", help="comma list of box, point, mask (default box,point)")
-    p.add_argument("--rounds", type=whole("--rounds", 1, example=2), default=2,
+    p.add_argument("--rounds", type=_rule("rounds"), default=2,
                    help="prompting rounds per step (later ones add error clicks)")
-    p.add_argument("--val-fraction", type=option("--val-fraction", minimum=0, below=1, example=0.2), default=0.2)
-    p.add_argument("--val-every", type=whole("--val-every", 0), default=0,
+    p.add_argument("--val-fraction", type=_rule("val-fraction"), default=0.2)
+    p.add_argument("--val-every", type=_rule("val-every"), default=0,
                    help="validate every N steps (default: each epoch)")
-    p.add_argument("--save-every", type=whole("--save-every", 1, example=50), default=50,
+    p.add_argument("--save-every", type=_rule("save-every"), default=50,
                    help="write last.pt every N steps")
-    p.add_argument("--slices-per-case", type=whole("--slices-per-case", 1, example=8), default=8,
+    p.add_argument("--slices-per-case", type=_rule("slices-per-case"), default=8,
                    help="2D slices sampled per 3D case")
-    p.add_argument("--focal", type=option("--focal", minimum=0, example=0.5), default=0.0,
+    p.add_argument("--focal", type=_rule("focal", "focal_weight"), default=0.0,
                    help="weight of a focal loss beside Dice + BCE (default 0)")
     p.add_argument("--no-augment", action="store_true", help="no flips/intensity/affine augmentation")
     p.add_argument("--nproc", type=whole("--nproc", 1, 256, example=2), default=1,
                    help="processes (PyTorch DDP via torchrun; gloo on CPU)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--seed", type=whole("--seed", 0, SEED_MAX), default=0)
+    p.add_argument("--seed", type=_rule("seed"), default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

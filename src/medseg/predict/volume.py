@@ -33,6 +33,7 @@ from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.segment import window_for
 from medseg.preprocess.window import WindowChoice, WindowedVolume
 from medseg.prompts import Box, Box3D, Point, check_box, check_point, check_slice, clip_box3d
+from medseg.validate import number
 
 
 def _empty() -> MappingProxyType:
@@ -118,7 +119,7 @@ class VolumeSession:
         is_predictor = isinstance(predictor_or_model, Predictor)
         self.predictor = predictor_or_model if is_predictor else Predictor(predictor_or_model)
         self.propagation = prop.config(propagation)
-        self.budget_mib = budget_mib
+        self.budget_mib = number(budget_mib, "embedding budget (MiB)", positive=True, maximum=2**30, example=1024)
         self.progress = progress
         self.cache = EmbeddingCache(self._encode, budget_mib)
         self.state = VolumeState()
