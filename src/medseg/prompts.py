@@ -87,14 +87,17 @@ def _check_fields(prompt: object, names: tuple[str, ...], z: str | None = None) 
 def parse_numbers(text: str, count: tuple[int, ...], what: str) -> list[float]:
     """Parse 'a,b,c' into finite floats (ASCII decimals, no NaN or infinities), requiring one of the allowed counts."""
     parts = text.split(",")
-    want = " or ".join(str(c) for c in count)
+    for part in parts:
+        try:
+            parse_number(part, what)
+        except MedsegError:
+            example = {2: "10,20", 3: "10,20,5", 4: "10,20,60,80", 6: "10,20,5,60,80,9"}.get(max(count), "10,20,60,80")
+            raise MedsegError(f"{what} '{text}': {part.strip()!r} is not a finite number; write numbers separated "
+                              f"by commas, e.g. {example}") from None
     if len(parts) not in count:
-        raise MedsegError(f"{what} '{text}' needs {want} comma-separated numbers, got {len(parts)}")
-    try:
-        return [float(parse_number(v, what)) for v in parts]
-    except MedsegError:
-        raise MedsegError(f"{what} '{text}': needs {want} finite numbers separated by commas, e.g. "
-                          f"{','.join(['10', '20', '30', '40', '5', '6'][:max(count)])}") from None
+        want = " or ".join(str(c) for c in count)
+        raise MedsegError(f"{what} '{text}' needs {want} numbers, got {len(parts)}")
+    return [float(part) for part in parts]
 
 
 def check_box(box: Box, shape_yx: tuple[int, int]) -> None:
