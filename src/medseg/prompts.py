@@ -92,11 +92,11 @@ def parse_numbers(text: str, count: tuple[int, ...], what: str) -> list[float]:
             parse_number(part, what)
         except MedsegError:
             example = {2: "10,20", 3: "10,20,5", 4: "10,20,60,80", 6: "10,20,5,60,80,9"}.get(max(count), "10,20,60,80")
-            raise MedsegError(f"{what} '{text}': {part.strip()!r} is not a finite number; write numbers separated "
+            raise MedsegError(f"{what} {text!r}: {part.strip()!r} is not a finite number; write numbers separated "
                               f"by commas, e.g. {example}") from None
     if len(parts) not in count:
         want = " or ".join(str(c) for c in count)
-        raise MedsegError(f"{what} '{text}' needs {want} numbers, got {len(parts)}")
+        raise MedsegError(f"{what} {text!r} needs {want} numbers, got {len(parts)}")
     return [float(part) for part in parts]
 
 

@@ -81,15 +81,16 @@ def parse_number(text: str, name: str, **rules) -> float | int:
     """A number written in ``text`` (ASCII digits, as 3, -2.5 or 1e-4), checked like ``number``."""
     stripped = text.strip()
     integer = rules.get("integer", False)
+    shown = text if text.isprintable() and text == stripped else repr(text)
     if _SPECIAL.fullmatch(stripped):  # nan, inf, -Infinity: refused by number() as not finite
-        return number(float(stripped), name, shown=text, **rules)
+        return number(float(stripped), name, shown=shown, **rules)
     if not (_INTEGER if integer else _DECIMAL).fullmatch(stripped):
         want = _want(minimum=rules.get("minimum"), maximum=rules.get("maximum", INT_MAX if integer else None),
                      positive=rules.get("positive", False), integer=integer, below=rules.get("below"),
                      example=rules.get("example"))
         what = "not a whole number" if integer and _DECIMAL.fullmatch(stripped) else "not a number"
         raise MedsegError(f"{name} {text!r}: {what}; {want}")
-    return number(int(stripped) if integer else float(stripped), name, shown=text, **rules)
+    return number(int(stripped) if integer else float(stripped), name, shown=shown, **rules)
 
 
 def option(name: str, **rules) -> Callable[[str], float | int]:

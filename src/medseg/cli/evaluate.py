@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from medseg.errors import MedsegError
-from medseg.validate import option
+from medseg.validate import option, parse_number
 
 NAME = "evaluate"
 HELP = "Score prediction masks against ground truth (two files, or two folders matched by case name)."
@@ -22,14 +22,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_labels(text: str | None) -> list[int] | None:
-    if not text:
+    """``--labels 1,2,3`` as label values (whole numbers 1..2147483647), or None when not given."""
+    if text is None:
         return None
     try:
-        labels = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise MedsegError(f"--labels '{text}' must be comma-separated integers, e.g. 1,2,3") from None
-    if not labels or any(v <= 0 for v in labels):
-        raise MedsegError(f"--labels '{text}' must list positive label values")
+        labels = [parse_number(v, "--labels", integer=True, minimum=1) for v in text.split(",") if v.strip()]
+    except MedsegError:
+        raise MedsegError(f"--labels {text!r}: must be comma-separated label values, whole numbers >= 1, "
+                          "e.g. 1,2,3") from None
+    if not labels:
+        raise MedsegError(f"--labels {text!r}: must list label values, e.g. 1,2,3")
     return labels
 
 

@@ -59,7 +59,7 @@ def objects_from_flags(boxes: list[str], slice_z: int | None, points: list[str],
     parsed = [parse_numbers(text, (1, 2, 3, 4, 5, 6, 7, 8), "--box") for text in boxes]
     for text, values in zip(boxes, parsed, strict=True):
         if len(values) not in (4, 6):
-            raise MedsegError(f"--box '{text}' needs 4 numbers (X0,Y0,X1,Y1 with --slice) or 6 "
+            raise MedsegError(f"--box {text!r} needs 4 numbers (X0,Y0,X1,Y1 with --slice) or 6 "
                               f"(X0,Y0,Z0,X1,Y1,Z1), got {len(values)}")
     flat = [",".join(f"{v:g}" for v in b) for b in parsed if len(b) == 4]
     if len(flat) > 1:
