@@ -142,8 +142,8 @@ class Box3D:
 
     def __post_init__(self) -> None:
         _check_fields(self, ("x0", "y0", "x1", "y1"))
-        _check_fields(self, (), z="z0")
-        _check_fields(self, (), z="z1")
+        for name in ("z0", "z1"):  # required, unlike a 2D box's slice
+            number(getattr(self, name), f"Box3D.{name}", integer=True, minimum=-INT_MAX)
 
     def box2d(self, z: int | None = None) -> Box:
         """The box's (x, y) extent as a 2D Box on slice z."""
