@@ -6,9 +6,9 @@ import argparse
 import shlex
 from pathlib import Path
 
-from medseg.cli.evaluate import parse_labels
+from medseg.cli.evaluate import NSD_TOLERANCE, parse_labels
 from medseg.errors import MedsegError
-from medseg.validate import option, whole
+from medseg.validate import whole
 
 NAME = "benchmark-protocol"
 HELP = "Drive a model with prompts simulated from ground truth (box2d, box3d, interactive, sammed3d)."
@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clicks", type=whole("--clicks", 0, 1000), default=5,
                    help="interactive / sammed3d: number of clicks")
     p.add_argument("--no-box", action="store_true", help="interactive: clicks only, no initial 3D box")
-    p.add_argument("--nsd-tolerance", type=option("--nsd-tolerance", minimum=0, example=2), default=2.0, metavar="MM")
+    p.add_argument("--nsd-tolerance", type=NSD_TOLERANCE, default=2.0, metavar="MM")
     p.add_argument("--montage", type=whole("--montage", 0, 1000), default=8, metavar="N", help="tiles in montage.png")
 
 

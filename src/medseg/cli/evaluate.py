@@ -10,12 +10,14 @@ from medseg.validate import option, parse_number
 NAME = "evaluate"
 HELP = "Score prediction masks against ground truth (two files, or two folders matched by case name)."
 
+NSD_TOLERANCE = option("--nsd-tolerance", minimum=0, maximum=1000, example=2)  # mm
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pred", required=True, help="prediction mask file or folder")
     p.add_argument("--gt", required=True, help="ground-truth mask file or folder")
     p.add_argument("--labels", help="comma-separated label values (default: every nonzero label present)")
-    p.add_argument("--nsd-tolerance", type=option("--nsd-tolerance", minimum=0, example=2), default=2.0, metavar="MM",
+    p.add_argument("--nsd-tolerance", type=NSD_TOLERANCE, default=2.0, metavar="MM",
                    help="NSD tolerance in mm (default 2)")
     p.add_argument("--json", help="write {cases, mean} as JSON here")
     p.add_argument("--csv", help="write one row per case and label as CSV here")

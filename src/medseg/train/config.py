@@ -21,8 +21,8 @@ NUMBERS: dict[str, dict] = {
                                                                          "maximum": 2**32 - 1},
     "slices_per_case": {"integer": True, "minimum": 1, "example": 8},
     "adapter_dim": {"integer": True, "minimum": 1, "maximum": 4096},
-    "lora_rank": {"integer": True, "minimum": 1, "maximum": 4096}, "focal_weight": {"minimum": 0},
-    "iou_weight": {"minimum": 0}, "box_jitter": {"minimum": 0, "maximum": 1},
+    "lora_rank": {"integer": True, "minimum": 1, "maximum": 4096}, "focal_weight": {"minimum": 0, "maximum": 100},
+    "iou_weight": {"minimum": 0, "maximum": 100}, "box_jitter": {"minimum": 0, "maximum": 1},
 }
 CLI_NAMES = ("epochs", "max_steps", "lr", "batch_size", "rounds", "val_fraction", "val_every", "save_every",
              "slices_per_case", "seed")
