@@ -28,7 +28,8 @@ OPTIONS = {
                            "--clicks": "int0", "--nsd-tolerance": "real0", "--montage": "int0"},
     "benchmark": {"--repeats": "int+", "--process-runs": "int+", "--slices": "int+"},
 }
-BAD_ANYWHERE = ["nan", "NaN", "inf", "-inf", "-Infinity", "1e309", "abc", "true", "", "１２", "-1", "-5,3", "0x10", "1e23"]
+BAD_ANYWHERE = ["nan", "NaN", "inf", "-inf", "-Infinity", "1e309", "abc", "true", "", "１２", "-1", "-5,3", "0x10",
+                "1e23"]
 BAD_FOR = {"int+": ["0", "1.5", "99999999999999999999999"], "int0": ["2.5", "99999999999999999999999"],
            "real+": ["0", "-0.0"], "real0": ["-1e-9"], "frac": ["1", "1.5"]}
 

@@ -108,7 +108,7 @@ def test_any_json_document_gives_valid_prompts_or_one_line(document):
 @given(st.text(max_size=80))
 def test_any_file_text_gives_prompts_or_one_line(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("p") / "p.json"
-    path.write_text(text)
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))  # lone surrogates make invalid UTF-8
     try:
         objects = prompt_args.from_file(str(path))
     except MedsegError as exc:
