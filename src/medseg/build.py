@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from medseg.checkpoints import CHECKPOINT_ENV, resolve_checkpoint, sha256_of
+from medseg.checkpoints import CHECKPOINT_ENV, load_torch_file, resolve_checkpoint, sha256_of
 from medseg.errors import MedsegError
 from medseg.modeling.mask_decoder import MaskDecoder
 from medseg.modeling.prompt_encoder import PromptEncoder
@@ -38,38 +38,47 @@ def build_architecture(card: ModelCard) -> PromptableSAM:
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or foreign files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights only load failed" in reason.lower():
-            reason = "not a PyTorch weights file that loads safely (torch.load with weights_only=True)"
-        raise MedsegError(f"cannot load checkpoint {path}: {reason}") from None
+    state = load_torch_file(path, "checkpoint")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
-    if not isinstance(state, dict):
-        raise MedsegError(f"checkpoint {path} does not hold a state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise MedsegError(f"checkpoint {path} does not hold a state_dict (names mapped to tensors)")
     return state
+
+
+def load_strictly(model: torch.nn.Module, state: object, what: str) -> None:
+    """``model.load_state_dict(state, strict=True)``; a misfit is one short line: ``what``, then which keys."""
+    expected = model.state_dict()
+    if not isinstance(state, dict):
+        raise MedsegError(f"{what}: it holds no state_dict")
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    shapes = [k for k in expected if k in state and getattr(state[k], "shape", None) != expected[k].shape]
+    for keys, kind in ((missing, "missing"), (extra, "unexpected"), (shapes, "wrong shape")):
+        if keys:
+            more = f" and {len(keys) - 2} more" if len(keys) > 2 else ""
+            raise MedsegError(f"{what}: {len(keys)} {kind} weight(s), e.g. {', '.join(keys[:2])}{more}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise MedsegError(f"{what}: {str(exc).splitlines()[0][:200]}") from None
 
 
 def build_finetuned(path: Path) -> PromptableSAM:
     """A ``medseg train`` model.pt: the card named in its config, its adapters re-attached, loaded strictly."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or foreign files
-        raise MedsegError(f"cannot load model {path}: {str(exc).splitlines()[0]}") from None
+    blob = load_torch_file(path, "model")
     if not isinstance(blob, dict) or not isinstance(blob.get("config"), dict) or "model" not in blob:
         raise MedsegError(f"{path} is not a model.pt written by `medseg train`")
-    model = build_architecture(get_card(blob["config"].get("model")))
-    if blob["config"].get("adapter_dim"):
+    name, adapter_dim = blob["config"].get("model"), blob["config"].get("adapter_dim")
+    if not isinstance(name, str) or not (adapter_dim is None or (isinstance(adapter_dim, int) and 0 < adapter_dim
+                                                                  and not isinstance(adapter_dim, bool))):
+        raise MedsegError(f"{path} is not a model.pt written by `medseg train` (its config is damaged)")
+    model = build_architecture(get_card(name))
+    if adapter_dim:
         from medseg.train.adapters import add_adapters
 
-        add_adapters(model, int(blob["config"]["adapter_dim"]))
-    try:
-        model.load_state_dict(blob["model"], strict=True)
-    except RuntimeError as exc:
-        raise MedsegError(f"{path} does not fit its model '{blob['config'].get('model')}': "
-                          f"{str(exc).splitlines()[0]}") from None
+        add_adapters(model, adapter_dim)
+    load_strictly(model, blob["model"], f"{path} does not fit its model '{name}'")
     model.checkpoint_sha256 = sha256_of(path)
     return model.eval()
 
@@ -79,17 +88,15 @@ def build_model(name: str | None = None, checkpoint: str | os.PathLike | None = 
 
     Returns it in eval mode on the CPU.
     """
-    if name and name.endswith(".pt") and Path(name).expanduser().is_file():
+    if name and name.endswith((".pt", ".pth")):
+        if not Path(name).expanduser().is_file():
+            raise MedsegError(f"model file not found: {name} (a model.pt written by `medseg train`)")
         return build_finetuned(Path(name).expanduser())
     card = get_card(name)
     model = build_architecture(card)
     path = resolve_checkpoint(card, checkpoint)
     state = load_state_dict(path)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise MedsegError(f"checkpoint {path} does not fit model '{card.name}': "
-                          f"{str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc}") from None
+    load_strictly(model, state, f"checkpoint {path} does not fit model '{card.name}'")
     # The engines cache their compiled forms under this key (the packaged file was verified above).
     packaged = card.checkpoint is not None and not (checkpoint or os.environ.get(CHECKPOINT_ENV))
     model.checkpoint_sha256 = card.checkpoint.sha256 if packaged else sha256_of(path)

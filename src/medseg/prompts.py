@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from medseg.errors import MedsegError
+from medseg.validate import INT_MAX, number, parse_number
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class Box:
     x1: float
     y1: float
     z: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self, ("x0", "y0", "x1", "y1"), z="z")
 
     def as_array(self) -> np.ndarray:
         return np.array([self.x0, self.y0, self.x1, self.y1], dtype=np.float32)
@@ -35,6 +39,11 @@ class Point:
     y: float
     z: int | None = None
     positive: bool = True
+
+    def __post_init__(self) -> None:
+        _check_fields(self, ("x", "y"), z="z")
+        if not isinstance(self.positive, (bool, np.bool_)):
+            raise MedsegError(f"Point.positive {self.positive!r}: must be True (positive) or False (negative)")
 
 
 @dataclass
@@ -63,16 +72,32 @@ class ObjectPrompts:
 
 
 
+def _check_fields(prompt: object, names: tuple[str, ...], z: str | None = None) -> None:
+    """Coordinates must be finite numbers (no bools, no NaN); a slice index a whole number or None.
+
+    Whether they lie inside an image is checked against it later (check_box, check_slice, clip_box3d).
+    """
+    kind = type(prompt).__name__
+    for name in names:
+        number(getattr(prompt, name), f"{kind}.{name}")
+    if z is not None and getattr(prompt, z) is not None:
+        number(getattr(prompt, z), f"{kind}.{z}", integer=True, minimum=-INT_MAX)
+
+
 def parse_numbers(text: str, count: tuple[int, ...], what: str) -> list[float]:
-    """Parse 'a,b,c' into floats, requiring one of the allowed counts."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise MedsegError(f"{what} '{text}' is not a comma-separated list of numbers") from None
-    if len(values) not in count:
+    """Parse 'a,b,c' into finite floats (ASCII decimals, no NaN or infinities), requiring one of the allowed counts."""
+    parts = text.split(",")
+    for part in parts:
+        try:
+            parse_number(part, what)
+        except MedsegError:
+            example = {2: "10,20", 3: "10,20,5", 4: "10,20,60,80", 6: "10,20,5,60,80,9"}.get(max(count), "10,20,60,80")
+            raise MedsegError(f"{what} {text!r}: {part.strip()!r} is not a finite number; write numbers separated "
+                              f"by commas, e.g. {example}") from None
+    if len(parts) not in count:
         want = " or ".join(str(c) for c in count)
-        raise MedsegError(f"{what} '{text}' needs {want} numbers, got {len(values)}")
-    return values
+        raise MedsegError(f"{what} {text!r} needs {want} numbers, got {len(parts)}")
+    return [float(part) for part in parts]
 
 
 def check_box(box: Box, shape_yx: tuple[int, int]) -> None:
@@ -114,6 +139,11 @@ class Box3D:
     x1: float
     y1: float
     z1: int
+
+    def __post_init__(self) -> None:
+        _check_fields(self, ("x0", "y0", "x1", "y1"))
+        for name in ("z0", "z1"):  # required, unlike a 2D box's slice
+            number(getattr(self, name), f"Box3D.{name}", integer=True, minimum=-INT_MAX)
 
     def box2d(self, z: int | None = None) -> Box:
         """The box's (x, y) extent as a 2D Box on slice z."""

@@ -6,8 +6,9 @@ import argparse
 import shlex
 from pathlib import Path
 
-from medseg.cli.evaluate import parse_labels
+from medseg.cli.evaluate import NSD_TOLERANCE, parse_labels
 from medseg.errors import MedsegError
+from medseg.validate import whole
 
 NAME = "benchmark-protocol"
 HELP = "Drive a model with prompts simulated from ground truth (box2d, box3d, interactive, sammed3d)."
@@ -23,16 +24,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run folder: results.jsonl, predictions, report. An existing run with the same settings "
                         "is continued (finished cases kept, results.jsonl appended, the report rewritten); one "
                         "with other settings is refused")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N cases")
+    p.add_argument("--seed", type=whole("--seed", 0, 2**32 - 1), default=0)
+    p.add_argument("--limit", type=whole("--limit", 1), default=None, metavar="N", help="only the first N cases")
     p.add_argument("--labels", help="comma-separated structures to prompt (default: all)")
-    p.add_argument("--jitter", type=int, default=0, metavar="PX", help="box2d: max box jitter in pixels")
-    p.add_argument("--slices", type=int, default=0, metavar="N",
+    p.add_argument("--jitter", type=whole("--jitter", 0), default=0, metavar="PX",
+                   help="box2d: max box jitter in pixels")
+    p.add_argument("--slices", type=whole("--slices", 0), default=0, metavar="N",
                    help="box2d on volumes: prompt N slices per case, scored in 2D (default: all, scored in 3D)")
-    p.add_argument("--clicks", type=int, default=5, help="interactive / sammed3d: number of clicks")
+    p.add_argument("--clicks", type=whole("--clicks", 0, 1000), default=5,
+                   help="interactive / sammed3d: number of clicks")
     p.add_argument("--no-box", action="store_true", help="interactive: clicks only, no initial 3D box")
-    p.add_argument("--nsd-tolerance", type=float, default=2.0, metavar="MM")
-    p.add_argument("--montage", type=int, default=8, metavar="N", help="tiles in montage.png")
+    p.add_argument("--nsd-tolerance", type=NSD_TOLERANCE, default=2.0, metavar="MM")
+    p.add_argument("--montage", type=whole("--montage", 0, 1000), default=8, metavar="N", help="tiles in montage.png")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,11 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from medseg.evaluate.protocols import ProtocolConfig
     from medseg.evaluate.runner import all_rows, run_protocol
 
-    for flag in ("jitter", "slices", "clicks"):
-        if getattr(args, flag) < 0:
-            raise MedsegError(f"--{flag} must be >= 0, got {getattr(args, flag)}")
-    if args.limit is not None and args.limit < 1:
-        raise MedsegError(f"--limit must be >= 1, got {args.limit}")
     _check_out(Path(args.out), Path(args.data))
     dataset = open_dataset(args.data)
     cfg = ProtocolConfig(args.protocol, args.seed, args.jitter, args.clicks, not args.no_box,

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     labels = sample.aal_labels()
     if args.structure not in labels:
-        raise MedsegError(f"unknown AAL structure '{args.structure}'; e.g. Hippocampus_L, Thalamus_R")
+        raise MedsegError(f"--structure {args.structure!r}: not an AAL structure; e.g. Hippocampus_L, Thalamus_R")
     scan_path = sample.path("colin27", "ch2.nii.gz")
     scan = read_image(scan_path)
     truth = read_image(sample.path("colin27", "aal.nii.gz")).array == labels[args.structure]

@@ -8,19 +8,22 @@ at all (``medseg.files.Transaction``).
 from __future__ import annotations
 
 import argparse
-import math
 
 from medseg.errors import MedsegError
+from medseg.validate import option, parse_number
 
 NAME = "evaluate"
 HELP = "Score prediction masks against ground truth (two files, or two folders matched by case name)."
+
+NSD_TOLERANCE = option("--nsd-tolerance", minimum=0, maximum=1000, example=2)  # mm
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pred", required=True, help="prediction mask file or folder")
     p.add_argument("--gt", required=True, help="ground-truth mask file or folder")
     p.add_argument("--labels", help="comma-separated label values (default: every nonzero label present)")
-    p.add_argument("--nsd-tolerance", type=float, default=2.0, metavar="MM", help="NSD tolerance in mm (default 2)")
+    p.add_argument("--nsd-tolerance", type=NSD_TOLERANCE, default=2.0, metavar="MM",
+                   help="NSD tolerance in mm (default 2)")
     p.add_argument("--reference", help="DICOM series folder a SEG / RTSTRUCT refers to (default: found beside it)")
     p.add_argument("--gt-segments", help="comma-separated segment / ROI numbers or names of a DICOM SEG / RTSTRUCT "
                    "ground truth, labelled 1..n in this order (default: all)")
@@ -31,14 +34,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_labels(text: str | None) -> list[int] | None:
-    if not text:
+    """``--labels 1,2,3`` as label values (whole numbers 1..2147483647), or None when not given."""
+    if text is None:
         return None
     try:
-        labels = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise MedsegError(f"--labels '{text}' must be comma-separated integers, e.g. 1,2,3") from None
-    if not labels or any(v <= 0 for v in labels):
-        raise MedsegError(f"--labels '{text}' must list positive label values")
+        labels = [parse_number(v, "--labels", integer=True, minimum=1) for v in text.split(",") if v.strip()]
+    except MedsegError:
+        raise MedsegError(f"--labels {text!r}: must be comma-separated label values, whole numbers >= 1, "
+                          "e.g. 1,2,3") from None
+    if not labels:
+        raise MedsegError(f"--labels {text!r}: must list label values, e.g. 1,2,3")
     return labels
 
 
@@ -48,8 +53,6 @@ def run(args: argparse.Namespace) -> int:
     from medseg.files import Transaction
 
     check_outputs({"--json": args.json, "--csv": args.csv}, [args.pred, args.gt], args.overwrite)
-    if not (args.nsd_tolerance >= 0 and math.isfinite(args.nsd_tolerance)):
-        raise MedsegError(f"--nsd-tolerance {args.nsd_tolerance} must be a non-negative number of mm")
     segments = [v.strip() for v in args.gt_segments.split(",") if v.strip()] if args.gt_segments else None
     result = evaluate_paths(args.pred, args.gt, parse_labels(args.labels), args.nsd_tolerance, progress=True,
                             reference=args.reference, gt_segments=segments)

@@ -35,11 +35,28 @@ def _checkpoint_status(card, verify: bool) -> str:
     return str(path)
 
 
+def check_env_checkpoint() -> None:
+    """A $MEDSEG_CHECKPOINT that `medseg segment` would refuse is refused here, with the same one line.
+
+    Only when the variable is set (it then costs the model build, about a second): a bad file is found
+    before anything is printed, so ``info`` never lists a setup that cannot segment.
+    """
+    import os
+
+    from medseg.checkpoints import CHECKPOINT_ENV
+
+    if os.environ.get(CHECKPOINT_ENV):
+        from medseg.build import build_model
+
+        build_model()
+
+
 def run(args: argparse.Namespace) -> int:
     from medseg import __version__
     from medseg.cpu import cpu_info
     from medseg.registry import DEFAULT_MODEL, MODELS
 
+    check_env_checkpoint()
     print(f"medseg {__version__}")
     print("models:")
     for card in MODELS.values():

@@ -11,19 +11,14 @@ the volume; points after a 3D prompt correct the slice they lie on. Coordinates 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
+from medseg.cli import prompt_file
 from medseg.errors import MedsegError
 from medseg.prompts import Box, Box3D, ObjectPrompts, Point, parse_numbers
+from medseg.validate import number
 
 
 def _int_z(value: float | None, what: str) -> int | None:
-    if value is None:
-        return None
-    if value != int(value):
-        raise MedsegError(f"{what}: slice index {value:g} is not a whole number")
-    return int(value)
+    return None if value is None else number(value, f"{what} slice index", integer=True, example=40)
 
 
 def point_from(values: list[float], positive: bool, slice_z: int | None, what: str) -> Point:
@@ -64,7 +59,7 @@ def objects_from_flags(boxes: list[str], slice_z: int | None, points: list[str],
     parsed = [parse_numbers(text, (1, 2, 3, 4, 5, 6, 7, 8), "--box") for text in boxes]
     for text, values in zip(boxes, parsed, strict=True):
         if len(values) not in (4, 6):
-            raise MedsegError(f"--box '{text}' needs 4 numbers (X0,Y0,X1,Y1 with --slice) or 6 "
+            raise MedsegError(f"--box {text!r} needs 4 numbers (X0,Y0,X1,Y1 with --slice) or 6 "
                               f"(X0,Y0,Z0,X1,Y1,Z1), got {len(values)}")
     flat = [",".join(f"{v:g}" for v in b) for b in parsed if len(b) == 4]
     if len(flat) > 1:
@@ -76,6 +71,8 @@ def objects_from_flags(boxes: list[str], slice_z: int | None, points: list[str],
     if flag is not None and objects and flag.box is None:
         objects[-1].points.extend(flag.points)
     elif flag is not None:
+        if flag.box is None and not points:
+            raise MedsegError("a --negative-point alone marks nothing; start with a --box or a positive --point")
         lone_point = (flag.box is None and len(flag.points) == 1 and flag.points[0].positive
                       and slice_z is None and flag.points[0].z is not None)
         flag.propagate = propagate or lone_point
@@ -85,53 +82,6 @@ def objects_from_flags(boxes: list[str], slice_z: int | None, points: list[str],
     return objects
 
 
-def _object_from_json(spec: dict, where: str) -> ObjectPrompts:
-    steps = spec.get("interactions") if isinstance(spec, dict) else None
-    if not isinstance(steps, list) or not steps:
-        raise MedsegError(f"{where}: needs a non-empty 'interactions' list")
-    obj = ObjectPrompts(propagate=spec.get("propagate", False) is True)
-    for i, step in enumerate(steps):
-        at = f"{where} interaction {i}"
-        if not isinstance(step, dict):
-            raise MedsegError(f"{at}: expected an object with 'box' or 'point'")
-        if "box3d" in step:
-            if obj.box3d is not None or obj.box is not None or obj.points:
-                raise MedsegError(f"{at}: a 3D box must be the object's first and only box")
-            obj.box3d = box3d_from(_numbers(step["box3d"], (6,), at), at)
-        elif "box" in step:
-            if obj.box3d is not None:
-                raise MedsegError(f"{at}: an object with a 3D box takes no 2D box")
-            if obj.box is not None:
-                raise MedsegError(f"{at}: only one 2D box per object")
-            values = _numbers(step["box"], (4,), at)
-            obj.box = Box(*values, z=_int_z(step.get("slice"), at))
-        elif "point" in step:
-            values = _numbers(step["point"], (2, 3), at)
-            label = step.get("label", 1)
-            if label not in (0, 1):
-                raise MedsegError(f"{at}: point label must be 1 (positive) or 0 (negative), got {label!r}")
-            obj.points.append(point_from(values, bool(label), obj.box.z if obj.box else None, at))
-        else:
-            raise MedsegError(f"{at}: expected 'box' or 'point' (or 'box3d'), got keys {sorted(step)}")
-    return obj
-
-
-def _numbers(value: object, counts: tuple[int, ...], where: str) -> list[float]:
-    ok = isinstance(value, list) and len(value) in counts and all(isinstance(v, (int, float)) for v in value)
-    if not ok:
-        raise MedsegError(f"{where}: expected a list of {' or '.join(map(str, counts))} numbers, got {value!r}")
-    return [float(v) for v in value]
-
-
 def from_file(path: str) -> list[ObjectPrompts]:
-    file = Path(path)
-    try:
-        spec = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise MedsegError(f"prompt file not found: {file}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MedsegError(f"cannot read prompt file {file}: {str(exc).splitlines()[0]}") from None
-    objects = spec.get("objects") if isinstance(spec, dict) else None
-    if not isinstance(objects, list) or not objects:
-        raise MedsegError(f"{file}: needs a non-empty 'objects' list")
-    return [_object_from_json(o, f"{file} object {k}") for k, o in enumerate(objects, start=1)]
+    """The objects of a prompt file (schema: medseg.cli.prompt_file); one-line MedsegError if it breaks it."""
+    return prompt_file.objects_from(prompt_file.read_json(path), str(path))

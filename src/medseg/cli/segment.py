@@ -15,6 +15,7 @@ from medseg.cli import dicom_out, prompt_args
 from medseg.engine import ENGINE_NAMES
 from medseg.errors import MedsegError
 from medseg.preprocess.window import WINDOW_NAMES
+from medseg.validate import option, whole
 
 NAME = "segment"
 HELP = "Segment structures of an image or volume from box / point prompts."
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1 | X0,Y0,Z0,X1,Y1,Z1",
                    help="2D box (with --slice) or 3D box, inclusive voxel corners (x = column, y = row, "
                         "z = slice); repeat for more 3D objects")
-    p.add_argument("--slice", type=int, default=None, help="slice index z of the 2D prompt in a volume")
+    p.add_argument("--slice", type=whole("--slice", 0), default=None, help="slice index z of the 2D prompt in a volume")
     p.add_argument("--point", action="append", default=[], metavar="X,Y[,Z]", help="positive click")
     p.add_argument("--negative-point", action="append", default=[], metavar="X,Y[,Z]", help="negative click")
     p.add_argument("--prompts", help="JSON file of objects and their interactions")
@@ -37,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="propagate the 2D box (or point) on --slice up and down until the structure ends")
     p.add_argument("--propagation", default="default", choices=("default", "baseline"),
                    help="slice-to-slice rule for 3D prompts (baseline: CVPR24 MedSAM-on-laptop)")
-    p.add_argument("--embedding-budget", type=float, default=1024, metavar="MIB",
+    p.add_argument("--embedding-budget", type=option("--embedding-budget", positive=True, maximum=2**30, example=1024),
+                   default=1024, metavar="MIB",
                    help="memory for cached slice embeddings, MiB (4 MiB per slice; default 1024)")
     p.add_argument("--window", default="auto", choices=WINDOW_NAMES, help="intensity window (default auto)")
     p.add_argument("--overlay", help="also write a PNG (ending .png) of the prompted slice with the mask drawn on it")

@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 
 from medseg.errors import MedsegError
+from medseg.validate import option, whole
 
 NAME = "train"
 HELP = "fine-tune a model on a dataset (nnU-Net raw, CVPR24 npz, or image/mask pictures)"
+
+
+def _rule(flag: str, field: str | None = None):
+    """The argparse type of ``--flag``: the rules of TrainConfig's field (medseg.train.config.NUMBERS)."""
+    from medseg.train.config import NUMBERS
+
+    return option(f"--{flag}", **NUMBERS[field or flag.replace("-", "_")])
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,21 +26,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (model.pt, last.pt, log.csv, curves.png)")
     p.add_argument("--model", default="litemedsam", help="model to start from (default litemedsam)")
     p.add_argument("--checkpoint", default=None, help="weights to start from (default: the packaged ones)")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=None, help="total steps (overrides --epochs)")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--batch-size", type=int, default=4, help="objects per step and process")
+    p.add_argument("--epochs", type=_rule("epochs"), default=1)
+    p.add_argument("--max-steps", type=_rule("max-steps"), default=None, help="total steps (overrides --epochs)")
+    p.add_argument("--lr", type=_rule("lr"), default=1e-4)
+    p.add_argument("--batch-size", type=_rule("batch-size"), default=4,
+                   help="objects per step and process")
     p.add_argument("--prompts", default="box,point", help="comma list of box, point, mask (default box,point)")
-    p.add_argument("--rounds", type=int, default=2, help="prompting rounds per step (later ones add error clicks)")
-    p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--val-every", type=int, default=0, help="validate every N steps (default: each epoch)")
-    p.add_argument("--save-every", type=int, default=50, help="write last.pt every N steps")
-    p.add_argument("--slices-per-case", type=int, default=8, help="2D slices sampled per 3D case")
-    p.add_argument("--focal", type=float, default=0.0, help="weight of a focal loss beside Dice + BCE (default 0)")
+    p.add_argument("--rounds", type=_rule("rounds"), default=2,
+                   help="prompting rounds per step (later ones add error clicks)")
+    p.add_argument("--val-fraction", type=_rule("val-fraction"), default=0.2)
+    p.add_argument("--val-every", type=_rule("val-every"), default=0,
+                   help="validate every N steps (default: each epoch)")
+    p.add_argument("--save-every", type=_rule("save-every"), default=50,
+                   help="write last.pt every N steps")
+    p.add_argument("--slices-per-case", type=_rule("slices-per-case"), default=8,
+                   help="2D slices sampled per 3D case")
+    p.add_argument("--focal", type=_rule("focal", "focal_weight"), default=0.0,
+                   help="weight of a focal loss beside Dice + BCE (default 0)")
     p.add_argument("--no-augment", action="store_true", help="no flips/intensity/affine augmentation")
-    p.add_argument("--nproc", type=int, default=1, help="processes (PyTorch DDP via torchrun; gloo on CPU)")
+    p.add_argument("--nproc", type=whole("--nproc", 1, 256, example=2), default=1,
+                   help="processes (PyTorch DDP via torchrun; gloo on CPU)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_rule("seed"), default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -56,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
 
         _check_before_launch(cfg)
         return distributed.launch(args.nproc, worker_argv(args))
-    if args.nproc < 1:
-        raise MedsegError(f"--nproc {args.nproc}: use 1 or more")
     from medseg.train.trainer import train
 
     result = train(cfg)

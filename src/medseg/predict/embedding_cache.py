@@ -38,8 +38,9 @@ class EmbeddingCache:
     """
 
     def __init__(self, encode: Callable[[int], torch.Tensor], budget_mib: float = DEFAULT_BUDGET_MIB) -> None:
-        if budget_mib <= 0:
-            raise ValueError("the embedding budget must be positive")
+        from medseg.validate import number
+
+        budget_mib = number(budget_mib, "embedding budget (MiB)", positive=True, maximum=2**30, example=1024)
         self._encode = encode
         self.budget_bytes = int(budget_mib * MIB)
         self._store: OrderedDict[int, torch.Tensor] = OrderedDict()

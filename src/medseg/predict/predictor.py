@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medseg.engine import get_engine
+from medseg.errors import MedsegError
 from medseg.predict.read_ahead import ReadAhead
 from medseg.preprocess.resize import ResizeLongest
 
@@ -146,9 +147,13 @@ class Predictor:
         tf = self._transform
         pts = None
         if points is not None and len(points):
-            labels = np.ones(len(points)) if point_labels is None else np.asarray(point_labels)
+            points = prompt_array(points, "points", (-1, 2))
+            labels = np.ones(len(points)) if point_labels is None else prompt_array(point_labels, "point_labels",
+                                                                                    (len(points),))
+            if not np.isin(labels, (0, 1)).all():
+                raise MedsegError(f"point_labels {labels.tolist()}: each must be 1 (positive) or 0 (negative)")
             pts = (tf.coords(points).reshape(1, -1, 2), labels.astype(np.int64).reshape(1, -1))
-        boxes = None if box is None else tf.coords(np.asarray(box, np.float32)).reshape(1, 4)
+        boxes = None if box is None else tf.coords(prompt_array(box, "box", (4,))).reshape(1, 4)
         masks = None
         if mask_input is not None:
             prior = np.asarray(mask_input, dtype=np.float32)
@@ -168,11 +173,36 @@ class Predictor:
             (N, H, W) bool masks.
         """
         self.embedding  # noqa: B018 - fails early without set_image
+        boxes = prompt_array(boxes, "boxes", (-1, 4))
         tf, out = self._transform, []
         for start in range(0, len(boxes), batch):
             full, _, _ = self._decode(None, tf.coords(boxes[start:start + batch]), None, False)
             out.append(full[:, 0] > 0)
         return np.concatenate(out) if out else np.zeros((0, *tf.original), bool)
+
+
+def prompt_array(values: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` as a float32 array of ``shape`` (-1: any length) holding finite numbers, or a MedsegError."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):  # ragged lists
+        array = np.asarray([], dtype=object)
+    fits = array.ndim == len(shape) and all(w in (-1, n) for w, n in zip(shape, array.shape, strict=True))
+    bools = fits and not isinstance(values, np.ndarray) and any(
+        isinstance(v, (bool, np.bool_)) for v in np.asarray(values, dtype=object).ravel())
+    if not fits or bools or array.dtype.kind not in "iuf":  # b (bools), O, U: not numbers
+        want = " x ".join("N" if n == -1 else str(n) for n in shape)
+        raise MedsegError(f"{name}: expected {want} numbers, got {_shown(values)}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        as_float = array.astype(np.float32)
+    if not np.isfinite(as_float).all():
+        raise MedsegError(f"{name} {_shown(array.tolist())}: must hold finite numbers (no NaN or infinity)")
+    return as_float
+
+
+def _shown(values: Any) -> str:
+    text = repr(values)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_predictor(model: str | None = None, checkpoint: str | None = None, engine: str = "auto",

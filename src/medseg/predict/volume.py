@@ -33,6 +33,7 @@ from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.segment import window_for
 from medseg.preprocess.window import WindowChoice, WindowedVolume
 from medseg.prompts import Box, Box3D, Point, check_box, check_point, check_slice, clip_box3d
+from medseg.validate import coordinates, number
 
 
 def _empty() -> MappingProxyType:
@@ -118,7 +119,7 @@ class VolumeSession:
         is_predictor = isinstance(predictor_or_model, Predictor)
         self.predictor = predictor_or_model if is_predictor else Predictor(predictor_or_model)
         self.propagation = prop.config(propagation)
-        self.budget_mib = budget_mib
+        self.budget_mib = number(budget_mib, "embedding budget (MiB)", positive=True, maximum=2**30, example=1024)
         self.progress = progress
         self.cache = EmbeddingCache(self._encode, budget_mib)
         self.state = VolumeState()
@@ -223,7 +224,8 @@ class VolumeSession:
         A box partly outside the volume is clipped (the note lands in ``messages``); an inverted,
         zero-extent or fully outside box raises MedsegError.
         """
-        box, note = clip_box3d(Box3D(x0, y0, int(z0), x1, y1, int(z1)), self.shape)
+        z0, z1 = (number(v, f"add_box3d {n}", integer=True) for v, n in ((z0, "z0"), (z1, "z1")))
+        box, note = clip_box3d(Box3D(x0, y0, z0, x1, y1, z1), self.shape)
         if note:
             self.messages.append(note)
         return self._box3d_object("box3d", box, (box.z0 + box.z1) // 2, prop.config(propagation or self.propagation))
@@ -251,8 +253,9 @@ class VolumeSession:
         follows the previous slice's box until a slice comes out empty.
         """
         depth, h, w = self.shape
-        z = int(z)
+        z = number(z, "add_box z", integer=True)
         check_slice(z, depth)
+        box = tuple(coordinates(box, "add_box box", 4))
         check_box(Box(*box, z=z), (h, w))
         xy = np.asarray(box, np.float32)
         cfg = prop.config(propagation or self.propagation)
@@ -277,8 +280,9 @@ class VolumeSession:
         propagated again. ``propagate=False`` keeps a new object on its slice. Returns the object's label.
         """
         depth, h, w = self.shape
-        check_slice(int(z), depth)
-        point = Point(float(x), float(y), int(z), positive)
+        z = number(z, "add_point z", integer=True)
+        check_slice(z, depth)
+        point = Point(float(number(x, "add_point x")), float(number(y, "add_point y")), z, positive)
         check_point(point, (h, w))
         if new_object or not self.state.objects:
             if not positive:

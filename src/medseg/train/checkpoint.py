@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from medseg.checkpoints import load_torch_file
 from medseg.errors import MedsegError
 from medseg.files import write_file
 from medseg.train.adapters import merge_lora
@@ -53,10 +54,7 @@ def read_last(path: Path, cfg: TrainConfig) -> dict:
     """Load last.pt and check it was made by the same architecture and mode (one-line MedsegError)."""
     if not path.is_file():
         raise MedsegError(f"--resume: no checkpoint {path}; run once without --resume first")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file
-        raise MedsegError(f"--resume: cannot load {path}: {str(exc).splitlines()[0]}") from None
+    state = load_torch_file(path, "--resume: checkpoint")
     if not isinstance(state, dict) or state.get("format") != FORMAT or "architecture" not in state:
         raise MedsegError(f"--resume: {path} is not a medseg training checkpoint")
     if state["architecture"] != cfg.architecture_key():

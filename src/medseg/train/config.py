@@ -6,9 +6,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from medseg.errors import MedsegError
+from medseg.validate import number
 
 MODES = ("full", "decoder", "adapter", "lora")
 PROMPT_KINDS = ("box", "point", "mask")
+
+
+# The rules of every numeric field (medseg.validate.number); the command line's options check the same.
+NUMBERS: dict[str, dict] = {
+    "epochs": {"integer": True, "minimum": 1}, "max_steps": {"integer": True, "minimum": 1},
+    "lr": {"positive": True, "maximum": 1, "example": "1e-4"}, "weight_decay": {"minimum": 0, "maximum": 1},
+    "batch_size": {"integer": True, "minimum": 1, "example": 4}, "rounds": {"integer": True, "minimum": 1},
+    "val_fraction": {"minimum": 0, "below": 1, "example": 0.2}, "val_every": {"integer": True, "minimum": 0},
+    "save_every": {"integer": True, "minimum": 1, "example": 50}, "seed": {"integer": True, "minimum": 0,
+                                                                         "maximum": 2**32 - 1},
+    "slices_per_case": {"integer": True, "minimum": 1, "example": 8},
+    "adapter_dim": {"integer": True, "minimum": 1, "maximum": 4096},
+    "lora_rank": {"integer": True, "minimum": 1, "maximum": 4096}, "focal_weight": {"minimum": 0, "maximum": 100},
+    "iou_weight": {"minimum": 0, "maximum": 100}, "box_jitter": {"minimum": 0, "maximum": 1},
+}
+CLI_NAMES = ("epochs", "max_steps", "lr", "batch_size", "rounds", "val_fraction", "val_every", "save_every",
+             "slices_per_case", "seed")
 
 
 @dataclass
@@ -81,12 +99,13 @@ class TrainConfig:
             raise MedsegError(f"--prompts {','.join(self.prompts)}: use a comma list of {', '.join(PROMPT_KINDS)}")
         if not set(self.prompts) & {"box", "point"}:
             raise MedsegError("--prompts needs box or point (mask prompts only refine later rounds)")
-        if self.batch_size < 1 or self.epochs < 1 or (self.max_steps is not None and self.max_steps < 1):
-            raise MedsegError("--batch-size, --epochs and --max-steps must be at least 1")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise MedsegError(f"--val-fraction {self.val_fraction}: use a value in [0, 1)")
-        if self.lr <= 0 or self.rounds < 1:
-            raise MedsegError("--lr must be positive and rounds at least 1")
+        for name, rules in NUMBERS.items():
+            value = getattr(self, name)
+            if value is not None or name != "max_steps":
+                number(value, f"--{name.replace('_', '-')}" if name in CLI_NAMES else f"TrainConfig.{name}", **rules)
+        for name in ("resume", "augment", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise MedsegError(f"TrainConfig.{name} {getattr(self, name)!r}: must be True or False")
         self._check_out()
         return self
 

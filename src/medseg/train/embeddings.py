@@ -43,7 +43,10 @@ def cached_embeddings(model: PromptableSAM, slices: list[Slice], out: Path, info
     path = out / "embeddings.pt"
     key = fingerprint(model, slices)
     if info.main:
-        cached = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+        try:
+            cached = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+        except Exception:  # a damaged or foreign cache file: computed afresh and replaced
+            cached = None
         if not (isinstance(cached, dict) and cached.get("key") == key):
             atomic_save({"key": key, "embeddings": compute(model, slices, progress=progress)}, path)
     barrier(info)
