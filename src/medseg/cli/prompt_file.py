@@ -1,6 +1,7 @@
 """Read a prompt file (JSON) into ObjectPrompts, refusing anything its schema does not name.
 
-Schema: ``{"objects": [{"interactions": [...], "propagate": false}, ...]}``; object k gets label k.
+Schema: ``{"objects": [{"interactions": [...], "propagate": false, "name": "liver"}, ...]}``; object k gets
+label k; ``name`` (optional, at most 64 characters) names its segment in a DICOM SEG output.
 Each interaction holds exactly one of ``{"box3d": [x0, y0, z0, x1, y1, z1]}``,
 ``{"box": [x0, y0, x1, y1], "slice": z}`` or ``{"point": [x, y] or [x, y, z], "label": 1 or 0}``.
 Coordinates are finite numbers (no true/false, NaN or Infinity); slices and labels whole numbers.
@@ -18,7 +19,7 @@ from medseg.validate import coordinates, number
 
 MAX_BYTES = 1 << 20  # 1 MiB: thousands of objects' worth of prompts
 MAX_OBJECTS = 255  # labels 1..255 of a uint8 mask
-KEYS = {"file": ("objects",), "object": ("interactions", "propagate"), "box3d": ("box3d",),
+KEYS = {"file": ("objects",), "object": ("interactions", "propagate", "name"), "box3d": ("box3d",),
         "box": ("box", "slice"), "point": ("label", "point")}
 
 
@@ -87,6 +88,9 @@ def _object(spec: object, where: str) -> ObjectPrompts:
     propagate = spec.get("propagate", False)
     if not isinstance(propagate, bool):
         raise MedsegError(f"{where}: 'propagate' must be true or false, got {_shown(propagate)}")
+    name = spec.get("name", "")
+    if not isinstance(name, str) or len(name) > 64 or any(c in name for c in "\\\n\r"):
+        raise MedsegError(f"{where}: 'name' must be text of at most 64 characters on one line, got {_shown(name)}")
     obj = ObjectPrompts(propagate=propagate)
     for i, step in enumerate(steps):
         _interaction(obj, step, f"{where} interaction {i}")
