@@ -20,6 +20,8 @@ Cases per dataset (all read from the cache; nothing is downloaded here, run ``me
   ``aal.nii.txt``), same grid.
 - ``mni152`` (nilearn): ``tissue``: 2009a template with nilearn's grey (1) / white (2) matter masks (a voxel
   in both goes to the class of higher probability) and ``brain``: the brain mask (1).
+- ``rider_lung``, ``radiomics_phantom``, ``dcmqi_liver``: CT series with their SEG / RTSTRUCT
+  (``medseg.data.loaders_dicom``).
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from medseg.data import builders_atlas, sample
+from medseg.data.loaders_dicom import SOURCES as DICOM_SOURCES
+from medseg.data.loaders_dicom import load_dicom_cases
 from medseg.errors import MedsegError
 from medseg.io import Image, read_image
 
@@ -188,6 +193,7 @@ CASES: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[LabelledCase]
     "atlases": (tuple(builders_atlas.ATLASES), _atlases),
     "colin27": (("aal",), _colin27),
     "mni152": (("tissue", "brain"), _mni152),
+    **{name: (tuple(cases), partial(load_dicom_cases, name)) for name, cases in DICOM_SOURCES.items()},
 }
 
 
@@ -207,7 +213,8 @@ def load_labelled(dataset: str, cases: Iterable[str] | None = None) -> list[Labe
     """Images with named label maps from a fetched sample dataset.
 
     Args:
-        dataset: ``"spine"``, ``"atlases"``, ``"colin27"`` or ``"mni152"``.
+        dataset: ``"spine"``, ``"atlases"``, ``"colin27"``, ``"mni152"``, or a DICOM dataset
+            (``"rider_lung"``, ``"radiomics_phantom"``, ``"dcmqi_liver"``; see ``medseg.data.loaders_dicom``).
         cases: which cases (see :func:`case_names`); default all, in that order.
 
     Returns:
