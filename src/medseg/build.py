@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from medseg.checkpoints import CHECKPOINT_ENV, load_torch_file, resolve_checkpoint, sha256_of
+from medseg.checkpoints import CHECKPOINT_ENV, load_torch_file, packaged_decoder, resolve_checkpoint, sha256_of
 from medseg.errors import MedsegError
 from medseg.modeling.mask_decoder import MaskDecoder
 from medseg.modeling.prompt_encoder import PromptEncoder
@@ -97,7 +97,19 @@ def build_model(name: str | None = None, checkpoint: str | os.PathLike | None = 
     path = resolve_checkpoint(card, checkpoint)
     state = load_state_dict(path)
     load_strictly(model, state, f"checkpoint {path} does not fit model '{card.name}'")
+    decoder = packaged_decoder(card)
+    if decoder is not None:
+        load_decoder(model, decoder)
     # The engines cache their compiled forms under this key (the packaged file was verified above).
     packaged = card.checkpoint is not None and not (checkpoint or os.environ.get(CHECKPOINT_ENV))
     model.checkpoint_sha256 = card.checkpoint.sha256 if packaged else sha256_of(path)
+    if decoder is not None:  # the engines export the decoder under this key, the encoder under the one above
+        model.decoder_sha256 = card.decoder.sha256
     return model.eval()
+
+
+def load_decoder(model: PromptableSAM, path: Path) -> None:
+    """Load a prompt encoder + mask decoder file (fp16 or fp32) into ``model`` strictly: it must hold exactly
+    their weights (``prompt_encoder.*``, ``mask_decoder.*``), else a one-line MedsegError."""
+    parts = torch.nn.ModuleDict({"prompt_encoder": model.prompt_encoder, "mask_decoder": model.mask_decoder})
+    load_strictly(parts, load_state_dict(path), f"decoder weights {path} do not fit model")

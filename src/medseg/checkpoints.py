@@ -43,6 +43,19 @@ def packaged_checkpoint(card: ModelCard) -> Path:
     return path
 
 
+def packaged_decoder(card: ModelCard) -> Path | None:
+    """The card's decoder file shipped inside medseg (None if it has none); size and sha256 verified."""
+    src = card.decoder
+    if src is None:
+        return None
+    path = Path(__file__).resolve().parents[1] / src.resource  # resource: "medseg/weights/<file>"
+    if not path.is_file():
+        raise MedsegError(f"the {card.name} decoder weights are missing at {path}; reinstall: {src.install}")
+    if path.stat().st_size != src.size or sha256_of(path) != src.sha256:
+        raise MedsegError(f"decoder weights {path} do not match the expected size/sha256; reinstall: {src.install}")
+    return path
+
+
 def resolve_checkpoint(card: ModelCard, checkpoint: str | os.PathLike | None) -> Path:
     """--checkpoint, then $MEDSEG_CHECKPOINT, then the packaged file."""
     chosen = checkpoint or os.environ.get(CHECKPOINT_ENV)

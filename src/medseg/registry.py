@@ -30,6 +30,9 @@ class ModelCard:
     preprocessing: str = "litemedsam"  # window -> 0..255 -> resize long side -> min-max -> pad
     checkpoint: CheckpointSource | None = None
     license: str = ""
+    # A prompt encoder + mask decoder shipped inside medseg that replaces the checkpoint's (the image
+    # encoder stays the checkpoint's, so engines share its exported encoder and embeddings).
+    decoder: CheckpointSource | None = None
 
 
 LITEMEDSAM = ModelCard(
@@ -59,5 +62,24 @@ LITEMEDSAM = ModelCard(
     license="Apache-2.0",
 )
 
-MODELS: dict[str, ModelCard] = {card.name: card for card in [LITEMEDSAM]}
+# LiteMedSAM's encoder with a prompt encoder + mask decoder trained for clicks and corrections (SAM-Med2D's
+# interactive recipe, ``python -m medseg.interactive.train``; provenance in medseg/weights/).
+LITEMEDSAM_INTERACTIVE = ModelCard(
+    name="litemedsam-interactive",
+    family="medsam",
+    description="LiteMedSAM with its decoder trained for point prompts and correction clicks (and boxes), 2D.",
+    architecture=LITEMEDSAM.architecture,
+    checkpoint=LITEMEDSAM.checkpoint,
+    decoder=CheckpointSource(
+        distribution="medseg",
+        resource="medseg/weights/litemedsam_interactive.pt",
+        install="pip install --force-reinstall medseg",
+        size=0,
+        sha256="",
+    ),
+    license="Apache-2.0 (LiteMedSAM); decoder trained on CC BY-NC data among others: see its provenance",
+)
+
+MODELS: dict[str, ModelCard] = {card.name: card for card in [LITEMEDSAM, LITEMEDSAM_INTERACTIVE]}
+CLICK_MODEL = "litemedsam-interactive"  # what clicks use when no model is chosen
 DEFAULT_MODEL = "litemedsam"

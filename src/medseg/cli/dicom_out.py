@@ -57,9 +57,10 @@ def model_info(model: str | None, checkpoint: str | None) -> dict[str, str]:
     card = MODELS.get(model or DEFAULT_MODEL)
     if card is None:
         return {"model": str(model)}
+    extra = {"decoder_sha256": card.decoder.sha256} if card.decoder else {}  # a card shipping its own decoder
     if not (checkpoint or os.environ.get(CHECKPOINT_ENV)) and card.checkpoint is not None:
-        return {"model": card.name, "checkpoint_sha256": card.checkpoint.sha256}  # verified when loaded
-    return {"model": card.name, "checkpoint_sha256": sha256_of(resolve_checkpoint(card, checkpoint))}
+        return {"model": card.name, "checkpoint_sha256": card.checkpoint.sha256, **extra}  # verified when loaded
+    return {"model": card.name, "checkpoint_sha256": sha256_of(resolve_checkpoint(card, checkpoint)), **extra}
 
 
 def write(args: argparse.Namespace, labels, geometry, tx=None) -> Path:

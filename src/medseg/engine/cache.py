@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from medseg.checkpoints import CHECKPOINT_ENV, resolve_checkpoint, sha256_of
+from medseg.checkpoints import CHECKPOINT_ENV, packaged_decoder, resolve_checkpoint, sha256_of
 from medseg.registry import DEFAULT_MODEL, MODELS
 
 EXPORT_VERSION = 12
@@ -24,10 +24,15 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "medseg" / "engines").expanduser()
 
 
-def graph_paths(key: str) -> tuple[Path, Path]:
-    """Encoder and decoder ONNX paths of the checkpoint with sha256 ``key`` (they may not exist yet)."""
+def graph_paths(key: str, decoder_key: str | None = None) -> tuple[Path, Path]:
+    """Encoder and decoder ONNX paths of the checkpoint with sha256 ``key`` (they may not exist yet).
+
+    A model whose card ships its own decoder (``ModelCard.decoder``, sha256 ``decoder_key``) shares the
+    checkpoint's encoder and keeps its decoder beside it as ``decoder-<first 16 hex>-v<N>.onnx``.
+    """
     folder = cache_root() / key
-    return folder / f"encoder-v{EXPORT_VERSION}.onnx", folder / f"decoder-v{EXPORT_VERSION}.onnx"
+    name = f"decoder-{decoder_key[:16]}-v{EXPORT_VERSION}.onnx" if decoder_key else f"decoder-v{EXPORT_VERSION}.onnx"
+    return folder / f"encoder-v{EXPORT_VERSION}.onnx", folder / name
 
 
 def native_weights(encoder: Path) -> Path:
@@ -56,7 +61,8 @@ def cached_graphs(model: str | None, checkpoint: str | os.PathLike | None,
     key = checkpoint_sha256(model, checkpoint)
     if key is None:
         return None
-    encoder, decoder = graph_paths(key)
+    card = MODELS[model or DEFAULT_MODEL]
+    encoder, decoder = graph_paths(key, card.decoder.sha256 if packaged_decoder(card) else None)
     if native:
         encoder = native_weights(encoder)
     return (encoder, decoder) if encoder.is_file() and decoder.is_file() else None

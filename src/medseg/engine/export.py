@@ -100,8 +100,9 @@ def _remove_stale(folder: Path) -> None:
         return
     current = {f"encoder-v{EXPORT_VERSION}.onnx", f"decoder-v{EXPORT_VERSION}.onnx",
                f"native-v{EXPORT_VERSION}.npz"}
-    stale = [*folder.glob("*coder-v*.onnx"), *folder.glob("*-v*.npz"), *folder.glob("encoder-rest-v*.onnx"),
-             *folder.glob("openvino/*")]
+    shipped_decoders = [p for p in folder.glob("decoder-*-v*.onnx") if not p.name.endswith(f"-v{EXPORT_VERSION}.onnx")]
+    stale = [*folder.glob("*coder-v*.onnx"), *shipped_decoders, *folder.glob("*-v*.npz"),
+             *folder.glob("encoder-rest-v*.onnx"), *folder.glob("openvino/*")]
     for path in stale:
         if path.name not in current and path.is_file():
             path.unlink(missing_ok=True)
@@ -113,7 +114,7 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
     Beside the encoder, its weights for the C encoder of the ``native`` engine are saved too
     (``cache.native_weights``).
     """
-    encoder, decoder = graph_paths(checkpoint_key(model))
+    encoder, decoder = graph_paths(checkpoint_key(model), getattr(model, "decoder_sha256", None))
     weights = native_weights(encoder)
     folder = encoder.parent
     if all(p.is_file() for p in (encoder, decoder, weights)):

@@ -8,6 +8,9 @@ box's border (the object is enclosed, not cut by the box); when none is, the one
 predicted IoU. Mean 2D Dice (scripts/eval_click.py, benchmarks/results/click_dice.md), click alone ->
 proposals (tight box from the ground truth for reference): Colin27 0.013 -> 0.538 (0.678), 125 stardist
 nuclei 0.109 -> 0.704 (0.807).
+
+A click-trained decoder (the ``litemedsam-interactive`` card, ``Predictor.click_trained``) answers the
+click itself: ``direct=True`` decodes the lone point (single-mask output) without proposals.
 """
 
 from __future__ import annotations
@@ -49,9 +52,16 @@ def enclosed(mask: np.ndarray, box: np.ndarray, margin: int = MARGIN) -> bool:
     return not (mask & ~inner).any()
 
 
-def segment_click(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int]) -> SliceResult:
-    """Segment the object under a positive click at (x, y) on slice z of (H, W) ``shape``."""
+def segment_click(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int],
+                  direct: bool = False) -> SliceResult:
+    """Segment the object under a positive click at (x, y) on slice z of (H, W) ``shape``.
+
+    With ``direct`` (a click-trained model) the click alone is decoded; otherwise box proposals are tried.
+    """
     point, label = np.array([[x, y]], np.float32), np.array([1])
+    if direct:
+        pred = decode(z, points=point, point_labels=label)
+        return SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), None)
     col, row = min(int(round(x)), shape[1] - 1), min(int(round(y)), shape[0] - 1)
     fallback: SliceResult | None = None
     last: SliceResult | None = None

@@ -55,13 +55,20 @@ class Predictor:
             instance of ``medseg.engine.graphs.Graphs`` (exported graphs alone).
         engine: how it runs: "auto" (the fastest installed runtime, see ``medseg.engine``), "eager",
             "onnx", "openvino", or an Engine or Graphs instance.
+        click_trained: its decoder was trained for clicks (``litemedsam-interactive``), so a lone click
+            is decoded as it is rather than through box proposals (``medseg.predict.click``); default:
+            whether the model was built from a card that ships its own decoder.
     """
 
-    def __init__(self, model: PromptableSAM | None, engine: str | Engine | Any = "auto") -> None:
+    def __init__(self, model: PromptableSAM | None, engine: str | Engine | Any = "auto",
+                 click_trained: bool | None = None) -> None:
         if isinstance(engine, str):
             engine = get_engine(model, engine)
         self.model = model
         self.engine = engine
+        if click_trained is None:
+            click_trained = getattr(model, "decoder_sha256", None) is not None
+        self.click_trained = bool(click_trained)
         self.arrays = bool(getattr(engine, "arrays", False))  # numpy in and out, no torch
         self.input_size = model.prompt_encoder.input_size[0] if model is not None else engine.input_size
         self._embedding: Any = None  # (1, 256, 64, 64): a torch tensor, or a numpy array with ``arrays``
@@ -219,7 +226,10 @@ def load_predictor(model: str | None = None, checkpoint: str | None = None, engi
         from medseg.cpu import default_threads
         from medseg.engine import auto_order, available
         from medseg.engine.cache import cached_graphs
+        from medseg.registry import DEFAULT_MODEL, MODELS
 
+        card = MODELS.get(model or DEFAULT_MODEL)
+        trained = card is not None and card.decoder is not None
         name = auto_order()[0] if engine == "auto" else engine
         graphs = None
         if name in ("native", "onnx") and (engine == "auto" or available(name)):  # auto_order checked it
@@ -227,11 +237,11 @@ def load_predictor(model: str | None = None, checkpoint: str | None = None, engi
         if graphs is not None and name == "native":
             from medseg.engine.native_graphs import NativeGraphs
 
-            return Predictor(None, engine=NativeGraphs(*graphs, default_threads()))
+            return Predictor(None, engine=NativeGraphs(*graphs, default_threads()), click_trained=trained)
         if graphs is not None:
             from medseg.engine.ort_graphs import OrtGraphs
 
-            return Predictor(None, engine=OrtGraphs(*graphs, default_threads()))
+            return Predictor(None, engine=OrtGraphs(*graphs, default_threads()), click_trained=trained)
     from medseg.build import build_model
 
     return Predictor(build_model(model, checkpoint), engine=engine)

@@ -73,11 +73,13 @@ def _run_object(predictor: Predictor, obj: ObjectPrompts, shape: tuple[int, int]
     pred, prior, clicks = None, None, []
     points = list(obj.points)
     if box is None and points[0].positive:
-        # a lone click: box proposals around it (medseg.predict.click); later clicks refine that result
+        # a lone click: decoded as it is by a click-trained model, else box proposals around it
+        # (medseg.predict.click); later clicks refine that result
         from medseg.predict.click import segment_click  # scipy: only when needed (cold start)
 
         first = points.pop(0)
-        seed = segment_click(lambda _z, **kw: predictor.predict(**kw), 0, first.x, first.y, shape)
+        seed = segment_click(lambda _z, **kw: predictor.predict(**kw), 0, first.x, first.y, shape,
+                             direct=predictor.click_trained)
         if not points:
             return seed.mask, seed.iou
         clicks, prior = [first], seed.logits

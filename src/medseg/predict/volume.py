@@ -56,6 +56,8 @@ class ObjectState:
         edits: correction clicks read as regions to add or remove (``medseg.predict.correct``), in order.
         masks: z -> (H, W) bool, the final masks: propagated masks, then the edits, then the
             connectivity rule.
+        priors: z -> (1, 256, 256) low-res logits of the latest correction decode on that slice (the mask
+            prompt of the next correction there, with a click-trained model).
     """
 
     label: int
@@ -68,6 +70,7 @@ class ObjectState:
     clicks: MappingProxyType = field(default_factory=_empty)
     edits: tuple[Edit, ...] = ()
     masks: MappingProxyType = field(default_factory=_empty)
+    priors: MappingProxyType = field(default_factory=_empty)
 
     @property
     def z_range(self) -> tuple[int, int] | None:
@@ -108,14 +111,20 @@ class VolumeSession:
         >>> s.undo(); s.mask.shape                     # (z, y, x) uint8 label map
 
     Args:
-        predictor_or_model: a Predictor, or a model to wrap in one.
+        predictor_or_model: a Predictor, or a model to wrap in one; None: ``litemedsam-interactive``, whose
+            decoder was trained for clicks and corrections (``Predictor.click_trained``).
         propagation: "default", "baseline" or a Propagation; objects may override it.
         budget_mib: memory budget of the embedding cache in MiB (4 MiB per LiteMedSAM slice).
         progress: show a tqdm bar over slices on stderr.
     """
 
-    def __init__(self, predictor_or_model: Any, propagation: str | Propagation = "default",
+    def __init__(self, predictor_or_model: Any = None, propagation: str | Propagation = "default",
                  budget_mib: float = DEFAULT_BUDGET_MIB, progress: bool = False) -> None:
+        if predictor_or_model is None:  # clicks first: the click-trained model (medseg.registry.CLICK_MODEL)
+            from medseg.predict.predictor import load_predictor
+            from medseg.registry import CLICK_MODEL
+
+            predictor_or_model = load_predictor(CLICK_MODEL)
         is_predictor = isinstance(predictor_or_model, Predictor)
         self.predictor = predictor_or_model if is_predictor else Predictor(predictor_or_model)
         self.propagation = prop.config(propagation)
@@ -176,7 +185,7 @@ class VolumeSession:
             self.predictor.set_embedding(self.cache.get(plane), shape)
             return self.predictor.predict(**prompts)
 
-        return segment_click(decode, 0, col, z * plane.z_scale, shape).mask
+        return segment_click(decode, 0, col, z * plane.z_scale, shape, self.predictor.click_trained).mask
 
     def _box_around(self, x: float, y: float, z: int, x_range: tuple[int, int] | None,
                     y_range: tuple[int, int] | None) -> Box3D:
@@ -273,11 +282,13 @@ class VolumeSession:
         """A click at voxel (x, y, z).
 
         Without objects (or with new_object=True) a positive click starts a new object, segmented in 3D:
-        box proposals around the click on its slice (``medseg.predict.click``), then propagation up and
-        down until the structure ends.
-        Otherwise it corrects object ``obj`` (default: the latest): slice z is re-segmented from all
-        clicks on it, its box and its previous logits, and the slices beyond it (away from the seed) are
-        propagated again. ``propagate=False`` keeps a new object on its slice. Returns the object's label.
+        the click decoded on its slice (a click-trained model; else box proposals around it,
+        ``medseg.predict.click``), its extent from the coronal and sagittal planes through it, then each
+        slice of that 3D box.
+        Otherwise it corrects object ``obj`` (default: the latest): with a click-trained model slice z is
+        decoded again from its box, all its clicks and its latest logits, and the change is the edit;
+        else the edit is the region the model finds under the click. The edit is followed to the slices
+        around as long as it still changes the object (``medseg.predict.correct``). ``propagate=False`` keeps a new object on its slice. Returns the object's label.
         """
         depth, h, w = self.shape
         z = number(z, "add_point z", integer=True)
@@ -310,7 +321,7 @@ class VolumeSession:
     def _point_object(self, point: Point, cfg: Propagation, propagate: bool = True,
                       replaces: int | None = None) -> int:
         z = int(point.z)
-        seed = segment_click(self._decode, z, point.x, point.y, self.shape[1:])
+        seed = segment_click(self._decode, z, point.x, point.y, self.shape[1:], self.predictor.click_trained)
         if not propagate or cfg.method == "baseline" or not seed.area:
             track = Track(0, self.shape[0] - 1) if propagate else Track(z, z)
             return self._new_object("point", z, track, cfg, seed, clicks={z: (point,)}, replaces=replaces)
@@ -341,26 +352,36 @@ class VolumeSession:
         z = int(point.z)
         clicks = dict(obj.clicks)
         clicks[z] = clicks.get(z, ()) + (point,)
-        obj = replace(obj, clicks=MappingProxyType(clicks), edits=obj.edits + (self._edit(obj, point),))
+        edit, prior = self._edit(obj, point)
+        priors = dict(obj.priors) if prior is None else {**obj.priors, z: prior}
+        obj = replace(obj, clicks=MappingProxyType(clicks), edits=obj.edits + (edit,), priors=MappingProxyType(priors))
         obj = replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
         objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
         self._commit(replace(self.state, objects=objects))
         return obj.label
 
-    def _edit(self, obj: ObjectState, point: Point) -> Edit:
-        """The region edit a click asks for (see ``medseg.predict.correct``)."""
+    def _edit(self, obj: ObjectState, point: Point) -> tuple[Edit, np.ndarray | None]:
+        """The region edit a click asks for (see ``medseg.predict.correct``), and the logits of the slice's
+        new decode (a click-trained model) or None."""
         z, shape = int(point.z), self.shape[1:]
         col, row = int(round(point.x)), int(round(point.y))
         empty = np.zeros(shape, bool)
         masks = obj.masks
         current = masks.get(z, empty)
         if bool(current[row, col]) == point.positive:
-            return Edit(point.positive, MappingProxyType({}))  # nothing to change under the click
-        region = segment_click(self._decode, z, point.x, point.y, shape).mask
-        region = region & ~current if point.positive else region & current
+            return Edit(point.positive, MappingProxyType({})), None  # nothing to change under the click
+        prior = None
+        if self.predictor.click_trained:
+            # the slice decoded again from its box, all its clicks and its last logits; the edit is the change
+            redone = self._redecode(obj, point)
+            region = redone.mask & ~current if point.positive else current & ~redone.mask
+            prior = redone.logits
+        else:
+            region = segment_click(self._decode, z, point.x, point.y, shape).mask
+            region = region & ~current if point.positive else region & current
         if not region[row, col] or not within_limits(region, current, point.positive):
             # no region under the click, or one that would take the object over: a small disc instead
-            return Edit(point.positive, MappingProxyType({z: disc_edit(current, col, row, point.positive)}))
+            return Edit(point.positive, MappingProxyType({z: disc_edit(current, col, row, point.positive)})), prior
 
         def changes(zz: int, m: np.ndarray) -> np.ndarray:
             return m & ~masks.get(zz, empty) if point.positive else m & masks.get(zz, empty)
@@ -369,7 +390,20 @@ class VolumeSession:
             return within_limits(part, masks.get(zz, empty), point.positive)
 
         edit = follow(self._decode, z, region, (0, self.shape[0] - 1), changes, acceptable)
-        return Edit(point.positive, edit)
+        return Edit(point.positive, edit), prior
+
+    def _redecode(self, obj: ObjectState, point: Point) -> SliceResult:
+        """Slice ``point.z`` of ``obj`` decoded with a click-trained model: the object's box there (its 3D
+        box's xy extent, if any), every click on the slice (``point`` last) and the low-res logits of the
+        slice's latest decode as the mask prompt."""
+        z = int(point.z)
+        clicks = obj.clicks.get(z, ()) + (point,)
+        pts, labels = prop.click_arrays(clicks)
+        last = obj.slices.get(z)
+        prior = obj.priors.get(z, None if last is None else last.logits)
+        box = obj.track.limits
+        pred = self._decode(z, box=box, points=pts, point_labels=labels, mask_input=prior)
+        return SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), box)
 
     def _run(self, obj: ObjectState, z: int, directions: tuple[int, ...]) -> ObjectState:
         """Propagate from slice z in the given directions, replacing what lay beyond z there."""

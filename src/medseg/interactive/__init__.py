@@ -1,0 +1,1 @@
+"""The interactive (click-trained) model: its training data, recipe and training command."""
