@@ -288,7 +288,8 @@ class VolumeSession:
         Otherwise it corrects object ``obj`` (default: the latest): with a click-trained model slice z is
         decoded again from its box, all its clicks and its latest logits, and the change is the edit;
         else the edit is the region the model finds under the click. The edit is followed to the slices
-        around as long as it still changes the object (``medseg.predict.correct``). ``propagate=False`` keeps a new object on its slice. Returns the object's label.
+        around as long as it still changes the object (``medseg.predict.correct``). ``propagate=False``
+        keeps a new object on its slice. Returns the object's label.
         """
         depth, h, w = self.shape
         z = number(z, "add_point z", integer=True)
