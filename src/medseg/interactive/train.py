@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, default=4, help="prompting rounds per step (first prompt + corrections)")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-seed", type=int, default=None, help="seed of the slices and augmentation (default --seed)")
+    ap.add_argument("--minutes", type=float, default=None, help="stop (and save) after this much training time")
+    ap.add_argument("--no-val", action="store_true", help="skip the validation before and after training")
     ap.add_argument("--scale", type=float, default=1.0, help="x the slices per plane of every source")
     ap.add_argument("--only", default=None, help="comma list of dataset/case sources (default: all)")
     ap.add_argument("--threads", type=int, default=1)
@@ -111,7 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     only = tuple(args.only.split(",")) if args.only else None
-    sources = training_sources(args.seed, args.scale, only=only)
+    data_seed = args.seed if args.data_seed is None else args.data_seed
+    sources = training_sources(data_seed, args.scale, only=only)
     model = build_model("litemedsam")
     embeddings = embed_all(model, sources, out, args.engine, not args.quiet)
     embed_seconds = time.perf_counter() - started
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(args.steps * args.rounds))
     rng = np.random.default_rng(args.seed)
-    before = validate(model, slices, embeddings, val)
+    before = None if args.no_val else validate(model, slices, embeddings, val)
 
     text = io.StringIO(newline="")
     csv.writer(text).writerow(COLUMNS)
@@ -142,20 +147,23 @@ def main(argv: list[str] | None = None) -> dict:
         csv.DictWriter(line, COLUMNS, extrasaction="ignore").writerow(
             {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()})
         append_line(out / "log.csv", line.getvalue().rstrip("\r\n"))
-        if step % args.save_every == 0 or step == args.steps:
+        out_of_time = args.minutes is not None and time.perf_counter() - train_start > 60 * args.minutes
+        if step % args.save_every == 0 or step == args.steps or out_of_time:
             atomic_save(decoder_state(model), out / "decoder.pt")
+        if out_of_time:
+            break
     atomic_save(decoder_state(model, half=False), out / "decoder_fp32.pt")  # for the fp16 parity check
     train_seconds = time.perf_counter() - train_start
-    after = validate(model, slices, embeddings, val)
+    after = None if args.no_val else validate(model, slices, embeddings, val)
     summary = {
-        "command": "python -m medseg.interactive.train " + " ".join(argv or []),
+        "command": "python -m medseg.interactive.train " + " ".join(sys.argv[1:] if argv is None else argv),
         "settings": vars(args), "sources": {src.name: len(src.slices) for src in sources},
         "train_objects": {src.name: len(o) for src, o in zip(sources, train_objs, strict=True)},
         "val_objects": len(val), "held_out_for_evaluation": list(HELD_OUT),
         "embed_seconds": round(embed_seconds, 1), "train_seconds": round(train_seconds, 1),
-        "seconds_per_step": round(train_seconds / max(args.steps, 1), 3), "threads": args.threads,
-        "val_click_dice_before": [round(float(v), 4) for v in before.mean(0)],
-        "val_click_dice_after": [round(float(v), 4) for v in after.mean(0)],
+        "steps_done": step, "seconds_per_step": round(train_seconds / max(step, 1), 3), "threads": args.threads,
+        "val_click_dice_before": None if before is None else [round(float(v), 4) for v in before.mean(0)],
+        "val_click_dice_after": None if after is None else [round(float(v), 4) for v in after.mean(0)],
     }
     write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     plot(out / "log.csv", out / "curves.png", summary)
@@ -186,11 +194,18 @@ def plot(log: Path, png: Path, summary: dict) -> None:
                                                      color=None if col != "loss" else "grey")
     ax1.set(xlabel="step", ylabel=f"training Dice per round (running mean of {k})", ylim=(0, 1))
     ax1.legend(loc="lower right")
-    clicks = range(1, len(summary["val_click_dice_after"]) + 1)
-    ax2.plot(clicks, summary["val_click_dice_before"], marker="o", label="LiteMedSAM")
-    ax2.plot(clicks, summary["val_click_dice_after"], marker="o", label="trained")
-    ax2.set(xlabel="clicks (first at the deepest pixel, then CVPR25 corrections)", ylabel="validation Dice",
-            ylim=(0, 1))
+    if summary.get("val_click_dice_after"):
+        clicks = range(1, len(summary["val_click_dice_after"]) + 1)
+        ax2.plot(clicks, summary["val_click_dice_before"], marker="o", label="LiteMedSAM")
+        ax2.plot(clicks, summary["val_click_dice_after"], marker="o", label="trained")
+        ax2.set(xlabel="clicks (first at the deepest pixel, then CVPR25 corrections)", ylabel="validation Dice")
+    else:  # a run stopped before its final validation: training Dice of the last round by first prompt
+        for kind in ("box", "points"):
+            part = [(int(r["step"]), float(r["dice3"] or r["dice1"] or r["dice0"])) for r in rows if r["kind"] == kind]
+            if part:
+                ax2.plot(*zip(*part, strict=True), marker=".", lw=0.8, label=f"first prompt {kind}: last round")
+        ax2.set(xlabel="step", ylabel="training Dice after the corrections")
+    ax2.set(ylim=(0, 1))
     ax2.legend()
     fig.tight_layout()
     try:
