@@ -85,7 +85,7 @@ def train_step(model, optimizer, scheduler, emb: torch.Tensor, gt: torch.Tensor,
         terms["total"].backward()
         optimizer.step()
         scheduler.step()
-        total += float(terms["total"]) / rounds
+        total += float(terms["total"].detach()) / rounds
         log[f"dice{r}"] = float(hard_dice(logits.detach(), target).mean())
         if r + 1 < rounds:
             pred = logits.detach()[:, 0] > 0
