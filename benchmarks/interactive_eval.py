@@ -163,11 +163,13 @@ def eval_2d(p: Predictor) -> dict[str, dict[str, list[float]]]:
     return res
 
 
-def eval_3d(p: Predictor, clicks: int) -> dict[str, list[dict]]:
+def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None) -> dict[str, list[dict]]:
     from medseg.data.loaders import load_labelled
 
     out: dict[str, list[dict]] = {}
     for dataset, case, labels in CASES3D:
+        if cases is not None and f"{dataset}/{case}" not in cases:
+            continue
         c = load_labelled(dataset, [case])[0]
         rows = []
         cfg = ProtocolConfig(protocol="interactive", clicks=clicks, with_box=False)
@@ -194,6 +196,9 @@ def main() -> None:
     ap.add_argument("--clicks", type=int, default=10)
     ap.add_argument("--engine", default="auto")
     ap.add_argument("--skip-3d", action="store_true")
+    ap.add_argument("--skip-2d", action="store_true")
+    ap.add_argument("--cases", default=None, help="comma list of 3D dataset/case to run (default all)")
+    ap.add_argument("--report-only", action="store_true", help="only write the report of the --merge results")
     ap.add_argument("--encodes", default=None, help="folder keeping slice embeddings between runs")
     ap.add_argument("--merge", action="append", help="results.json of an earlier run to report beside this one")
     args = ap.parse_args()
@@ -201,20 +206,25 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     store: dict = {}
     results = {}
-    for earlier in args.merge or []:  # results of the other model from an earlier run of this script
-        results.update(json.loads(Path(earlier).read_text()))
-    for name in [n for n in args.models.split(",") if n not in results]:
+    for earlier in args.merge or []:  # results from earlier (or parallel) runs of this script, merged per part
+        for model, parts in json.loads(Path(earlier).read_text()).items():
+            for part, value in parts.items():
+                mine = results.setdefault(model, {})
+                mine[part] = {**mine.get(part, {}), **value} if isinstance(value, dict) else value
+    for name in [] if args.report_only else args.models.split(","):
         folder = Path(args.encodes) if args.encodes else None
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
         p = load(name, args.decoder, store, args.engine, folder)
         t0 = time.perf_counter()
-        results[name] = {"2d": eval_2d(p)}
-        means = {k: {m: round(float(np.mean(v)), 3) for m, v in r.items()} for k, r in results[name]["2d"].items()}
-        print(name, "2d", means,
-              flush=True)
+        results[name] = {}
+        if not args.skip_2d:
+            results[name]["2d"] = eval_2d(p)
+            means = {k: {m: round(float(np.mean(v)), 3) for m, v in r.items()} for k, r in results[name]["2d"].items()}
+            print(name, "2d", means, flush=True)
         if not args.skip_3d:
-            results[name]["3d"] = eval_3d(p, args.clicks)
+            cases = args.cases.split(",") if args.cases else None
+            results[name]["3d"] = eval_3d(p, args.clicks, cases)
         results[name]["seconds"] = time.perf_counter() - t0
         write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
     report(results, out)
@@ -240,17 +250,18 @@ def report(results: dict, out: Path) -> None:
              "", "## SAM-Med2D 2D protocol (mean Dice)", ""]
     kinds = ["1 point", "3 points", "5 points", "box", "box + 2 points"]
     lines += ["| data (objects) | model | " + " | ".join(kinds) + " |", "|---|---|" + "---|" * len(kinds)]
-    for data in results[names[0]]["2d"]:
+    both_2d = all("2d" in results[n] for n in names)
+    for data in results[names[0]]["2d"] if both_2d else []:
         for n in names:
             r = results[n]["2d"][data]
             lines.append(f"| {data} ({len(r['box'])}) | {n} | " + " | ".join(_m(r[k]) for k in kinds) + " |")
-    if "3d" in results[names[0]]:
+    if all("3d" in results[n] for n in names):
         lines += ["", "## SAM-Med3D / CVPR25 3D protocol (mean Dice / NSD after k clicks; tight 3D box)", ""]
         heads = ["1", "3", "5", "10"]
         lines += ["| data (structures) | model | " + " | ".join(f"Dice {h}" for h in heads) + " | NSD 1 | NSD 5 | "
                   "3D box Dice | 5 clicks >= box |", "|---|---|" + "---|" * (len(heads) + 4)]
         every = {n: {"dice": [], "box": []} for n in names}
-        for data in results[names[0]]["3d"]:
+        for data in [d for d in results[names[0]]["3d"] if all(d in results[n]["3d"] for n in names)]:
             fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
             for n in names:
                 rows = results[n]["3d"][data]
