@@ -46,3 +46,21 @@ def test_a_file_holding_code_is_refused(model, tmp_path):
     torch.save({"mask_decoder.iou_token.weight": torch.nn.Linear(1, 1)}, tmp_path / "d.pt")
     with pytest.raises(MedsegError, match="safely|state_dict"):
         load_decoder(model, tmp_path / "d.pt")
+
+
+def test_average_of_decoder_files_is_their_weighted_mean(model, tmp_path):
+    from medseg.interactive.average import main
+
+    a, b = decoder_state(model), decoder_state(model)
+    key = "mask_decoder.iou_token.weight"
+    a[key], b[key] = torch.zeros_like(a[key]), torch.ones_like(b[key])
+    torch.save(a, tmp_path / "a.pt")
+    torch.save(b, tmp_path / "b.pt")
+    main([str(tmp_path / "soup.pt"), str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--weights", "3,1"])
+    soup = torch.load(tmp_path / "soup.pt", weights_only=True)
+    assert soup[key].dtype == torch.float16 and torch.all(soup[key] == 0.25)
+    load_decoder(model, tmp_path / "soup.pt")  # it still fits the model strictly
+    b.pop(key)
+    torch.save(b, tmp_path / "b.pt")
+    with pytest.raises(MedsegError, match="same weights"):
+        main([str(tmp_path / "x.pt"), str(tmp_path / "a.pt"), str(tmp_path / "b.pt")])
