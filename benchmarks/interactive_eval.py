@@ -163,7 +163,9 @@ def eval_2d(p: Predictor) -> dict[str, dict[str, list[float]]]:
     return res
 
 
-def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None) -> dict[str, list[dict]]:
+def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None, labels_only: list[int] | None = None,
+            save=None) -> dict[str, list[dict]]:
+    """Per 3D case, one row per structure; ``save(out)`` after every structure (partial results survive)."""
     from medseg.data.loaders import load_labelled
 
     out: dict[str, list[dict]] = {}
@@ -171,9 +173,9 @@ def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None) -> dict[s
         if cases is not None and f"{dataset}/{case}" not in cases:
             continue
         c = load_labelled(dataset, [case])[0]
-        rows = []
+        rows = out[f"{dataset}/{case}"] = []
         cfg = ProtocolConfig(protocol="interactive", clicks=clicks, with_box=False)
-        for lab in labels:
+        for lab in [lab for lab in labels if labels_only is None or lab in labels_only]:
             start = time.perf_counter()
             inter = run_case("interactive", p, c.image, c.labels, [lab], cfg, np.random.default_rng(0)).rows[0]
             box = run_case("box3d", p, c.image, c.labels, [lab], ProtocolConfig(protocol="box3d"),
@@ -184,7 +186,8 @@ def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None) -> dict[s
                          "box3d_nsd": box["nsd"], "wall": time.perf_counter() - start})
             print(f"{dataset}/{case} {lab}: clicks {[round(d, 3) for d in rows[-1]['dice']]} box {box['dice']:.3f}",
                   flush=True)
-        out[f"{dataset}/{case}"] = rows
+            if save is not None:
+                save(out)
     return out
 
 
@@ -198,6 +201,7 @@ def main() -> None:
     ap.add_argument("--skip-3d", action="store_true")
     ap.add_argument("--skip-2d", action="store_true")
     ap.add_argument("--cases", default=None, help="comma list of 3D dataset/case to run (default all)")
+    ap.add_argument("--labels", default=None, help="comma list of 3D label values to run (default all)")
     ap.add_argument("--report-only", action="store_true", help="only write the report of the --merge results")
     ap.add_argument("--encodes", default=None, help="folder keeping slice embeddings between runs")
     ap.add_argument("--merge", action="append", help="results.json of an earlier run to report beside this one")
@@ -224,7 +228,13 @@ def main() -> None:
             print(name, "2d", means, flush=True)
         if not args.skip_3d:
             cases = args.cases.split(",") if args.cases else None
-            results[name]["3d"] = eval_3d(p, args.clicks, cases)
+            labels_only = [int(v) for v in args.labels.split(",")] if args.labels else None
+
+            def save(partial, name=name):
+                results[name]["3d"] = partial
+                write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
+
+            results[name]["3d"] = eval_3d(p, args.clicks, cases, labels_only, save)
         results[name]["seconds"] = time.perf_counter() - t0
         write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
     report(results, out)
