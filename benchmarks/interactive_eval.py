@@ -273,8 +273,12 @@ def report(results: dict, out: Path) -> None:
         every = {n: {"dice": [], "box": []} for n in names}
         for data in [d for d in results[names[0]]["3d"] if all(d in results[n]["3d"] for n in names)]:
             fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+            common = set.intersection(*({r["label"] for r in results[n]["3d"][data]} for n in names))
+            if not common:
+                plt.close(fig)
+                continue
             for n in names:
-                rows = results[n]["3d"][data]
+                rows = [r for r in results[n]["3d"][data] if r["label"] in common]  # structures both models ran
                 d, nsd = np.array([r["dice"] for r in rows]), np.array([r["nsd"] for r in rows])
                 box = [r["box3d_dice"] for r in rows]
                 every[n]["dice"] += d.tolist()
