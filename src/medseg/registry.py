@@ -74,8 +74,8 @@ LITEMEDSAM_INTERACTIVE = ModelCard(
         distribution="medseg",
         resource="medseg/weights/litemedsam_interactive.pt",
         install="pip install --force-reinstall medseg",
-        size=0,
-        sha256="",
+        size=8_177_994,
+        sha256="cab69204c3df352afce3ad2ae2c5b07ad08b72b199ceb231e53afb681ae09c42",
     ),
     license="Apache-2.0 (LiteMedSAM); decoder trained on CC BY-NC data among others: see its provenance",
 )
