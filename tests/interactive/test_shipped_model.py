@@ -90,8 +90,10 @@ def test_volume_session_click_then_corrections_and_exact_undo(click_model, spine
         assert np.array_equal(s.object_mask(obj), masks[k - 1])
 
 
-def test_cli_point_uses_the_click_model_by_default(tmp_path):
-    """`medseg segment picture --prompts` with one click per held-out nucleus: the click model by default."""
+def test_cli_clicks_with_either_model(tmp_path):
+    """`medseg segment picture --prompts` with one click per held-out nucleus: clicks default to CLICK_MODEL
+    (litemedsam + box proposals, which still measures better); `--model litemedsam-interactive` decodes
+    the clicks directly with the shipped decoder."""
     import json
 
     import tifffile
@@ -110,11 +112,12 @@ def test_cli_point_uses_the_click_model_by_default(tmp_path):
         objects.append({"interactions": [{"point": [int(col), int(row)]}]})
     (tmp_path / "clicks.json").write_text(json.dumps({"objects": objects}))
     scores = {}
-    for model in (None, "litemedsam"):
+    for model in (None, "litemedsam-interactive"):
         out = tmp_path / f"{model}.png"
         args = ["segment", str(tmp_path / "nuclei.tif"), "-o", str(out), "--prompts", str(tmp_path / "clicks.json")]
         assert main(args + (["--model", model] if model else [])) == 0
         labels = np.asarray(PILImage.open(out))
         scores[model] = float(np.mean([dice(labels == k, instances == i) for k, i in enumerate(ids, start=1)]))
-    assert scores[None] >= FLOOR_CLI_NUCLEI, scores
-    assert scores[None] > scores["litemedsam"], scores  # box proposals of the box-trained decoder lose
+    print(scores)
+    assert scores[None] >= FLOOR_CLI_DEFAULT, scores
+    assert scores["litemedsam-interactive"] >= FLOOR_CLI_INTERACTIVE, scores
