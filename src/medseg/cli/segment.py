@@ -25,8 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image file (NIfTI, NRRD, MHA, DICOM file or folder, PNG/JPEG/TIFF, npz)")
     p.add_argument("-o", "--output", required=True,
                    help="mask file (.nii.gz, .nrrd, .mha, .png, .npz; .dcm: a DICOM SEG of a DICOM series input)")
-    p.add_argument("--model", default=None, help="model name (see `medseg info`; default: litemedsam-interactive "
-                   "when any prompt has clicks, else litemedsam)")
+    p.add_argument("--model", default=None, help="model name (see `medseg info`; default litemedsam; "
+                   "litemedsam-interactive: the click-trained decoder)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (overrides $MEDSEG_CHECKPOINT)")
     p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1 | X0,Y0,Z0,X1,Y1,Z1",
                    help="2D box (with --slice) or 3D box, inclusive voxel corners (x = column, y = row, "
@@ -66,7 +66,8 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def default_model(objects: list) -> str | None:
-    """The click-trained model when any object has clicks (benchmarks/results/interactive), else the default."""
+    """``medseg.registry.CLICK_MODEL`` when any object has clicks (what measures best on held-out clicks,
+    benchmarks/results/interactive), else the default."""
     from medseg.registry import CLICK_MODEL
 
     return CLICK_MODEL if any(o.points for o in objects) else None
