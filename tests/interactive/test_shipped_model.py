@@ -67,26 +67,29 @@ def test_exported_decoder_answers_as_the_eager_one(click_model, spine_mr):
     assert enc.is_file() and dec.is_file() and dec.name.startswith("decoder-")
 
 
-def test_volume_session_click_then_corrections_and_exact_undo(click_model, spine_mr):
-    """Behaviour on real data (its Dice is in benchmarks/results/interactive; the lone click loses there)."""
+def test_volume_session_click_then_corrections_and_exact_undo(click_model):
+    """Behaviour on real data: pycerr pat_4's GTV (CC BY-NC 3.0: tests and demos only), held out. Each
+    correction changes the 3D mask (measured Dice 0.037, 0.038, 0.039, 0.040, 0.042: the lone click
+    fails, benchmarks/results/interactive) and undo returns exactly to each earlier mask."""
+    from medseg.data.loaders import load_labelled
     from medseg.evaluate.protocols import cvpr25_click
     from medseg.predict.predictor import Predictor
     from medseg.predict.volume import VolumeSession
 
+    case = load_labelled("radiomics_phantom", ["pat_4"])[0]
     s = VolumeSession(Predictor(click_model))
-    s.set_volume(spine_mr.image)
-    truth = spine_mr.labels == 6  # C6
+    s.set_volume(case.image)
+    truth = case.labels == 1
     (x, y, z), _ = cvpr25_click(np.zeros_like(truth), truth)
     obj = s.add_point(x, y, z, new_object=True)
-    first = s.object_mask(obj)
-    scores, masks = [dice(first, truth)], [first]
+    masks = [s.object_mask(obj)]
     for _ in range(4):
         (x, y, z), positive = cvpr25_click(s.object_mask(obj), truth)
         s.add_point(x, y, z, positive=positive, obj=obj)
         masks.append(s.object_mask(obj))
-        scores.append(dice(masks[-1], truth))
-    assert len(set(np.round(scores, 6))) > 1, scores  # the corrections change the result
-    assert any(not np.array_equal(a, b) for a, b in zip(masks, masks[1:], strict=False))  # corrections act
+    scores = [dice(m, truth) for m in masks]
+    assert all(b > a for a, b in zip(scores, scores[1:], strict=False)), scores  # every correction helps
+    assert scores[-1] >= 0.035, scores
     for k in range(4, 0, -1):
         assert s.undo()
         assert np.array_equal(s.object_mask(obj), masks[k - 1])
