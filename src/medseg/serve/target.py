@@ -28,6 +28,7 @@ from medseg.predict.propagate import SliceResult, Track
 from medseg.predict.volume import ObjectState, VolumeSession, VolumeState
 from medseg.serve.cache import SharedCache, Store, digest
 
+
 class ServedSession(VolumeSession):
     """A VolumeSession whose embeddings live in the server's shared cache (``medseg.serve.cache``)."""
 
