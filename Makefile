@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 
 data: $(STAMP)
 	$(BIN)/medseg fetch-data
+	$(BIN)/python -m medseg.serve.niivue
 
 demo: data
 	$(BIN)/medseg demo --out $(OUT)
