@@ -29,8 +29,10 @@ async function api(path, body, spinText) {
 }
 
 function labelLut() {
+  // Sized to the labels in use: NiiVue 0.69 mis-draws label 0 with a full 256-entry table.
   const lut = { R: [], G: [], B: [], A: [], I: [], labels: [] };
-  for (let i = 0; i < 256; i++) {
+  const top = Math.max(2, ...state.objects.map((o) => o.label));
+  for (let i = 0; i <= top; i++) {
     const [r, g, b] = i === 0 ? [0, 0, 0] : colour(i);
     lut.R.push(r); lut.G.push(g); lut.B.push(b); lut.A.push(i === 0 ? 0 : 255); lut.I.push(i);
     lut.labels.push(i === 0 ? "" : (state.objects.find((o) => o.label === i) || {}).name || `object ${i}`);
