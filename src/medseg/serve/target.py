@@ -73,6 +73,7 @@ class Target:
         self.session = session
         self.image_shape: tuple[int, int, int] | None = None
         self.buffer: np.ndarray | None = None
+        self._filled: set[int] = set()  # slices of the buffer that may hold non-zero voxels
         self.pending = False
 
     # ----- image and buffer -------------------------------------------------------------------------
@@ -93,6 +94,7 @@ class Target:
             self.session.set_volume(Image(volume, geometry))
         self.image_shape = tuple(volume.shape)
         self.buffer = None
+        self._filled = set()
         self.pending = False
         return [1, *self.image_shape]
 
@@ -100,6 +102,7 @@ class Target:
         if self.image_shape is not None and tuple(shape) != self.image_shape:
             raise Refused(f"target buffer shape {list(shape)} differs from the image's {list(self.image_shape)}")
         self.buffer = np.zeros(shape, dtype)
+        self._filled = set()
         self.pending = False
 
     def _ready(self) -> tuple[int, int, int]:
@@ -159,6 +162,7 @@ class Target:
         if len(zs):
             self.session._commit(VolumeState((_mask_object(inside, zs),), 2))  # undo returns to empty
         self.buffer[...] = inside  # the client wrote initial_seg into its own buffer already
+        self._filled = {int(z) for z in zs}
         self.pending = False
 
     def undo(self) -> bool:
@@ -176,29 +180,45 @@ class Target:
         self.session._volume().history.clear()
         if self.buffer is not None:
             self.buffer.fill(0)
+        self._filled = set()
         self.pending = False
 
     # ----- results ----------------------------------------------------------------------------------
     def sync(self) -> tuple[list[list[int]], np.ndarray] | None:
-        """Write the object's mask into the buffer; the changed bbox (half-open) and its sub-block."""
+        """Write the object's mask into the buffer; the changed bbox (half-open) and its sub-block.
+
+        Only slices the object or the buffer hold anything on are compared (a click costs no full-volume
+        pass).
+        """
         self.pending = False
         new = self._union()
-        changed = new != (self.buffer != 0)
-        if not changed.any():
+        zs = sorted(set(new) | self._filled)
+        lo, hi = None, None  # (z, y, x) bounds of the changes
+        for z in zs:
+            slab = new.get(z)
+            old = self.buffer[z] != 0
+            changed = old if slab is None else slab != old
+            if not changed.any():
+                continue
+            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+            here = np.array([z, rows[0], cols[0]]), np.array([z + 1, rows[-1] + 1, cols[-1] + 1])
+            lo = here[0] if lo is None else np.minimum(lo, here[0])
+            hi = here[1] if hi is None else np.maximum(hi, here[1])
+        if lo is None:
             return None
-        bbox = []
-        for axis in range(3):
-            hit = np.flatnonzero(changed.any(axis=tuple(a for a in range(3) if a != axis)))
-            bbox.append([int(hit[0]), int(hit[-1]) + 1])
-        region = tuple(slice(lo, hi) for lo, hi in bbox)
-        self.buffer[region] = new[region]
-        return bbox, np.ascontiguousarray(self.buffer[region])
+        for z in range(lo[0], hi[0]):
+            slab = new.get(z)
+            self.buffer[z, lo[1]:hi[1], lo[2]:hi[2]] = 0 if slab is None else slab[lo[1]:hi[1], lo[2]:hi[2]]
+        self._filled = set(new)
+        bbox = [[int(a), int(b)] for a, b in zip(lo, hi, strict=True)]
+        return bbox, np.ascontiguousarray(self.buffer[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
 
-    def _union(self) -> np.ndarray:
-        out = np.zeros(self.image_shape, bool)
+    def _union(self) -> dict[int, np.ndarray]:
+        """z -> (y, x) bool mask of the object (the union of its VolumeSession objects)."""
+        out: dict[int, np.ndarray] = {}
         for obj in self.session.state.objects:
             for z, m in obj.masks.items():
-                out[z] |= m
+                out[z] = out[z] | m if z in out else m
         return out
 
 
