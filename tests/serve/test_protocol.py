@@ -188,6 +188,28 @@ def test_non_local_host_needs_a_key():
     check_host("127.0.0.1", None)
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["serve", "--host", "0.0.0.0"], "--api-key"), (["serve", "--api-key", "short"], "at least 8"),
+    (["serve", "--port", "0"], "--port"), (["serve", "--max-sessions", "0"], "--max-sessions"),
+    (["view", "/no/such/scan.nii.gz"], "no such file")])
+def test_cli_refuses_with_one_line(argv, message, capsys):
+    from medseg.cli.main import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_cli_refuses_a_port_in_use(capsys):
+    from medseg.cli.main import main
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        assert main(["serve", "--port", str(holder.getsockname()[1])]) == 2
+    assert "choose another --port" in capsys.readouterr().err
+
+
 def packed_header(dtype: str, shape: tuple[int, ...], nchunks: int = 0) -> bytes:
     name = dtype.encode()
     return (struct.pack(f"<4sBBBB{len(name)}s", b"NNIA", 1, 1, len(shape), len(name), name)

@@ -23,10 +23,11 @@ def run(args: argparse.Namespace) -> int:
     from medseg.io import read_image
     from medseg.serve import niivue
     from medseg.serve.limits import Limits
-    from medseg.serve.run import Background, build
+    from medseg.serve.run import Background, build, check_port
     from medseg.validate import number
 
     number(args.port, "--port", integer=True, minimum=1, maximum=65535, example=1527)
+    check_port("127.0.0.1", args.port)
     scan = read_image(args.scan)
     if niivue.load() is None:
         print(f"medseg: warning: {niivue.MISSING}")

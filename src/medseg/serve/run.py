@@ -22,6 +22,17 @@ def check_host(host: str, api_key: str | None) -> None:
                           "(or keep the default --host 127.0.0.1)")
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a port another program holds, with one line rather than uvicorn's traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise MedsegError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
+
+
 def build(limits: Limits, api_key: str | None = None, model: str | None = None, engine: str = "auto",
           viewer_scan: Any = None, predictor: Any = None):
     """(app, server): the FastAPI app with the model loaded (and the viewer's scan, if given)."""
@@ -82,5 +93,6 @@ def serve(host: str, port: int, limits: Limits, api_key: str | None = None, mode
     import uvicorn
 
     check_host(host, api_key)
+    check_port(host, port)
     app, _ = build(limits, api_key, model, engine)
     uvicorn.run(app, host=host, port=port, log_level="info")
