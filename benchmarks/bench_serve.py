@@ -36,6 +36,10 @@ OUT = Path(__file__).parent / "results" / "serve"
 MACHINE = "2 cores AMD EPYC Zen 5 (AVX-512), 24 GiB, shared with other jobs"
 
 
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
 class Served:
     """`medseg serve` in a subprocess on a free loopback port."""
 
@@ -80,7 +84,20 @@ def correction(buf: np.ndarray, gt: np.ndarray, positive: bool) -> list[int] | N
     return [int(v) for v in np.unravel_index(int(np.argmax(depth)), depth.shape)]
 
 
-def clicks(session, buf, gt, n: int, times: list[float], lock: threading.Lock | None = None) -> int:
+def server_times(session) -> list[float]:
+    """Collects the Server-Timing 'compute' of every answer the session's client gets (seconds)."""
+    found: list[float] = []
+
+    def hook(response: httpx.Response) -> None:
+        timing = response.headers.get("server-timing", "")
+        if timing.startswith("compute;dur="):
+            found.append(float(timing.split("=")[1]) / 1000)
+
+    session._http.event_hooks["response"].append(hook)
+    return found
+
+
+def clicks(session, buf, gt, n: int, times: list[float]) -> int:
     errors = 0
     for k in range(n):
         where = correction(buf, gt, positive=k % 2 == 0) or correction(buf, gt, positive=k % 2 == 1)
@@ -122,6 +139,7 @@ def latency(n_clicks: int) -> dict:
         t_box = time.perf_counter() - t0
         d_box = dice(buf > 0, gt)
         times: list[float] = []
+        computed = server_times(s)
         errors = clicks(s, buf, gt, n_clicks, times)
         d_clicks = dice(buf > 0, gt)
         s.close()
@@ -129,7 +147,9 @@ def latency(n_clicks: int) -> dict:
                 "server_startup_s": served.startup, "set_image_s": t_image, "first_box3d_s": t_box,
                 "box3d_slices": int(gt.any(axis=(1, 2)).sum()), "dice_box3d": d_box, "dice_after_clicks": d_clicks,
                 "clicks": len(times), "click_median_s": float(np.median(times)), "click_p90_s": pct(times, 90),
-                "click_times_s": times, "errors": errors, "server_peak_mib": served.peak_mib(), "machine": MACHINE}
+                "click_times_s": times, "click_compute_median_s": float(np.median(computed)),
+                "click_overhead_median_s": float(np.median(np.subtract(times, computed))), "errors": errors,
+                "server_peak_mib": served.peak_mib(), "machine": MACHINE, "load_average_1min_at_end": load_average()}
     finally:
         served.stop()
 
@@ -182,7 +202,7 @@ def load(n_clients: int, n_clicks: int) -> dict:
                 "click_p50_s": pct(times, 50), "click_p90_s": pct(times, 90), "click_p99_s": pct(times, 99),
                 "click_max_s": max(times) if times else None, "clicks_per_s": len(times) / wall,
                 "errors": sum(errors), "dice_after_clicks": dices, "server_peak_mib": served.peak_mib(),
-                "machine": MACHINE, "python": platform.python_version()}
+                "machine": MACHINE, "load_average_1min_at_end": load_average(), "python": platform.python_version()}
     finally:
         served.stop()
 
@@ -198,7 +218,9 @@ def main() -> None:
         write_text(OUT / "latency.json", json.dumps(r, indent=1))
         print(f"latency: set_image {r['set_image_s']:.2f} s, first 3D box ({r['box3d_slices']} slices) "
               f"{r['first_box3d_s']:.1f} s, click median {r['click_median_s'] * 1000:.0f} ms "
-              f"(p90 {r['click_p90_s'] * 1000:.0f} ms, {r['clicks']} clicks), Dice {r['dice_box3d']:.3f} -> "
+              f"(p90 {r['click_p90_s'] * 1000:.0f} ms, {r['clicks']} clicks; on the server "
+              f"{r['click_compute_median_s'] * 1000:.0f} ms, HTTP + transfer {r['click_overhead_median_s'] * 1000:.0f} "
+              f"ms), Dice {r['dice_box3d']:.3f} -> "
               f"{r['dice_after_clicks']:.3f}, server peak {r['server_peak_mib']:.0f} MiB, errors {r['errors']}")
     if args.what in ("load", "all"):
         r = load(args.clients, args.clicks)

@@ -8,6 +8,7 @@ changed, the changed sub-block of the target buffer as a packed array.
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
@@ -110,7 +111,11 @@ def router(server) -> APIRouter:
 
         def call():
             with lease.lock:
-                return fn(lease.state)
+                start = time.perf_counter()
+                result = fn(lease.state)
+            if isinstance(result, Response):  # what the prompt cost on the server, for clients and benchmarks
+                result.headers["Server-Timing"] = f"compute;dur={(time.perf_counter() - start) * 1000:.1f}"
+            return result
 
         return await server.run(call)
 
