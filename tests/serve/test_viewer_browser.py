@@ -41,6 +41,10 @@ def browser_or_reason() -> str | None:
         return "the playwright package is not installed (pip install -e '.[test]')"
     if not Path(CHROMIUM).is_file():
         return f"{CHROMIUM} is missing (Debian package chromium; `make setup` installs it)"
+    from medseg.serve import niivue
+
+    if niivue.load() is None:
+        return niivue.MISSING
     return None
 
 
