@@ -46,7 +46,10 @@ async function refresh(result) {
   const overlay = state.nv.volumes[1];
   overlay.img.set(new Uint8Array(buf));
   overlay.setColormapLabel(labelLut());
-  state.nv.updateGLVolume();
+  // Only the overlay layer is re-made (updateGLVolume would redo the scan too: slow in software GL).
+  state.nv.closePAQD();
+  state.nv.refreshLayers(overlay, 1);
+  state.nv.drawScene();
   renderObjects();
   window.__labelled = overlay.img.reduce((n, v) => n + (v > 0 ? 1 : 0), 0);
 }
@@ -131,13 +134,13 @@ async function main() {
     multiplanarShowRender: SHOW_RENDER.NEVER, show3Dcrosshair: false });
   state.nv = nv;
   await nv.attachTo("gl");
+  state.timing = { attached: performance.now() };
   nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
   state.busy += 1; $("spinner").hidden = false; $("spin-text").textContent = "loading scan…";
   await nv.loadVolumes([{ url: "/api/scan.nii.gz", name: "scan.nii.gz" },
-    { url: "/api/labels.nii.gz", name: "labels.nii.gz", opacity: 0.5 }]);
+    { url: "/api/labels.nii.gz", name: "labels.nii.gz", opacity: 0.5, colormapLabel: labelLut() }]);
   state.busy -= 1; $("spinner").hidden = state.busy === 0;
-  nv.volumes[1].setColormapLabel(labelLut());
-  nv.updateGLVolume();
+  state.timing.loaded = performance.now();
 
   const canvas = $("gl");
   let down = null;
