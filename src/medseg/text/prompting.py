@@ -44,7 +44,8 @@ def low_res_prior(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def refine_slices(decode: Decode, prior: np.ndarray, refine: str = "box", margin: float = 3.0) -> dict[int, SliceResult]:
+def refine_slices(decode: Decode, prior: np.ndarray, refine: str = "box",
+                  margin: float = 3.0) -> dict[int, SliceResult]:
     """Per-slice results for one structure.
 
     Args:
