@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from medseg.errors import MedsegError
 from medseg.text import words as W
 
-FUZZY_ACCEPT = 86  # rapidfuzz ratio (0..100) a typo must reach to be taken as the name
+FUZZY_ACCEPT = 80  # rapidfuzz ratio (0..100) a typo must reach to be taken as the name
 FUZZY_TIE = 3  # candidates within this many points of the best one make the name ambiguous
 SIDES = ("left", "right")
 

@@ -15,7 +15,7 @@ LEFT_WORDS = frozenset({"left", "l", "lt", "lft", "lh", "sinister", "sinistra", 
 RIGHT_WORDS = frozenset({"right", "r", "rt", "rgt", "rh", "dexter", "dextra", "dex", "rechts", "droite"})
 BOTH_WORDS = frozenset({"both", "bilateral", "bilaterally", "bilat", "lr"})
 FILLER = frozenset({"the", "of", "a", "an", "side", "sided", "hemisphere", "hemispheric", "and", "proper", "area",
-                    "structure", "region", "whole", "entire", "all"})
+                    "structure", "region", "whole", "entire", "all", "gyrus", "division", "part"})
 
 # plural -> singular for words that do not just drop an "s"
 PLURALS = {
@@ -31,7 +31,10 @@ NO_S_STRIP = frozenset({"accumbens", "corpus", "globus", "lobus", "nucleus", "gy
                         "basis", "heschls", "heschl's", "precuneous", "campus", "ramus", "uncus", "pallidus",
                         "parahippocampus", "operculus", "cingulus", "fornix", "plus"})  # fmt: skip
 SPELLING = {"ventrical": "ventricle", "precuneous": "precuneus", "cerebelum": "cerebellum", "heschls": "heschl",
-            "heschl's": "heschl", "brain-stem": "brainstem"}  # fmt: skip
+            "heschl's": "heschl", "brain-stem": "brainstem",
+            # AAL's abbreviations (Frontal_Sup_Orb, Cingulum_Ant, Supp_Motor_Area)
+            "sup": "superior", "mid": "middle", "inf": "inferior", "med": "medial", "orb": "orbital",
+            "ant": "anterior", "post": "posterior", "supp": "supplementary"}  # fmt: skip
 
 
 def tokens(text: str) -> list[str]:
