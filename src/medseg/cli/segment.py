@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", action="append", default=[], metavar="NAME",
                    help="a structure's name, e.g. 'left hippocampus' (repeat for more; one label each; see "
                         "`medseg structures SCAN`); the names go to MASK's .labels.json beside it")
+    p.add_argument("--text-refine", default=None, choices=("atlas", "box", "box+mask"),
+                   help="text objects: the warped atlas label itself (default, measured best), or LiteMedSAM "
+                        "prompted per slice with its box (+ the label as mask prompt); see docs/text.md")
     p.add_argument("--propagate", action="store_true",
                    help="propagate the 2D box (or point) on --slice up and down until the structure ends")
     p.add_argument("--propagation", default="default", choices=("default", "baseline"),
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         from medseg.predict.volume import VolumeSession
 
         session = VolumeSession(predictor, args.propagation, args.embedding_budget, progress=True)
+        session.text_refine = args.text_refine
         result = segment_volume(session, image, objects, args.window)
         for note in session.messages:
             print(f"note: {note}")

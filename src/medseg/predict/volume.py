@@ -127,6 +127,8 @@ class VolumeSession:
         self.state = VolumeState()
         self.messages: list[str] = []
         self.image: Image | None = None
+        self.text_router = None  # medseg.text.routes.Router, made by the first add_text
+        self.text_refine: str | None = None  # add_text's default refinement (None: medseg.text's)
         self._vol: _Volume | None = None
 
     # ----- volume and cache -------------------------------------------------------------------------

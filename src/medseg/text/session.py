@@ -19,8 +19,8 @@ def add_text(session: Any, text: str, router: Any = None, refine: str | None = N
         session: a VolumeSession with a volume set.
         text: e.g. ``"left hippocampus"``, ``"basal ganglia right"``, ``"brain"``.
         router: a ``medseg.text.routes.Router`` (default: the session's own, made on first use).
-        refine: ``"atlas"``, ``"box"`` or ``"box+mask"`` (``medseg.text.prompting``); default
-            :data:`DEFAULT_REFINE`.
+        refine: ``"atlas"``, ``"box"`` or ``"box+mask"`` (``medseg.text.prompting``); default the session's
+            ``text_refine`` if set, else :data:`DEFAULT_REFINE`.
 
     Raises:
         MedsegError: the text resolves to nothing / several structures, no route serves the scan, or the
@@ -35,7 +35,7 @@ def add_text(session: Any, text: str, router: Any = None, refine: str | None = N
     image = session.image
     route, resolved = router.resolve(image, text)
     prior = route.prior(image, resolved)
-    slices = refine_slices(session._decode, prior, refine or DEFAULT_REFINE)
+    slices = refine_slices(session._decode, prior, refine or getattr(session, "text_refine", None) or DEFAULT_REFINE)
     label = session.add_slices("text", slices, name=resolved.name)
     session.messages.append(f"text {text!r}: {resolved.name} ({resolved.how}) via {route.describe()}")
     return label
