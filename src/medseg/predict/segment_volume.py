@@ -82,6 +82,11 @@ def segment_volume(session: VolumeSession, image: Image, objects: list[ObjectPro
     """
     validate_volume(image, objects)
     choice = session.set_volume(image, window)
+    texts = [obj.text for obj in objects if obj.text is not None]
+    if texts:  # every name is understood before any registration or model work
+        from medseg.text.session import check_texts
+
+        check_texts(session, texts)
     slices, ious = {}, {}
     for obj in objects:
         label, z = _add_object(session, obj)

@@ -12,6 +12,26 @@ from typing import Any
 DEFAULT_REFINE = "atlas"  # measured: see docs/text.md and benchmarks/results/text
 
 
+def _router(session: Any, router: Any = None) -> Any:
+    from medseg.text.routes import Router
+
+    if router is None:
+        router = session.text_router or Router()
+        session.text_router = router
+    return router
+
+
+def check_texts(session: Any, texts: list[str], router: Any = None) -> None:
+    """Resolve every text against the session's volume before any work (no registration, no model).
+
+    Raises:
+        MedsegError: the first text that resolves to nothing or to several structures, or no route serves the scan.
+    """
+    router = _router(session, router)
+    for text in texts:
+        router.resolve(session.image, text)
+
+
 def add_text(session: Any, text: str, router: Any = None, refine: str | None = None) -> int:
     """Segment the structure ``text`` names on the session's volume; returns its label.
 
@@ -27,15 +47,12 @@ def add_text(session: Any, text: str, router: Any = None, refine: str | None = N
             registration failed; nothing is added then.
     """
     from medseg.text.prompting import refine_slices
-    from medseg.text.routes import Router
 
-    if router is None:
-        router = getattr(session, "text_router", None) or Router()
-        session.text_router = router
+    router = _router(session, router)
     image = session.image
     route, resolved = router.resolve(image, text)
     prior = route.prior(image, resolved)
-    slices = refine_slices(session._decode, prior, refine or getattr(session, "text_refine", None) or DEFAULT_REFINE)
+    slices = refine_slices(session._decode, prior, refine or session.text_refine or DEFAULT_REFINE)
     label = session.add_slices("text", slices, name=resolved.name)
     session.messages.append(f"text {text!r}: {resolved.name} ({resolved.how}) via {route.describe()}")
     return label
