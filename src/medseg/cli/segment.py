@@ -136,7 +136,8 @@ def _describe(mask, label: int, z: int, iou: float, is_volume: bool) -> str:
         return f"object {label}: {voxels} voxels, predicted IoU {iou:.2f}"
     zs = mask.any(axis=(1, 2)).nonzero()[0]
     span = f"slices {zs.min()}..{zs.max()}" if len(zs) > 1 else f"slice {zs[0] if len(zs) else z}"
-    return f"object {label} on {span} (prompt on slice {z}): {voxels} voxels, predicted IoU {iou:.2f}"
+    quality = f", predicted IoU {iou:.2f}" if iou == iou else ""  # NaN: no model mask (a text object's atlas label)
+    return f"object {label} on {span} (prompt on slice {z}): {voxels} voxels{quality}"
 
 
 def _write_overlay(image, result, objects, target: str, tx) -> Path:

@@ -64,7 +64,7 @@ def refine_slices(decode: Decode, prior: np.ndarray, refine: str = "box",
         z = int(z)
         box = widened_box(prior[z], margin)
         if refine == "atlas":
-            out[z] = SliceResult(prior[z].copy(), low_res_prior(prior[z]), 1.0, box)
+            out[z] = SliceResult(prior[z].copy(), low_res_prior(prior[z]), float("nan"), box)  # no model IoU
             continue
         mask_input = low_res_prior(prior[z]) if refine == "box+mask" else None
         pred = decode(z, box=box, mask_input=mask_input)
