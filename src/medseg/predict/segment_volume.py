@@ -26,7 +26,7 @@ def validate_volume(image: Image, objects: list[ObjectPrompts]) -> list[str]:
             point outside, box outside / inverted / of zero extent.
     """
     if not image.is_volume:
-        raise MedsegError("3D prompts (a 3D box or --propagate) need a 3D volume")
+        raise MedsegError("3D prompts (a 3D box, --propagate or --text) need a 3D volume")
     if not objects:
         raise MedsegError("no prompt given: use --box, --point or --prompts")
     if len(objects) > 255:
