@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,7 +234,7 @@ def _read_cache(path: Path) -> Warped | None:
         with np.load(path) as data:
             return Warped(data["labels"].astype(np.uint16), data["brain"].astype(bool), float(data["metric"]),
                           float(data["seconds"]), True)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
 
 
