@@ -62,6 +62,14 @@ class Resolved:
     how: str
 
 
+def _rapidfuzz():
+    try:
+        from rapidfuzz import fuzz, process
+    except ImportError:
+        raise MedsegError("matching misspelt names needs rapidfuzz: pip install 'medseg[text]'") from None
+    return fuzz, process
+
+
 def _abbreviation(part: str, following: int) -> bool:
     """Neuromorphometrics-style abbreviations ("ACgG", "AIns", "FRP") ahead of the spelled-out name."""
     return following > 0 and len(part) >= 2 and part[0].isupper() and any(c.isupper() for c in part[1:])
@@ -184,7 +192,7 @@ class Vocabulary:
         return sorted(k for k in self.keys if wanted <= set(k.split()))
 
     def _fuzzy(self, text: str, key: str) -> tuple[tuple[str, ...], str, str]:
-        from rapidfuzz import fuzz, process
+        fuzz, process = _rapidfuzz()
 
         targets = self._phrases()
         found = process.extract(key, list(targets), scorer=fuzz.ratio, limit=8)
@@ -211,7 +219,7 @@ class Vocabulary:
         return out
 
     def _closest(self, key: str, limit: int = 3) -> str:
-        from rapidfuzz import fuzz, process
+        fuzz, process = _rapidfuzz()
 
         names = {e.display: e.key for e in self.entries.values()}
         found = process.extract(key, list(names), scorer=fuzz.WRatio, limit=limit)
