@@ -37,3 +37,14 @@ def test_truncated_cache_is_made_again(tmp_path):
     _write_cache(path, Warped(labels, labels > 0, -0.5, 1.0, False))
     path.write_bytes(path.read_bytes()[:-40])
     assert _read_cache(path) is None
+
+
+def test_refinement_measured_best_per_structure():
+    from medseg.text.atlas_route import BRAIN_VALUE, AtlasPack, AtlasRoute
+
+    pack = AtlasPack("t", Image(np.zeros((2, 2, 2), np.uint8), Geometry.identity(3)), np.zeros((2, 2, 2), np.uint16),
+                     {1: "Left_Caudate", 2: "Right_Caudate"}, "test")
+    route = AtlasRoute(pack, use_cache=False)
+    assert route.refine_for(route.vocabulary.resolve("brain")) == "box+mask"
+    assert route.refine_for(route.vocabulary.resolve("left caudate")) == "atlas"
+    assert BRAIN_VALUE not in pack.names

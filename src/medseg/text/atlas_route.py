@@ -190,6 +190,12 @@ class AtlasRoute:
         reg.check(result, in_view, what)
         return Warped(carry(labels).astype(np.uint16), brain_on_scan, result.metric, result.seconds, False)
 
+    def refine_for(self, resolved: Resolved) -> str:
+        """The measured best refinement: the promptable model (box + mask prompt) for the whole brain (ITK T1:
+        0.792 vs 0.696), the warped label itself for every other structure (benchmarks/results/text)."""
+        values = {v for key, side in resolved.parts for v in self.vocabulary.entry(key, side).values}
+        return "box+mask" if values == {BRAIN_VALUE} else "atlas"
+
     # ----- priors -------------------------------------------------------------------------------------
     def prior(self, image: Image, resolved: Resolved) -> np.ndarray:
         """bool (z, y, x): the union of the resolved structure's warped atlas labels on ``image``'s grid."""
