@@ -72,14 +72,91 @@ def test_refusals_are_4xx_with_a_message(viewer):
            ("/api/point", {"mm": ras(g, 28, 30, 5), "positive": "yes"}),
            ("/api/point", {"mm": ras(g, 28, 30, 5), "positive": False}),  # nothing to correct yet
            ("/api/box", {"a": ras(g, 14, 18, 2), "b": ras(g, 42, 46, 9)}),  # 2D box across slices
-           ("/api/name", {"label": 7, "name": "x"}), ("/api/text", {"text": "liver"})]
+           ("/api/name", {"label": 7, "name": "x"})]
     for path, body in bad:
         r = http.post(path, json=body)
         assert 400 <= r.status_code < 600 and r.status_code != 500 and r.json()["detail"], (path, r.text)
-    assert http.post("/api/text", json={"text": "liver"}).status_code == 501
     assert http.get("/api/save", params={"format": "dcm"}).status_code == 400  # not a DICOM scan
     assert http.get("/api/save", params={"format": "../../etc/passwd"}).status_code == 400
     assert http.get("/api/info").json()["formats"] == ["nii.gz", "nrrd", "mha"]
+
+
+class BlockRoute:
+    """A stand-in text route (no registration): 'left caudate' is the synthetic volume's bright block."""
+
+    kind = "atlas"
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        from medseg.text.vocabulary import Vocabulary
+
+        self.vocabulary = Vocabulary([{1: "Left_Caudate", 2: "Right_Caudate"}], scope="test structures")
+        self.labels = np.zeros(shape, np.uint16)
+        self.labels[3:9, 20:44, 16:40] = 1
+        self.labels[3:9, 50:60, 60:70] = 2
+
+    def describe(self) -> str:
+        return "test route"
+
+    def accepts(self, image):
+        return None
+
+    def prior(self, image, resolved):
+        values = [v for k, s in resolved.parts for v in self.vocabulary.entry(k, s).values]
+        return np.isin(self.labels, values)
+
+
+@pytest.fixture()
+def text_viewer():
+    from medseg.text.routes import Router
+
+    scan = synthetic()
+    app, _ = build(Limits(), predictor=fake_predictor(), viewer_scan=scan)
+    route = BlockRoute(scan.array.shape)
+    app.state.viewer.session.text_router = Router([route])
+    bg = Background(app).start()
+    with httpx.Client(base_url=bg.url, timeout=120) as http:
+        yield http, route
+    bg.stop()
+
+
+def test_text_box_makes_a_named_object_and_refuses_bad_names(text_viewer):
+    http, route = text_viewer
+    info = http.get("/api/info").json()
+    assert info["text"] is True and info["text_message"] == ""
+    listing = http.get("/api/structures").json()
+    assert listing["names"] == ["left caudate", "right caudate"] and listing["routes"] == ["test route"]
+    r = http.post("/api/text", json={"text": "lt caudate"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["label"] == 1 and body["objects"] == [{"label": 1, "name": "left caudate", "voxels": 6 * 24 * 24}]
+    assert "left caudate" in body["messages"][-1]
+    labels = np.frombuffer(http.get("/api/labels").content, np.uint8).reshape(route.labels.shape)
+    np.testing.assert_array_equal(labels == 1, route.labels == 1)
+    for bad, words in [({"text": "kidnee"}, "names no structure"), ({"text": "caudate"}, "ambiguous"),
+                       ({"text": "  "}, "must name a structure"), ({"text": 3}, "must name a structure"),
+                       ({}, "must name a structure")]:
+        r = http.post("/api/text", json=bad)
+        assert r.status_code == 400 and words in r.json()["detail"], (bad, r.text)
+    assert len(http.get("/api/info").json()["objects"]) == 1  # refusals added nothing
+    r = http.post("/api/undo", json={})
+    assert r.status_code == 200 and r.json()["objects"] == []
+    assert not np.frombuffer(http.get("/api/labels").content, np.uint8).any()
+    # a new object after the undo does not inherit the text object's name
+    g = synthetic().geometry
+    r = http.post("/api/box", json={"a": ras(g, 14, 18, 2), "b": ras(g, 42, 46, 9), "three_d": True})
+    assert r.json()["objects"][0]["name"] == "object 1"
+
+
+def test_info_says_why_text_is_unavailable(viewer, monkeypatch):
+    from medseg.serve import viewer as page
+
+    http, _ = viewer
+    real = page.importlib.util.find_spec
+    monkeypatch.setattr(page.importlib.util, "find_spec", lambda name: None if name == "rapidfuzz" else real(name))
+    info = http.get("/api/info").json()
+    assert info["text"] is False and "rapidfuzz" in info["text_message"]
+    r = http.post("/api/text", json={"text": "left caudate"})
+    assert r.status_code == 400 and "rapidfuzz" in r.json()["detail"]
 
 
 def test_page_says_when_niivue_is_missing(viewer, monkeypatch, tmp_path):

@@ -118,6 +118,7 @@ def make_app(server: Server, viewer: Any = None, sweep_seconds: float = 5.0) -> 
 
     app = FastAPI(title="medseg serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = server
+    app.state.viewer = viewer
     app.include_router(router(server))
     if viewer is not None:
         app.include_router(viewer.router())

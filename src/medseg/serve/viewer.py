@@ -28,6 +28,16 @@ PAGES = {"/": ("index.html", "text/html"), "/viewer.js": ("viewer.js", "text/jav
          "/viewer.css": ("viewer.css", "text/css")}
 FORMATS = {"nii.gz": ".nii.gz", "nrrd": ".nrrd", "mha": ".mha", "dcm": ".dcm"}
 TEXT_MISSING = "text prompts are not available in this medseg (no text module installed)"
+TEXT_NO_RAPIDFUZZ = "text prompts need rapidfuzz: pip install 'medseg[text]'"
+
+
+def text_problem() -> str | None:
+    """Why text prompts cannot run here (one line), or None when ``medseg.text`` and its extra import."""
+    if importlib.util.find_spec("medseg.text") is None:
+        return TEXT_MISSING
+    if importlib.util.find_spec("rapidfuzz") is None:
+        return TEXT_NO_RAPIDFUZZ
+    return None
 
 
 def _finite3(values: object, name: str) -> np.ndarray:
@@ -77,7 +87,7 @@ class Viewer:
         return int(x), int(y), int(z)
 
     def objects(self) -> list[dict]:
-        return [{"label": o.label, "name": self.names.get(o.label, f"object {o.label}"),
+        return [{"label": o.label, "name": self.names.get(o.label) or o.name or f"object {o.label}",
                  "voxels": int(sum(int(m.sum()) for m in o.masks.values()))} for o in self.session.state.objects]
 
     # ----- actions (under the viewer's lock and the compute lock) ------------------------------------
@@ -101,6 +111,38 @@ class Viewer:
         if x1 - x0 < 2 or y1 - y0 < 2:
             raise MedsegError("the box is too small; drag further")
         return self.session.add_box(z0, (x0, y0, x1, y1))
+
+    def text(self, p: dict) -> int:
+        """A named structure as a new object (``VolumeSession.add_text``); the first name on a scan registers
+        the atlas (about a minute), later ones reuse it."""
+        problem = text_problem()
+        if problem:
+            raise MedsegError(problem)
+        text = p.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise MedsegError("'text' must name a structure, e.g. \"left hippocampus\"")
+        label = self.session.add_text(text.strip())
+        self.names[label] = next(o.name for o in self.session.state.objects if o.label == label)
+        return label
+
+    def structures(self) -> dict:
+        """The names a text prompt can ask for on this scan (no registration): ``{"names", "groups", "routes"}``."""
+        problem = text_problem()
+        if problem:
+            raise MedsegError(problem)
+        from medseg.text.routes import Router
+
+        if self.session.text_router is None:
+            self.session.text_router = Router()
+        found = self.session.text_router.structures(self.scan)
+        return {"routes": [route for route, _, _ in found], "names": sorted({n for _, ns, _ in found for n in ns}),
+                "groups": sorted({g for _, _, gs in found for g in gs})}
+
+    def forget_gone(self) -> None:
+        """Drop the names of objects no longer there (undone, reset), so a new object does not inherit one."""
+        live = {o.label for o in self.session.state.objects}
+        for label in [k for k in self.names if k not in live]:
+            del self.names[label]
 
     def save(self, fmt: str) -> tuple[bytes, str]:
         if fmt not in FORMATS:
@@ -171,7 +213,7 @@ class Viewer:
             return {"name": Path(self.scan.path).name if self.scan.path else "scan", "shape": list(self.session.shape),
                     "spacing": list(g.spacing), "dicom": self.is_dicom, "objects": self.objects(),
                     "niivue": niivue.load() is not None, "niivue_missing": niivue.MISSING,
-                    "text": False, "text_message": TEXT_MISSING,
+                    "text": text_problem() is None, "text_message": text_problem() or "",
                     "formats": [f for f in FORMATS if f != "dcm" or self.is_dicom]}
 
         @r.get("/api/scan.nii.gz")
@@ -192,7 +234,10 @@ class Viewer:
 
             def call():
                 with self.lock, COMPUTE:
-                    label = fn(payload)
+                    try:
+                        label = fn(payload)
+                    finally:
+                        self.forget_gone()
                 return {"label": label, "objects": self.objects(), "messages": self.session.messages[-3:]}
             return await run(call)
 
@@ -224,12 +269,15 @@ class Viewer:
             return await act(request, rename)
 
         @r.post("/api/text")
-        async def text(request: Request) -> JSONResponse:
-            await self_server.json(request)
-            if importlib.util.find_spec("medseg.text") is None:
-                return JSONResponse({"detail": TEXT_MISSING}, status_code=501)
-            return JSONResponse({"detail": "text prompts are installed but not yet wired to the viewer"},
-                                status_code=501)
+        async def text(request: Request) -> dict:
+            return await act(request, self.text)
+
+        @r.get("/api/structures")
+        async def structures() -> dict:
+            def listing():
+                with self.lock:
+                    return self.structures()
+            return await run(listing)
 
         @r.get("/api/save")
         async def save(format: str = "nii.gz") -> Response:  # noqa: A002 - the query parameter's name

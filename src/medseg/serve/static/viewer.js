@@ -161,12 +161,38 @@ async function main() {
   document.addEventListener("keydown", (e) => { if ((e.ctrlKey || e.metaKey) && e.key === "z") act("/api/undo", {}); });
   for (const f of state.info.formats) $("format").append(new Option(f === "dcm" ? "DICOM SEG" : f, f));
   $("save").onclick = save;
-  if (!state.info.text) $("text-note").textContent = `Not available: ${state.info.text_message}`;
-  $("text-go").onclick = async () => {
-    try { await act("/api/text", { text: $("text").value }); } catch (e) { fail(e.message); }
-  };
+  setupText();
   renderObjects();
   window.__ready = true;
+}
+
+function setupText() {
+  const go = $("text-go");
+  if (!state.info.text) {
+    $("text-note").textContent = `Not available: ${state.info.text_message}`;
+    $("text").disabled = true; go.disabled = true;
+    return;
+  }
+  $("text-note").textContent = "The first name on a scan registers the atlas (about a minute); later names are fast.";
+  const segment = async () => {
+    const text = $("text").value.trim();
+    if (!text) { fail("type a structure's name, e.g. left hippocampus"); return; }
+    const spin = state.textDone ? `segmenting ${text}…` : `registering the atlas… then segmenting ${text} (about a minute)`;
+    go.disabled = true;
+    try {
+      await act("/api/text", { text }, spin);
+      if ($("error").hidden) { state.textDone = true; $("text-note").textContent = "Atlas registered: later names are fast."; }
+    } finally { go.disabled = false; }
+  };
+  go.onclick = segment;
+  $("text").addEventListener("keydown", (e) => { if (e.key === "Enter") segment(); });
+  // The names this scan can be asked for (no registration): the text box's suggestions.
+  fetch("/api/structures").then(async (r) => {
+    const data = await r.json();
+    if (!r.ok) { $("text-note").textContent = data.detail; return; }
+    for (const n of [...data.groups, ...data.names]) $("structures").append(new Option(n));
+    window.__structures = data.names.length + data.groups.length;
+  }).catch(() => {});
 }
 
 async function save() {
