@@ -1,6 +1,7 @@
 """The browser page in a real browser: Debian's Chromium (never a downloaded one) through Playwright,
 WebGL2 on SwiftShader. A click on the left amygdala of Colin27 labels voxels in the overlay, shift-click
-removes some, undo brings them back, Save writes that label map with the scan's geometry, undo empties it.
+removes some, undo brings them back, the text box lists the atlas's names and
+refuses a liver (no registration), Save writes that label map with the scan's geometry, undo empties it.
 
 Without /usr/bin/chromium (``make setup`` installs it) the test is skipped with the reason, and fails
 under CI (``CI`` set), where the browser must be there.
@@ -124,10 +125,16 @@ def test_viewer_click_undo_save_in_chromium(live, colin27, tmp_path):
         page.click("#undo")  # back to the first click's mask, exactly
         page.wait_for_function(f"window.__labelled === {labelled}", timeout=300_000)
 
-        page.fill("#text", "left amygdala")
+        # The text box (no registration here: the atlas route's names are listed, a liver is refused).
+        assert "not available" not in page.inner_text("#text-note").lower()
+        page.wait_for_function("window.__structures > 50", timeout=60_000)  # the datalist of names
+        assert page.evaluate("[...document.querySelectorAll('#structures option')].some(o => o.value === "
+                             "'left amygdala')")
+        page.fill("#text", "liver")
         page.click("#text-go")
-        page.wait_for_function("!document.getElementById('error').hidden", timeout=30_000)
-        assert "not available" in page.inner_text("#error")
+        page.wait_for_function("!document.getElementById('error').hidden", timeout=60_000)
+        assert "no route for this scan serves it" in page.inner_text("#error")
+        assert page.evaluate("window.__labelled") == labelled  # nothing added
 
         page.select_option("#format", "nii.gz")
         with page.expect_download() as download:
