@@ -130,6 +130,8 @@ def test_text_box_makes_a_named_object_and_refuses_bad_names(text_viewer):
     body = r.json()
     assert body["label"] == 1 and body["objects"] == [{"label": 1, "name": "left caudate", "voxels": 6 * 24 * 24}]
     assert "left caudate" in body["messages"][-1]
+    g = synthetic().geometry
+    np.testing.assert_allclose(body["centre_mm"], ras(g, 27.5, 31.5, 5.5), atol=1e-6)  # the block's centre
     labels = np.frombuffer(http.get("/api/labels").content, np.uint8).reshape(route.labels.shape)
     np.testing.assert_array_equal(labels == 1, route.labels == 1)
     for bad, words in [({"text": "kidnee"}, "names no structure"), ({"text": "caudate"}, "ambiguous"),
@@ -142,7 +144,6 @@ def test_text_box_makes_a_named_object_and_refuses_bad_names(text_viewer):
     assert r.status_code == 200 and r.json()["objects"] == []
     assert not np.frombuffer(http.get("/api/labels").content, np.uint8).any()
     # a new object after the undo does not inherit the text object's name
-    g = synthetic().geometry
     r = http.post("/api/box", json={"a": ras(g, 14, 18, 2), "b": ras(g, 42, 46, 9), "three_d": True})
     assert r.json()["objects"][0]["name"] == "object 1"
 

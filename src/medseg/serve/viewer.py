@@ -86,6 +86,11 @@ class Viewer:
             raise MedsegError(f"({x}, {y}, {z}) lies outside the scan ({w} x {h} x {depth} voxels)")
         return int(x), int(y), int(z)
 
+    def world(self, zyx: np.ndarray) -> list[float]:
+        """(z, y, x) voxel position -> world RAS mm (the inverse of :meth:`voxel`)."""
+        lps = self._origin + self._to_world @ np.asarray(zyx, float)[::-1]
+        return (lps * np.array([-1.0, -1.0, 1.0])).tolist()
+
     def objects(self) -> list[dict]:
         return [{"label": o.label, "name": self.names.get(o.label) or o.name or f"object {o.label}",
                  "voxels": int(sum(int(m.sum()) for m in o.masks.values()))} for o in self.session.state.objects]
@@ -229,7 +234,7 @@ class Viewer:
             data = await run(lambda: self.session.mask.tobytes())
             return Response(data, media_type="application/octet-stream")
 
-        async def act(request: Request, fn) -> dict:
+        async def act(request: Request, fn, centre: bool = False) -> dict:
             payload = await self_server.json(request)
 
             def call():
@@ -238,7 +243,10 @@ class Viewer:
                         label = fn(payload)
                     finally:
                         self.forget_gone()
-                return {"label": label, "objects": self.objects(), "messages": self.session.messages[-3:]}
+                    out = {"label": label, "objects": self.objects(), "messages": self.session.messages[-3:]}
+                    if centre:  # where the page moves its crosshair: the new object's centre of mass
+                        out["centre_mm"] = self.world(np.argwhere(self.session.mask == label).mean(0))
+                return out
             return await run(call)
 
         @r.post("/api/point")
@@ -270,7 +278,7 @@ class Viewer:
 
         @r.post("/api/text")
         async def text(request: Request) -> dict:
-            return await act(request, self.text)
+            return await act(request, self.text, centre=True)
 
         @r.get("/api/structures")
         async def structures() -> dict:

@@ -81,6 +81,7 @@ async function act(path, body, spinText) {
       state.selected = (result.objects.at(-1) || {}).label ?? null;
     }
     state.newObject = false;
+    if (result.centre_mm) { state.nv.scene.crosshairPos = state.nv.mm2frac(result.centre_mm); }
     await refresh(result);
     note((result.messages || []).join(" "));
   } catch (e) {
@@ -173,11 +174,11 @@ function setupText() {
     $("text").disabled = true; go.disabled = true;
     return;
   }
-  $("text-note").textContent = "The first name on a scan registers the atlas (about a minute); later names are fast.";
+  $("text-note").textContent = "The first name on a scan registers the atlas (up to a minute); later names are fast.";
   const segment = async () => {
     const text = $("text").value.trim();
     if (!text) { fail("type a structure's name, e.g. left hippocampus"); return; }
-    const spin = state.textDone ? `segmenting ${text}…` : `registering the atlas… then segmenting ${text} (about a minute)`;
+    const spin = state.textDone ? `segmenting ${text}…` : `registering the atlas… then segmenting ${text} (up to a minute)`;
     go.disabled = true;
     try {
       await act("/api/text", { text }, spin);
