@@ -31,7 +31,7 @@ from medseg.errors import MedsegError
 
 EMBED_CHANNELS = 256  # LiteMedSAM's embedding channels
 EMBED_SIDE = 64  # its embedding side; the model grid is 4x that
-MAX_CLASSES = 1024
+MAX_CLASSES = 256  # background + 255 classes: the uint8 label maps medseg writes
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def encoder_identity(model: str = "litemedsam") -> dict:
     return {"model": model, "sha256": checkpoint_sha256(model, None) or ""}
 
 
-def lazy_encoder(model: str, engine: str):
+def lazy_encoder(model: str, engine: str, threads: int | None = None):
     """A zero-argument function building the engine's numpy encoder on first need (cache misses only)."""
     made: dict = {}
 
@@ -124,7 +124,7 @@ def lazy_encoder(model: str, engine: str):
             from medseg.engine import get_engine
             from medseg.predict.slice_stack import engine_encoder
 
-            made["fn"] = engine_encoder(get_engine(build_model(model), engine))
+            made["fn"] = engine_encoder(get_engine(build_model(model), engine, threads))
         return made["fn"]
 
     build.lazy = True
