@@ -121,22 +121,21 @@ def run_fold(train, test, names, minutes, work: Path, cache: Path, seed=0) -> di
     from medseg.train.sam3d_data import modality_of, prepare, window_name
     from medseg.train.sam3d_trainer import Sam3DTrainConfig, encoder_identity, lazy_encoder, train_sam3d
 
-    cfg = Sam3DTrainConfig(out=str(work), max_steps=100000, minutes=minutes, val_fraction=0, cache=str(cache), depth=DEPTH,
-                           progress=False, seed=seed, save_every=1000)
+    cfg = Sam3DTrainConfig(out=str(work), max_steps=100000, minutes=minutes, val_fraction=0, cache=str(cache),
+                           depth=DEPTH, progress=False, seed=seed, save_every=1000)
     result = train_sam3d(train, names, cfg)
     model = load_automatic(result.model_path)
     identity = encoder_identity()
     t0 = time.perf_counter()
-    prep = prepare(test, window_name(modality_of(test.image)), lazy_encoder("litemedsam", "auto", 2), identity["sha256"],
-                   cache)
+    encoder = lazy_encoder("litemedsam", "auto", 2)
+    prep = prepare(test, window_name(modality_of(test.image)), encoder, identity["sha256"], cache)
     encode_s = time.perf_counter() - t0
     fetch = lambda zs: (prep.embeddings[zs], prep.grey[zs])  # noqa: E731
     t0 = time.perf_counter()
     pred = sliding_window(model.decoder, len(prep.labels), test.labels.shape[1:], fetch, model.depth)
     sam_s = time.perf_counter() - t0
     sam = scores(pred, test.labels, names, test.image.geometry.spacing)
-    prepared = [prepare(c, window_name(modality_of(c.image)), lazy_encoder("litemedsam", "auto", 2), identity["sha256"],
-                        cache) for c in train]
+    prepared = [prepare(c, window_name(modality_of(c.image)), encoder, identity["sha256"], cache) for c in train]
     unet, steps, spent = train_baseline(prepared, len(names) + 1, cfg, result.seconds, seed)
     t0 = time.perf_counter()
     with torch.no_grad():

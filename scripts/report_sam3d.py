@@ -24,7 +24,8 @@ def _mean(values) -> float | None:
 
 
 def brain_table(brain: dict) -> list[str]:
-    lines = [f"## Brain: 12 deep structures across subjects and label sources ({brain['minutes']} min per training)", ""]
+    lines = [f"## Brain: 12 deep structures across subjects and label sources ({brain['minutes']} min per training)",
+             ""]
     for fold in brain["folds"]:
         methods = [(k, n) for k, n in METHODS if k in fold]
         lines += [f"### train {fold['train'][0]} -> test {fold['test']}", "",
@@ -32,7 +33,8 @@ def brain_table(brain: dict) -> list[str]:
                   "|---|" + "---|---|" * len(methods)]
         classes = list(fold["sam3d"]["scores"])
         for c in classes:
-            cells = [f"{_fmt(fold[k]['scores'][c]['dice'])} | {_fmt(fold[k]['scores'][c]['hd95'], 1)}" for k, _ in methods]
+            cells = [f"{_fmt(fold[k]['scores'][c]['dice'])} | {_fmt(fold[k]['scores'][c]['hd95'], 1)}"
+                     for k, _ in methods]
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
         means = [f"**{_fmt(_mean(fold[k]['scores'][c]['dice'] for c in classes))}** | "
                  f"{_fmt(_mean(fold[k]['scores'][c]['hd95'] for c in classes), 1)}" for k, _ in methods]

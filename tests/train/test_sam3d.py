@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 import torch
+from sam3d_helpers import fake_encoder, volume
 
 from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
@@ -21,7 +22,6 @@ from medseg.predict.automatic import (
 from medseg.train.sam3d_data import IGNORE, VolumeCase, check_cases, sample
 from medseg.train.sam3d_loss import deep_supervision_loss, dice_ce, downsample_labels, stage_weights
 from medseg.train.sam3d_trainer import Sam3DTrainConfig, train_sam3d
-from sam3d_helpers import fake_encoder, volume
 
 NAMES = {1: "a", 2: "b"}
 
@@ -233,8 +233,8 @@ def test_inconsistent_datasets_are_refused(tmp_path):
     ct = volume(2, modality="CT")
     with pytest.raises(MedsegError, match="different modalities"):
         check_cases([a, ct], NAMES)
-    flat = VolumeCase("flat", Image(np.zeros((4, 5, 3), np.float32), Geometry((1.0, 1.0), (0.0, 0.0), (1.0, 0, 0, 1.0))),
-                      np.zeros((4, 5), np.uint16))
+    plane = Geometry((1.0, 1.0), (0.0, 0.0), (1.0, 0, 0, 1.0))
+    flat = VolumeCase("flat", Image(np.zeros((4, 5, 3), np.float32), plane), np.zeros((4, 5), np.uint16))
     with pytest.raises(MedsegError, match="3D grey volumes"):
         check_cases([flat], NAMES)
     skipped = VolumeCase("skip", b.image, np.where(b.labels == 2, 3, b.labels).astype(np.uint16))

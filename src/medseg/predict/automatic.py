@@ -186,9 +186,11 @@ def load_automatic(path: str | os.PathLike, engine: str = "auto") -> AutomaticMo
         decoder.load_state_dict(state["decoder"])
         encoder, inputs, depth = dict(state["encoder"]), dict(state["inputs"]), int(state["depth"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise MedsegError(f"{path}: damaged SAM3D model file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        raise MedsegError(f"{path}: damaged SAM3D model file ({why})") from None
     if sorted(names) != list(range(1, config.num_classes)):
-        raise MedsegError(f"{path}: class names {sorted(names)} do not match the decoder's {config.num_classes} outputs")
+        raise MedsegError(f"{path}: class names {sorted(names)} do not match the decoder's "
+                          f"{config.num_classes} outputs")
     return AutomaticModel(decoder.eval(), names, encoder, inputs, depth, Path(path), dict(state.get("info", {})),
                           engine)
 
@@ -196,8 +198,10 @@ def load_automatic(path: str | os.PathLike, engine: str = "auto") -> AutomaticMo
 def model_state(decoder, class_names: dict[int, str], encoder: dict, inputs: dict, depth: int,
                 train: dict | None = None, info: dict | None = None, half: bool = False) -> dict:
     """The dict a SAM3D model file holds (``half``: weights stored as float16, loaded back as float32)."""
-    weights = {k: (v.half() if half and v.is_floating_point() else v).clone() for k, v in decoder.state_dict().items()}
-    return {"format": FORMAT, "config": decoder.config.to_dict(), "classes": {int(k): str(v) for k, v in class_names.items()},
+    weights = {k: (v.half() if half and v.is_floating_point() else v).clone()
+               for k, v in decoder.state_dict().items()}
+    classes = {int(k): str(v) for k, v in class_names.items()}
+    return {"format": FORMAT, "config": decoder.config.to_dict(), "classes": classes,
             "encoder": dict(encoder), "inputs": dict(inputs), "depth": int(depth), "train": dict(train or {}),
             "info": dict(info or {}), "decoder": weights}
 

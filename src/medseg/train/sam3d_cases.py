@@ -43,7 +43,8 @@ def _nnunet(root: Path) -> tuple[list[VolumeCase], dict[int, str]]:
     raw = read_nnunet_raw(root)
     channels = json.loads((root / "dataset.json").read_text()).get("channel_names", {"0": ""})
     if isinstance(channels, dict) and len(channels) != 1:
-        raise MedsegError(f"{root / 'dataset.json'}: {len(channels)} channels ({', '.join(map(str, channels.values()))}); "
+        listed = ", ".join(map(str, channels.values()))
+        raise MedsegError(f"{root / 'dataset.json'}: {len(channels)} channels ({listed}); "
                           "SAM3D encodes one channel per slice")
     if not raw.label_names:
         raise MedsegError(f"{root / 'dataset.json'}: 'labels' names no class besides background")

@@ -48,7 +48,7 @@ def deep_supervision_loss(outputs: list[torch.Tensor], labels: torch.Tensor) -> 
     """Weighted sum over stages; ``outputs[0]`` has the labels' resolution, each next one half of it."""
     weights = stage_weights(len(outputs))
     total = outputs[0].new_zeros(())
-    for i, (out, w) in enumerate(zip(outputs, weights, strict=True)):
+    for out, w in zip(outputs, weights, strict=True):
         factor = labels.shape[-1] // out.shape[-1]
         total = total + w * dice_ce(out, downsample_labels(labels, factor))
     return total

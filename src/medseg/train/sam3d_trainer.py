@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from medseg.errors import MedsegError
 from medseg.train.sam3d_data import PreparedCase, VolumeCase, check_cases, prepare, sample, window_name
