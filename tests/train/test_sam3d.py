@@ -195,7 +195,7 @@ def test_resume_continues_the_step_count(tmp_path):
 
 def test_validation_by_case_writes_the_best_model(tmp_path):
     result = train_sam3d([volume(0), volume(1), volume(2)], NAMES, Sam3DTrainConfig(
-        out=str(tmp_path / "run"), max_steps=1, depth=4, crop=64, val_fraction=0.34, progress=False),
+        out=str(tmp_path / "run"), max_steps=1, depth=12, crop=64, val_fraction=0.34, progress=False),
         encoder=fake_encoder)
     assert result.best_val_dice is not None and set(result.val_dice) == {"a", "b"}
     assert load_automatic(result.model_path).info["val_dice"] == pytest.approx(result.best_val_dice)
