@@ -120,6 +120,7 @@ def run_fold(train, test, names, minutes, work: Path, cache: Path, seed=0) -> di
 
     from medseg.evaluate.unet_baseline import train_baseline
     from medseg.predict.automatic import load_automatic, sliding_window
+    from medseg.predict.orient import orientation
     from medseg.train.sam3d_data import modality_of, prepare, window_name
     from medseg.train.sam3d_trainer import Sam3DTrainConfig, encoder_identity, lazy_encoder, train_sam3d
 
@@ -134,16 +135,18 @@ def run_fold(train, test, names, minutes, work: Path, cache: Path, seed=0) -> di
     encode_s = time.perf_counter() - t0
     fetch = lambda zs: (prep.embeddings[zs], prep.grey[zs])  # noqa: E731
     t0 = time.perf_counter()
-    pred = sliding_window(model.decoder, len(prep.labels), test.labels.shape[1:], fetch, model.depth)
+    turn = orientation(test.image.geometry.direction)  # predictions are in the canonical axis order
+    truth, spacing = turn.canonical(test.labels), turn.spacing(test.image.geometry.spacing)
+    pred = sliding_window(model.decoder, len(prep.labels), truth.shape[1:], fetch, model.depth)
     sam_s = time.perf_counter() - t0
-    sam = scores(pred, test.labels, names, test.image.geometry.spacing)
+    sam = scores(pred, truth, names, spacing)
     prepared = [prepare(c, window_name(modality_of(c.image)), encoder, identity["sha256"], cache) for c in train]
     unet, steps, spent = train_baseline(prepared, len(names) + 1, cfg, result.seconds, seed)
     t0 = time.perf_counter()
     with torch.no_grad():
-        base_pred = sliding_window(unet, len(prep.labels), test.labels.shape[1:], fetch, model.depth)
+        base_pred = sliding_window(unet, len(prep.labels), truth.shape[1:], fetch, model.depth)
     base_s = time.perf_counter() - t0
-    base = scores(base_pred, test.labels, names, test.image.geometry.spacing)
+    base = scores(base_pred, truth, names, spacing)
     return {"test": test.name, "train": [c.name for c in train], "test_slices": len(prep.labels),
             "sam3d": {"scores": sam, "steps": result.steps, "train_minutes": round(result.seconds / 60, 2),
                       "parameters": result.parameters, "decoder_seconds": round(sam_s, 1),
@@ -195,8 +198,11 @@ def fp16_parity(model_path: str, case, cache: Path) -> dict:
     model = load_automatic(model_path)
     z_fg = case.labels.reshape(len(case.labels), -1).astype(bool).sum(1)
     z0 = int(np.clip(np.argmax(np.convolve(z_fg, np.ones(16), "valid")), 0, max(0, len(case.labels) - 16)))
+    from medseg.predict.orient import orientation
+
     windowed = apply_window(case.image.array, choose_window(case.image.array, case.image.modality,
                                                             model.inputs["window"]))[z0:z0 + 16]
+    windowed = orientation(case.image.geometry.direction).canonical(windowed)
     grey = slice_stack.intensities(windowed)
     enc = lazy_encoder("litemedsam", "auto", 2)()
     emb32 = np.concatenate([enc(np.repeat(grey[i:i + 4, None], 3, 1)) for i in range(0, len(grey), 4)])

@@ -267,3 +267,37 @@ def test_damaged_or_foreign_model_files(tmp_path):
     torch.save({"format": "something"}, bad)
     with pytest.raises(MedsegError, match="not a SAM3D model file"):
         load_automatic(bad)
+
+
+def test_orientation_round_trip_and_mirrored_scans_agree(trained, monkeypatch):
+    from dataclasses import replace
+
+    from sam3d_helpers import FakeEngine
+
+    from medseg.predict import automatic
+    from medseg.predict.automatic import AutomaticModel
+    from medseg.predict.orient import orientation
+
+    a = np.arange(24).reshape(2, 3, 4)
+    for d in [(1, 0, 0, 0, 1, 0, 0, 0, 1), (-1, 0, 0, 0, -1, 0, 0, 0, 1), (0, 1, 0, 1, 0, 0, 0, 0, -1)]:
+        turn = orientation(d)
+        assert np.array_equal(turn.restore(turn.canonical(a)), a)
+    assert orientation((0, 1, 0, 1, 0, 0, 0, 0, -1)).canonical(a).shape == (2, 4, 3)
+
+    monkeypatch.setattr(AutomaticModel, "engine", lambda self: FakeEngine())
+    model = load_automatic(trained.model_path)
+    case = volume(5)
+    image = replace(case.image, array=case.image.array[:4])
+    g = image.geometry
+    mirrored = replace(image, array=image.array[:, :, ::-1].copy(),
+                       geometry=replace(g, direction=(-1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0)))
+    seen = []
+
+    def spy(decoder, windowed, encode_batch, depth, progress=False):
+        seen.append(windowed.copy())
+        return (windowed > 128).astype(np.uint16)
+
+    monkeypatch.setattr(automatic, "segment_windowed", spy)
+    labels = model.segment(image)
+    assert np.array_equal(model.segment(mirrored)[:, :, ::-1], labels)
+    assert np.array_equal(seen[0], seen[1])  # the decoder saw the same canonical volume

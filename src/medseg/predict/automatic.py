@@ -90,12 +90,16 @@ class AutomaticModel:
 
     def segment(self, image: Image, progress: bool = False) -> np.ndarray:
         """Label map (z, y, x) uint16 of every class on ``image``'s grid (0 = background)."""
+        from medseg.predict.orient import orientation
         from medseg.predict.slice_stack import engine_encoder
         from medseg.preprocess.window import apply_window, choose_window
 
         self.check(image)
-        windowed = apply_window(image.array, choose_window(image.array, image.modality, self.inputs["window"]))
-        return segment_windowed(self.decoder, windowed, engine_encoder(self.engine()), self.depth, progress)
+        turn = orientation(image.geometry.direction)  # the axis order the decoder was trained in
+        windowed = turn.canonical(apply_window(image.array, choose_window(image.array, image.modality,
+                                                                          self.inputs["window"])))
+        labels = segment_windowed(self.decoder, windowed, engine_encoder(self.engine()), self.depth, progress)
+        return turn.restore(labels)
 
 
 def segment_windowed(decoder, windowed: np.ndarray, encode_batch, depth: int, progress: bool = False) -> np.ndarray:

@@ -1,6 +1,7 @@
 """SAM3D training data: volumes with label maps -> cached slice embeddings -> sampled 3D windows.
 
-Each case is windowed (the window the model records: ``ct-soft`` for CT, ``mr`` otherwise), its slices
+Each case is windowed (the window the model records: ``ct-soft`` for CT, ``mr`` otherwise), turned to
+the canonical axis order (``medseg.predict.orient``: scans stored mirrored look alike), its slices
 turned into LiteMedSAM encoder inputs and encoded once by the fast engine; the (Z, 256, 64, 64) float16
 embeddings are cached on disk per case (``CACHE/<key>.npy``, key = sha256 of the encoder checksum, the
 window and the windowed voxels) and read back memory-mapped, so training holds only the windows it
@@ -109,9 +110,12 @@ def prepare(case: VolumeCase, window: str, encoder, encoder_sha256: str, cache: 
             or a zero-argument function returning one (called only when the cache misses).
     """
     from medseg.files import write_file
+    from medseg.predict.orient import orientation
     from medseg.preprocess.window import apply_window, choose_window
 
-    windowed = apply_window(case.image.array, choose_window(case.image.array, case.image.modality, window))
+    turn = orientation(case.image.geometry.direction)  # canonical axes: see medseg.predict.orient
+    windowed = turn.canonical(apply_window(case.image.array, choose_window(case.image.array, case.image.modality,
+                                                                             window)))
     grey = slice_stack.intensities(windowed)
     path = cache / f"{cache_key(encoder_sha256, window, windowed)}.npy"
     if not path.is_file():
@@ -125,7 +129,7 @@ def prepare(case: VolumeCase, window: str, encoder, encoder_sha256: str, cache: 
         raise MedsegError(f"embedding cache {path} is damaged ({exc}); delete it") from None
     if emb.shape != (len(grey), 256, slice_stack.EMBED_SIDE, slice_stack.EMBED_SIDE):
         raise MedsegError(f"embedding cache {path} has shape {emb.shape}; delete it")
-    return PreparedCase(case.name, emb, grey.astype(np.float16), slice_stack.labels_on_grid(case.labels))
+    return PreparedCase(case.name, emb, grey.astype(np.float16), slice_stack.labels_on_grid(turn.canonical(case.labels)))
 
 
 def _save(temp: Path, array: np.ndarray) -> None:

@@ -92,15 +92,17 @@ class Loop:
         """Mean Dice over classes on the held-out whole volumes (on their own grids); model.pt if best."""
         from medseg.evaluate.metrics import dice
         from medseg.predict.automatic import sliding_window
+        from medseg.predict.orient import orientation
 
         if not self.val:
             return
         per_class: dict[str, list[float]] = {}
         for case, prep in self.val:
-            pred = sliding_window(self.decoder, len(prep.labels), case.labels.shape[1:],
+            truth = orientation(case.image.geometry.direction).canonical(case.labels)
+            pred = sliding_window(self.decoder, len(prep.labels), truth.shape[1:],
                                   lambda zs, p=prep: (p.embeddings[zs], p.grey[zs]), self.cfg.depth)
             for value, name in self.names.items():
-                per_class.setdefault(name, []).append(dice(pred == value, case.labels == value))
+                per_class.setdefault(name, []).append(dice(pred == value, truth == value))
         self.last_val = {k: float(np.mean(v)) for k, v in per_class.items()}
         score = float(np.mean(list(self.last_val.values())))
         self.history.append({"step": self.step, "val_dice": score})
