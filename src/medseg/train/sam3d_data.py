@@ -129,7 +129,8 @@ def prepare(case: VolumeCase, window: str, encoder, encoder_sha256: str, cache: 
         raise MedsegError(f"embedding cache {path} is damaged ({exc}); delete it") from None
     if emb.shape != (len(grey), 256, slice_stack.EMBED_SIDE, slice_stack.EMBED_SIDE):
         raise MedsegError(f"embedding cache {path} has shape {emb.shape}; delete it")
-    return PreparedCase(case.name, emb, grey.astype(np.float16), slice_stack.labels_on_grid(turn.canonical(case.labels)))
+    labels = slice_stack.labels_on_grid(turn.canonical(case.labels))
+    return PreparedCase(case.name, emb, grey.astype(np.float16), labels)
 
 
 def _save(temp: Path, array: np.ndarray) -> None:
