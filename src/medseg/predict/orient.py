@@ -1,7 +1,7 @@
 """Volumes turned to one axis order before SAM3D sees them, and labels turned back.
 
 A 3D convolution learns in array-index space, so two scans of the same anatomy stored with different
-directions (e.g. Colin27 with x and y reversed against the FSL MNI152 template) look mirrored to it.
+directions (e.g. Colin27 with x reversed against the FSL MNI152 template) look mirrored to it.
 ``canonical`` flips and transposes a (z, y, x) array so that its index axes follow the physical
 axes x, y, z in increasing order (the identity direction of ITK's LPS space: x to the patient's left,
 y to posterior, z to superior; an oblique direction is taken to its nearest axes, as SimpleITK's
