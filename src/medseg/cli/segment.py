@@ -25,7 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image file (NIfTI, NRRD, MHA, DICOM file or folder, PNG/JPEG/TIFF, npz)")
     p.add_argument("-o", "--output", required=True,
                    help="mask file (.nii.gz, .nrrd, .mha, .png, .npz; .dcm: a DICOM SEG of a DICOM series input)")
-    p.add_argument("--model", default=None, help="model name (see `medseg info`)")
+    p.add_argument("--model", default=None,
+                   help="model name (see `medseg info`), fine-tuned model.pt, or a SAM3D model.pt (no prompts: "
+                        "segments its classes automatically, docs/sam3d.md)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (overrides $MEDSEG_CHECKPOINT)")
     p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1 | X0,Y0,Z0,X1,Y1,Z1",
                    help="2D box (with --slice) or 3D box, inclusive voxel corners (x = column, y = row, "
@@ -56,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output format: by the output's ending (default; .dcm is a DICOM SEG), or dicom-seg")
     p.add_argument("--engine", default="auto", choices=ENGINE_NAMES,
                    help="how the network runs (default auto: the fastest installed runtime)")
+    p.add_argument("--report", default=None, metavar="JSON",
+                   help="SAM3D models: also write the class names and per-class volumes (mL) here")
 
 
 def _check_paths(args: argparse.Namespace) -> None:
@@ -71,6 +75,12 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from medseg.cli import segment_auto
+
+    if segment_auto.wanted(args):  # a SAM3D model file and no prompt: automatic segmentation
+        return segment_auto.run(args)
+    if args.report:
+        raise MedsegError("--report lists the classes of a SAM3D model; --model is not one")
     from medseg.files import Transaction
     from medseg.io import output_geometry, read_image, write_mask
     from medseg.predict.predictor import load_predictor
