@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 from tests.predict.fake_model import fake_predictor
+from tests.text.stand_in import BlockRoute
 
 from medseg.io import read_image
 from medseg.io.image import Geometry, Image
@@ -81,28 +82,12 @@ def test_refusals_are_4xx_with_a_message(viewer):
     assert http.get("/api/info").json()["formats"] == ["nii.gz", "nrrd", "mha"]
 
 
-class BlockRoute:
-    """A stand-in text route (no registration): 'left caudate' is the synthetic volume's bright block."""
-
-    kind = "atlas"
-
-    def __init__(self, shape: tuple[int, int, int]) -> None:
-        from medseg.text.vocabulary import Vocabulary
-
-        self.vocabulary = Vocabulary([{1: "Left_Caudate", 2: "Right_Caudate"}], scope="test structures")
-        self.labels = np.zeros(shape, np.uint16)
-        self.labels[3:9, 20:44, 16:40] = 1
-        self.labels[3:9, 50:60, 60:70] = 2
-
-    def describe(self) -> str:
-        return "test route"
-
-    def accepts(self, image):
-        return None
-
-    def prior(self, image, resolved):
-        values = [v for k, s in resolved.parts for v in self.vocabulary.entry(k, s).values]
-        return np.isin(self.labels, values)
+def caudate_blocks(shape: tuple[int, int, int]) -> np.ndarray:
+    """'left caudate' is the synthetic volume's bright block (label 1), 'right caudate' another (label 2)."""
+    labels = np.zeros(shape, np.uint16)
+    labels[3:9, 20:44, 16:40] = 1
+    labels[3:9, 50:60, 60:70] = 2
+    return labels
 
 
 @pytest.fixture()
@@ -111,7 +96,7 @@ def text_viewer():
 
     scan = synthetic()
     app, _ = build(Limits(), predictor=fake_predictor(), viewer_scan=scan)
-    route = BlockRoute(scan.array.shape)
+    route = BlockRoute(caudate_blocks(scan.array.shape))
     app.state.viewer.session.text_router = Router([route])
     bg = Background(app).start()
     with httpx.Client(base_url=bg.url, timeout=120) as http:

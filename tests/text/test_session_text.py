@@ -12,41 +12,27 @@ import pytest
 from medseg.errors import MedsegError
 from medseg.predict.volume import VolumeSession
 from medseg.text.routes import Router
-from medseg.text.vocabulary import Vocabulary
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "predict"))
 from fake_model import fake_predictor  # noqa: E402
+from tests.text.stand_in import BlockRoute  # noqa: E402
 
 SHAPE = (16, 40, 40)
 
 
-class TwoBlobRoute:
+def two_blobs() -> np.ndarray:
     """Left blob = label 1, right blob = label 2 (as an atlas carried onto the scan would give)."""
-
-    kind = "atlas"
-    vocabulary = Vocabulary([{1: "Left_Caudate", 2: "Right_Caudate"}], scope="test structures")
-
-    def __init__(self) -> None:
-        self.labels = np.zeros(SHAPE, np.uint16)
-        self.labels[4:10, 10:20, 5:15] = 1
-        self.labels[5:11, 12:22, 25:35] = 2
-
-    def describe(self) -> str:
-        return "test route"
-
-    def accepts(self, image):
-        return None
-
-    def prior(self, image, resolved):
-        values = [v for k, s in resolved.parts for v in self.vocabulary.entry(k, s).values]
-        return np.isin(self.labels, values)
+    labels = np.zeros(SHAPE, np.uint16)
+    labels[4:10, 10:20, 5:15] = 1
+    labels[5:11, 12:22, 25:35] = 2
+    return labels
 
 
 @pytest.fixture
 def session() -> VolumeSession:
     rng = np.random.default_rng(0)
     vol = rng.integers(10, 30, SHAPE).astype(np.uint8)
-    route = TwoBlobRoute()
+    route = BlockRoute(two_blobs())
     vol[route.labels > 0] = 200
     s = VolumeSession(fake_predictor())
     s.set_volume(vol)
