@@ -76,6 +76,23 @@ def test_train_then_segment_without_prompts(tmp_path, capsys):
     assert json.loads(report.read_text())["volumes_ml"] == side["volumes_ml"]
     assert "a " in printed and " mL" in printed
 
+    # --text keeps only the named classes, one label each in the order asked, names in the sidecar (the
+    # synthetic classes are called "a" and "b"; "a" alone reads as an article, so only "b" is asked)
+    named = tmp_path / "named.nii.gz"
+    full = sitk.GetArrayFromImage(written)
+    code = main(["segment", str(image), "-o", str(named), "--model", str(out / "model.pt"), "--text", "B"])
+    assert code == 0, capsys.readouterr()
+    picked = sitk.GetArrayFromImage(sitk.ReadImage(str(named)))
+    assert json.loads((tmp_path / "named.json").read_text())["classes"] == {"1": "b"}
+    assert np.array_equal(picked == 1, full == 2) and picked.max() <= 1
+    capsys.readouterr()
+    code = main(["structures", str(image), "--model", str(out / "model.pt")])
+    listed = capsys.readouterr().out
+    assert code == 0 and "trained automatic model SAM3D" in listed and "  b" in listed
+    one_line_error(capsys, main(["segment", str(image), "-o", str(tmp_path / "x.nii.gz"), "--model",
+                                 str(out / "model.pt"), "--text", "liver"]), "liver")
+    assert not (tmp_path / "x.nii.gz").exists() and not (tmp_path / "x.json").exists()
+
     # again without --overwrite: refused, nothing touched
     before = labels.read_bytes()
     one_line_error(capsys, main(["segment", str(image), "-o", str(labels), "--model", str(out / "model.pt")]),

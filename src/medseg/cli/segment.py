@@ -38,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", help="JSON file of objects and their interactions")
     p.add_argument("--text", action="append", default=[], metavar="NAME",
                    help="a structure's name, e.g. 'left hippocampus' (repeat for more; one label each; see "
-                        "`medseg structures SCAN`); the names go to MASK's .labels.json beside it")
+                        "`medseg structures SCAN`); the names go to MASK's .labels.json beside it; with a SAM3D "
+                        "--model: its named classes only")
     p.add_argument("--text-refine", default=None, choices=("atlas", "box", "box+mask"),
                    help="text objects: the warped atlas label itself, or LiteMedSAM prompted per slice with its "
                         "box (+ the label as mask prompt); default: the measured best (atlas; box+mask for 'brain')")

@@ -1,6 +1,6 @@
 """A trained automatic model as a text route: its class names are its vocabulary, its output the mask.
 
-Any object with ``class_names`` (a sequence of names; the first may be ``"background"``) and
+Any object with ``class_names`` (label -> name, or a sequence of names; the first may be ``"background"``) and
 ``segment(image) -> (z, y, x) integer label map`` fits (e.g. what ``medseg.predict.automatic.load_automatic``
 returns for a SAM3D run). Label ``k`` is ``class_names[k]`` when ``class_names[0]`` is the background, else
 ``class_names[k - 1]``. The model runs once per scan (kept in memory for the scan's later names).
@@ -42,7 +42,9 @@ class AutomaticRoute:
         self.model = model
         self.name = name
         self.modality = modality
-        self.table = class_table(list(model.class_names))
+        names = model.class_names
+        self.table = ({int(k): str(v) for k, v in names.items()} if isinstance(names, dict)
+                      else class_table(list(names)))
         self.vocabulary = Vocabulary([self.table], scope=f"the classes of {name}")
         self._last: tuple[int, np.ndarray] | None = None
 
