@@ -28,12 +28,12 @@ import numpy as np
 from nnInteractive.inference.remote import nnInteractiveRemoteInferenceSession
 from scipy import ndimage
 
+from medseg.cpu import describe_machine
 from medseg.data.loaders import load_labelled
 from medseg.files import write_text
 from medseg.serve.run import free_port
 
 OUT = Path(__file__).parent / "results" / "serve"
-MACHINE = "2 cores AMD EPYC Zen 5 (AVX-512), 24 GiB, shared with other jobs"
 
 
 def load_average() -> float:
@@ -149,7 +149,8 @@ def latency(n_clicks: int) -> dict:
                 "clicks": len(times), "click_median_s": float(np.median(times)), "click_p90_s": pct(times, 90),
                 "click_times_s": times, "click_compute_median_s": float(np.median(computed)),
                 "click_overhead_median_s": float(np.median(np.subtract(times, computed))), "errors": errors,
-                "server_peak_mib": served.peak_mib(), "machine": MACHINE, "load_average_1min_at_end": load_average()}
+                "server_peak_mib": served.peak_mib(), "machine": describe_machine(),
+                "load_average_1min_at_end": load_average()}
     finally:
         served.stop()
 
@@ -202,7 +203,8 @@ def load(n_clients: int, n_clicks: int) -> dict:
                 "click_p50_s": pct(times, 50), "click_p90_s": pct(times, 90), "click_p99_s": pct(times, 99),
                 "click_max_s": max(times) if times else None, "clicks_per_s": len(times) / wall,
                 "errors": sum(errors), "dice_after_clicks": dices, "server_peak_mib": served.peak_mib(),
-                "machine": MACHINE, "load_average_1min_at_end": load_average(), "python": platform.python_version()}
+                "machine": describe_machine(), "load_average_1min_at_end": load_average(),
+                "python": platform.python_version()}
     finally:
         served.stop()
 

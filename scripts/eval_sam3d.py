@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medseg.cpu import describe_machine
+
 BRAIN = ["Left_Caudate", "Right_Caudate", "Left_Putamen", "Right_Putamen", "Left_Pallidum", "Right_Pallidum",
          "Left_Thalamus", "Right_Thalamus", "Left_Hippocampus", "Right_Hippocampus", "Left_Amygdala",
          "Right_Amygdala"]
@@ -242,7 +244,7 @@ def main() -> None:
     out, work = Path(args.out), Path(args.work)
     cache = work / "embeddings"
     results = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
-    results["machine"] = "2 shared cores AMD EPYC Zen 5 (AVX-512), 24 GiB; torch 1 thread per training"
+    results["machine"] = f"{describe_machine()}; torch 1 thread per training"
     tasks = args.tasks.split(",")
     if "brain" in tasks:
         cases = brain_cases()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medseg.cpu import describe_machine
 from medseg.data import sample
 from medseg.data.loaders import load_labelled
 from medseg.io import read_image
@@ -129,7 +130,7 @@ def main() -> None:
             rows += run_case("ITK T1 (2x2x3 mm)", itk, strip.astype(np.uint16), {1: "Brain"}, "harvard_oxford",
                              ["brain"], predictor, args.margin)
     lines = ["# Text prompts: warped atlas alone vs LiteMedSAM prompted from it (Dice)", "",
-             "Machine: 2 cores AMD EPYC Zen 5 (AVX-512), 24 GiB, shared with other jobs. "
+             f"Machine: {describe_machine()}. "
              f"Box margin {args.margin:g} px, axial slices. `scripts/eval_text.py`.", "",
              "| group | case | n | mean Dice atlas / box / box+mask |", "|---|---|---|---|",
              *summary(rows, DEEP, "deep grey (12)"), *summary(rows, CORTICAL, "cortical (8)"),

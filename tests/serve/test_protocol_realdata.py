@@ -15,7 +15,7 @@ from tests.serve.conftest import deepest_voxel, dice
 
 pytestmark = pytest.mark.realdata
 
-# Measured through the server on Colin27 at 1 x 1 x 2 mm (ONNX Runtime, 2 Zen 5 cores): Amygdala_L from its
+# Measured through the server on Colin27 at 1 x 1 x 2 mm (ONNX Runtime, 2 AMD EPYC AVX2 cores): Amygdala_L from its
 # 3D box 0.459, then a positive click 0.483 and a negative click 0.490; from one click at its deepest voxel
 # 0.543; from the Slicer sequence's 2D box on its largest slice 0.448.
 FLOORS = {"box3d": 0.43, "box2d": 0.42, "click": 0.50}
