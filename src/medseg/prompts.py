@@ -58,11 +58,13 @@ class ObjectPrompts:
     points: list[Point] = field(default_factory=list)
     box3d: Box3D | None = None
     propagate: bool = False
+    text: str | None = None  # a structure's name (medseg.text); the object's first interaction
+    name: str = ""
 
     @property
     def is_3d(self) -> bool:
-        """Segmented through the volume: a 3D box, or a 2D box / point with propagation asked for."""
-        return self.box3d is not None or self.propagate
+        """Segmented through the volume: a 3D box, a text prompt, or a 2D box / point with propagation."""
+        return self.box3d is not None or self.propagate or self.text is not None
 
     def slice_index(self) -> int | None:
         zs = {p.z for p in self.points} | ({self.box.z} if self.box else set())

@@ -63,10 +63,11 @@ def model_info(model: str | None, checkpoint: str | None) -> dict[str, str]:
     return {"model": card.name, "checkpoint_sha256": sha256_of(resolve_checkpoint(card, checkpoint)), **extra}
 
 
-def write(args: argparse.Namespace, labels, geometry, tx=None) -> Path:
-    """Write the labels of ``medseg segment`` as a DICOM SEG referencing the input series (staged into ``tx``)."""
+def write(args: argparse.Namespace, labels, geometry, tx=None, names: dict[int, str] | None = None) -> Path:
+    """Write the labels of ``medseg segment`` as a DICOM SEG referencing the input series (staged into ``tx``);
+    ``names`` (label -> name, e.g. of text prompts) override the prompt file's."""
     from medseg.io.dicom_seg import write_dicom_seg
 
     count = int(labels.max()) if labels.size else 0
-    return write_dicom_seg(labels, args.input, args.output, object_names(args.prompts, count),
+    return write_dicom_seg(labels, args.input, args.output, {**object_names(args.prompts, count), **(names or {})},
                            model_info(args.model, args.checkpoint), geometry=geometry, tx=tx)

@@ -22,7 +22,8 @@ from typing import NoReturn
 
 from medseg.errors import MedsegError
 
-COMMANDS = ["segment", "info", "fetch_data", "demo", "evaluate", "benchmark_protocol", "benchmark", "train"]
+COMMANDS = ["segment", "structures", "info", "fetch_data", "demo", "evaluate", "benchmark_protocol", "benchmark",
+            "train", "serve", "view"]
 
 
 DEBUG_ENV = "MEDSEG_DEBUG"

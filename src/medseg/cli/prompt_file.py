@@ -3,7 +3,9 @@
 Schema: ``{"objects": [{"interactions": [...], "propagate": false, "name": "liver"}, ...]}``; object k gets
 label k; ``name`` (optional, at most 64 characters) names its segment in a DICOM SEG output.
 Each interaction holds exactly one of ``{"box3d": [x0, y0, z0, x1, y1, z1]}``,
-``{"box": [x0, y0, x1, y1], "slice": z}`` or ``{"point": [x, y] or [x, y, z], "label": 1 or 0}``.
+``{"box": [x0, y0, x1, y1], "slice": z}``, ``{"point": [x, y] or [x, y, z], "label": 1 or 0}`` or
+``{"text": "left hippocampus"}`` (a structure's name, ``medseg.text``; only as the object's first interaction,
+points after it correct it; the resolved name names the object unless ``name`` is given).
 Coordinates are finite numbers (no true/false, NaN or Infinity); slices and labels whole numbers.
 Unknown keys are refused at every level (a misspelt "lable" would otherwise silently mean "positive").
 """
@@ -20,7 +22,7 @@ from medseg.validate import coordinates, number
 MAX_BYTES = 1 << 20  # 1 MiB: thousands of objects' worth of prompts
 MAX_OBJECTS = 255  # labels 1..255 of a uint8 mask
 KEYS = {"file": ("objects",), "object": ("interactions", "propagate", "name"), "box3d": ("box3d",),
-        "box": ("box", "slice"), "point": ("label", "point")}
+        "box": ("box", "slice"), "point": ("label", "point"), "text": ("text",)}
 
 
 def read_json(path: str | Path) -> object:
@@ -91,22 +93,31 @@ def _object(spec: object, where: str) -> ObjectPrompts:
     name = spec.get("name", "")
     if not isinstance(name, str) or len(name) > 64 or any(c in name for c in "\\\n\r"):
         raise MedsegError(f"{where}: 'name' must be text of at most 64 characters on one line, got {_shown(name)}")
-    obj = ObjectPrompts(propagate=propagate)
+    obj = ObjectPrompts(propagate=propagate, name=name.strip())
     for i, step in enumerate(steps):
         _interaction(obj, step, f"{where} interaction {i}")
-    if obj.box is None and obj.box3d is None and not any(p.positive for p in obj.points):
+    if obj.box is None and obj.box3d is None and obj.text is None and not any(p.positive for p in obj.points):
         raise MedsegError(f"{where}: a negative point alone marks nothing; start with a box or a positive point")
     return obj
 
 
 def _interaction(obj: ObjectPrompts, step: object, at: str) -> None:
-    kinds = [k for k in ("box3d", "box", "point") if isinstance(step, dict) and k in step]
+    kinds = [k for k in ("box3d", "box", "point", "text") if isinstance(step, dict) and k in step]
     if len(kinds) != 1:
         got = "" if not isinstance(step, dict) else f", got keys {', '.join(map(repr, sorted(step))) or 'none'}"
-        raise MedsegError(f"{at}: expected 'box' or 'point' (or 'box3d'), exactly one per interaction{got}")
+        raise MedsegError(f"{at}: expected 'box' or 'point' (or 'box3d', 'text'), exactly one per interaction{got}")
     kind = kinds[0]
     _known_keys(step, kind, at, "")
-    if kind == "box3d":
+    if kind != "text" and obj.text is not None and kind != "point":
+        raise MedsegError(f"{at}: an object named by 'text' takes only correcting points after it")
+    if kind == "text":
+        text = step["text"]
+        if obj.box3d is not None or obj.box is not None or obj.points or obj.text is not None:
+            raise MedsegError(f"{at}: 'text' must be the object's first and only prompt (points may follow)")
+        if not isinstance(text, str) or not text.strip() or len(text) > 200 or "\n" in text:
+            raise MedsegError(f"{at}: 'text' must name a structure in at most 200 characters, got {_shown(text)}")
+        obj.text = text.strip()
+    elif kind == "box3d":
         if obj.box3d is not None or obj.box is not None or obj.points:
             raise MedsegError(f"{at}: a 3D box must be the object's first and only box")
         x0, y0, z0, x1, y1, z1 = coordinates(step["box3d"], f"{at} box3d", 6)

@@ -11,22 +11,24 @@ import argparse
 import time
 from pathlib import Path
 
-from medseg.cli import dicom_out, prompt_args
+from medseg.cli import dicom_out, prompt_args, text_names
 from medseg.engine import ENGINE_NAMES
 from medseg.errors import MedsegError
 from medseg.preprocess.window import WINDOW_NAMES
 from medseg.validate import option, whole
 
 NAME = "segment"
-HELP = "Segment structures of an image or volume from box / point prompts."
+HELP = "Segment structures of an image or volume from box / point prompts or a structure's name (--text)."
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image file (NIfTI, NRRD, MHA, DICOM file or folder, PNG/JPEG/TIFF, npz)")
     p.add_argument("-o", "--output", required=True,
                    help="mask file (.nii.gz, .nrrd, .mha, .png, .npz; .dcm: a DICOM SEG of a DICOM series input)")
-    p.add_argument("--model", default=None, help="model name (see `medseg info`; default litemedsam; "
-                   "litemedsam-interactive: the click-trained decoder)")
+    p.add_argument("--model", default=None,
+                   help="model name (see `medseg info`; default litemedsam; litemedsam-interactive: the "
+                        "click-trained decoder), fine-tuned model.pt, or a SAM3D model.pt (no prompts: "
+                        "segments its classes automatically, docs/sam3d.md)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (overrides $MEDSEG_CHECKPOINT)")
     p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1 | X0,Y0,Z0,X1,Y1,Z1",
                    help="2D box (with --slice) or 3D box, inclusive voxel corners (x = column, y = row, "
@@ -35,6 +37,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--point", action="append", default=[], metavar="X,Y[,Z]", help="positive click")
     p.add_argument("--negative-point", action="append", default=[], metavar="X,Y[,Z]", help="negative click")
     p.add_argument("--prompts", help="JSON file of objects and their interactions")
+    p.add_argument("--text", action="append", default=[], metavar="NAME",
+                   help="a structure's name, e.g. 'left hippocampus' (repeat for more; one label each; see "
+                        "`medseg structures SCAN`); the names go to MASK's .labels.json beside it; with a SAM3D "
+                        "--model: its named classes only")
+    p.add_argument("--text-refine", default=None, choices=("atlas", "box", "box+mask"),
+                   help="text objects: the warped atlas label itself, or LiteMedSAM prompted per slice with its "
+                        "box (+ the label as mask prompt); default: the measured best (atlas; box+mask for 'brain')")
     p.add_argument("--propagate", action="store_true",
                    help="propagate the 2D box (or point) on --slice up and down until the structure ends")
     p.add_argument("--propagation", default="default", choices=("default", "baseline"),
@@ -51,13 +60,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output format: by the output's ending (default; .dcm is a DICOM SEG), or dicom-seg")
     p.add_argument("--engine", default="auto", choices=ENGINE_NAMES,
                    help="how the network runs (default auto: the fastest installed runtime)")
+    p.add_argument("--report", default=None, metavar="JSON",
+                   help="SAM3D models: also write the class names and per-class volumes (mL) here")
 
 
 def _check_paths(args: argparse.Namespace) -> None:
     from medseg.cli.outputs import check_outputs
     from medseg.io import check_output_path
 
-    check_outputs({"--output": args.output, "--overlay": args.overlay},
+    check_outputs({"--output": args.output, "--overlay": args.overlay, "--text": text_names.sidecar(args)},
                   [args.input, args.prompts, args.checkpoint], args.overwrite, {"--overlay": (".png",)})
     if dicom_out.wanted(args):
         dicom_out.check(args)
@@ -74,6 +85,12 @@ def default_model(objects: list) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from medseg.cli import segment_auto
+
+    if segment_auto.wanted(args):  # a SAM3D model file and no prompt: automatic segmentation
+        return segment_auto.run(args)
+    if args.report:
+        raise MedsegError("--report lists the classes of a SAM3D model; --model is not one")
     from medseg.files import Transaction
     from medseg.io import output_geometry, read_image, write_mask
     from medseg.predict.predictor import load_predictor
@@ -82,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
     _check_paths(args)
     objects = prompt_args.from_file(args.prompts) if args.prompts else []
     objects += prompt_args.objects_from_flags(args.box, args.slice, args.point, args.negative_point, args.propagate)
+    objects += text_names.objects(args.text)
     if not objects:
-        raise MedsegError("no prompt given: use --box, --point or --prompts")
+        raise MedsegError("no prompt given: use --box, --point, --text or --prompts")
     image = read_image(args.input, series=args.series)
     for key in sorted(k for k in image.meta if k.endswith("_note")):
         print(f"note: {image.meta[key]}")
@@ -98,24 +116,27 @@ def run(args: argparse.Namespace) -> int:
     # runs without torch when the ONNX graphs are cached (load_predictor)
     args.model = args.model or default_model(objects)  # the DICOM SEG names the model that ran
     predictor = load_predictor(args.model, args.checkpoint, args.engine)
-    encodes = None
+    encodes, names = None, {}
     if volume:
         from medseg.predict.segment_volume import segment_volume
         from medseg.predict.volume import VolumeSession
 
         session = VolumeSession(predictor, args.propagation, args.embedding_budget, progress=True)
+        session.text_refine = args.text_refine
         result = segment_volume(session, image, objects, args.window)
         for note in session.messages:
             print(f"note: {note}")
         encodes = session.encodes
+        names = text_names.names(session, objects)
     else:
         result = segment_2d(predictor, image, objects, args.window)
     with Transaction() as tx:  # the mask and the overlay appear together or not at all
         if dicom_out.wanted(args):
-            path = dicom_out.write(args, result.labels, image.geometry, tx)
+            path = dicom_out.write(args, result.labels, image.geometry, tx, names)
         else:
             labels, geometry = output_geometry(image, result.labels, args.output)
             path = write_mask(labels, geometry, args.output, reference_path=args.input, tx=tx)
+        sidecar = text_names.write(args, names, tx)
         overlay = _write_overlay(image, result, objects, args.overlay, tx) if args.overlay else None
     print(f"window: {result.window.name} ({result.window.reason})")
     for label, z in result.slices.items():
@@ -125,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"mask: {path} ({time.perf_counter() - start:.1f} s)")
     if overlay:
         print(f"overlay: {overlay}")
+    if sidecar:
+        print(f"names: {sidecar}")
     return 0
 
 
@@ -134,7 +157,8 @@ def _describe(mask, label: int, z: int, iou: float, is_volume: bool) -> str:
         return f"object {label}: {voxels} voxels, predicted IoU {iou:.2f}"
     zs = mask.any(axis=(1, 2)).nonzero()[0]
     span = f"slices {zs.min()}..{zs.max()}" if len(zs) > 1 else f"slice {zs[0] if len(zs) else z}"
-    return f"object {label} on {span} (prompt on slice {z}): {voxels} voxels, predicted IoU {iou:.2f}"
+    quality = f", predicted IoU {iou:.2f}" if iou == iou else ""  # NaN: no model mask (a text object's atlas label)
+    return f"object {label} on {span} (prompt on slice {z}): {voxels} voxels{quality}"
 
 
 def _write_overlay(image, result, objects, target: str, tx) -> Path:

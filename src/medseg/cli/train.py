@@ -28,9 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None, help="weights to start from (default: the packaged ones)")
     p.add_argument("--epochs", type=_rule("epochs"), default=1)
     p.add_argument("--max-steps", type=_rule("max-steps"), default=None, help="total steps (overrides --epochs)")
-    p.add_argument("--lr", type=_rule("lr"), default=1e-4)
-    p.add_argument("--batch-size", type=_rule("batch-size"), default=4,
-                   help="objects per step and process")
+    p.add_argument("--lr", type=_rule("lr"), default=None, help="peak learning rate (default 1e-4; sam3d 3e-3)")
+    p.add_argument("--batch-size", type=_rule("batch-size"), default=None,
+                   help="objects per step and process (default 4; sam3d: windows per step, default 1)")
     p.add_argument("--prompts", default="box,point", help="comma list of box, point, mask (default box,point)")
     p.add_argument("--rounds", type=_rule("rounds"), default=2,
                    help="prompting rounds per step (later ones add error clicks)")
@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--seed", type=_rule("seed"), default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from medseg.train.sam3d_cli import add_arguments as add_sam3d
+
+    add_sam3d(p)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -56,7 +59,8 @@ def config_from_args(args: argparse.Namespace):
 
     return TrainConfig(
         data=args.data, out=args.out, mode=args.mode, model=args.model, checkpoint=args.checkpoint,
-        epochs=args.epochs, max_steps=args.max_steps, lr=args.lr, batch_size=args.batch_size,
+        epochs=args.epochs, max_steps=args.max_steps, lr=1e-4 if args.lr is None else args.lr,
+        batch_size=4 if args.batch_size is None else args.batch_size,
         prompts=tuple(p.strip() for p in args.prompts.split(",") if p.strip()), rounds=args.rounds,
         val_fraction=args.val_fraction, val_every=args.val_every, save_every=args.save_every,
         slices_per_case=args.slices_per_case, augment=not args.no_augment, focal_weight=args.focal, resume=args.resume,
@@ -65,6 +69,10 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mode == "sam3d":
+        from medseg.train.sam3d_cli import run as run_sam3d
+
+        return run_sam3d(args)
     cfg = config_from_args(args)
     if args.nproc > 1:
         from medseg.train import distributed

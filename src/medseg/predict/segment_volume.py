@@ -1,8 +1,8 @@
 """From an Image and per-object interactions to a 3D label map, through a VolumeSession.
 
 Used by ``medseg segment`` when any object is 3D (a 3D box, or ``propagate``). Each object's
-interactions are replayed in order: its first prompt (3D box, 2D box on a slice, or a positive point)
-creates it, later points correct it. 2D objects in the same run stay on their slice.
+interactions are replayed in order: its first prompt (3D box, 2D box on a slice, a positive point, or a
+structure's name: ``medseg.text``) creates it, later points correct it. 2D objects in the same run stay on their slice.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def validate_volume(image: Image, objects: list[ObjectPrompts]) -> list[str]:
             point outside, box outside / inverted / of zero extent.
     """
     if not image.is_volume:
-        raise MedsegError("3D prompts (a 3D box or --propagate) need a 3D volume")
+        raise MedsegError("3D prompts (a 3D box, --propagate or --text) need a 3D volume")
     if not objects:
         raise MedsegError("no prompt given: use --box, --point or --prompts")
     if len(objects) > 255:
@@ -35,6 +35,8 @@ def validate_volume(image: Image, objects: list[ObjectPrompts]) -> list[str]:
     depth, h, w = image.array.shape[:3]
     notes = []
     for obj in objects:
+        if obj.text is not None and not obj.text.strip():
+            raise MedsegError("empty text prompt: name a structure, e.g. --text 'left hippocampus'")
         if obj.box3d is not None:
             _, note = clip_box3d(obj.box3d, (depth, h, w))
             notes += [note] if note else []
@@ -48,7 +50,7 @@ def validate_volume(image: Image, objects: list[ObjectPrompts]) -> list[str]:
                 raise MedsegError(f"point {p.x:g},{p.y:g} on a volume needs its slice: give X,Y,Z")
             check_slice(p.z, depth)
             check_point(p, (h, w))
-        if obj.box3d is None and obj.box is None and not (obj.points and obj.points[0].positive):
+        if obj.box3d is None and obj.box is None and obj.text is None and not (obj.points and obj.points[0].positive):
             raise MedsegError("an object without a box must start with a positive point")
     return notes
 
@@ -56,7 +58,9 @@ def validate_volume(image: Image, objects: list[ObjectPrompts]) -> list[str]:
 def _add_object(session: VolumeSession, obj: ObjectPrompts) -> tuple[int, int]:
     """Create one object and replay its clicks; returns (label, seed slice)."""
     clicks = list(obj.points)
-    if obj.box3d is not None:
+    if obj.text is not None:
+        label = session.add_text(obj.text)
+    elif obj.box3d is not None:
         b = obj.box3d
         label = session.add_box3d(b.x0, b.y0, b.z0, b.x1, b.y1, b.z1)
     elif obj.box is not None:
@@ -78,6 +82,11 @@ def segment_volume(session: VolumeSession, image: Image, objects: list[ObjectPro
     """
     validate_volume(image, objects)
     choice = session.set_volume(image, window)
+    texts = [obj.text for obj in objects if obj.text is not None]
+    if texts:  # every name is understood before any registration or model work
+        from medseg.text.session import check_texts
+
+        check_texts(session, texts)
     slices, ious = {}, {}
     for obj in objects:
         label, z = _add_object(session, obj)

@@ -46,7 +46,7 @@ class ObjectState:
 
     Attributes:
         label: value of the object in the label map.
-        kind: "box3d", "box" (2D box, propagated or not) or "point".
+        kind: "box3d", "box" (2D box, propagated or not), "point" or "text" (``add_text``).
         seed_z: slice the first prompt was given on.
         track: z-range and xy limits propagation may use.
         propagation: the rule this object propagates with.
@@ -58,6 +58,7 @@ class ObjectState:
             connectivity rule.
         priors: z -> (1, 256, 256) low-res logits of the latest correction decode on that slice (the mask
             prompt of the next correction there, with a click-trained model).
+        name: the structure's name (text objects), else "".
     """
 
     label: int
@@ -71,6 +72,7 @@ class ObjectState:
     edits: tuple[Edit, ...] = ()
     masks: MappingProxyType = field(default_factory=_empty)
     priors: MappingProxyType = field(default_factory=_empty)
+    name: str = ""
 
     @property
     def z_range(self) -> tuple[int, int] | None:
@@ -133,6 +135,9 @@ class VolumeSession:
         self.cache = EmbeddingCache(self._encode, budget_mib)
         self.state = VolumeState()
         self.messages: list[str] = []
+        self.image: Image | None = None
+        self.text_router = None  # medseg.text.routes.Router, made by the first add_text
+        self.text_refine: str | None = None  # add_text's default refinement (None: medseg.text's)
         self._vol: _Volume | None = None
 
     # ----- volume and cache -------------------------------------------------------------------------
@@ -145,6 +150,7 @@ class VolumeSession:
         choice = window_for(image, window)
         spacing = tuple(float(v) for v in image.geometry.spacing)
         self._vol = _Volume(WindowedVolume(image.array, choice), choice, spacing)
+        self.image = image
         self.cache = EmbeddingCache(self._encode, self.budget_mib)
         self.state = VolumeState()
         self.messages = []
@@ -301,6 +307,38 @@ class VolumeSession:
                 raise MedsegError(f"a new object needs a positive point; {x:g},{y:g},{z} is negative")
             return self._point_object(point, prop.config(propagation or self.propagation), propagate)
         return self._correct(self._object(obj if obj is not None else self.state.objects[-1].label), point)
+
+    def add_text(self, text: str, router=None, refine: str | None = None) -> int:
+        """A new object for the structure ``text`` names ("left caudate"); returns its label.
+
+        See ``medseg.text.session.add_text`` (routes, refinement); clicks correct it like any object.
+        """
+        from medseg.text.session import add_text
+
+        self._volume()
+        return add_text(self, text, router, refine)
+
+    def add_slices(self, kind: str, slices: dict[int, SliceResult], name: str = "") -> int:
+        """A new object from ready per-slice results (z -> SliceResult); returns its label.
+
+        Its track is the slices' z-range inside their boxes' union; it is not propagated further and keeps
+        all its parts (no connectivity rule), so a structure of two sides stays whole.
+        """
+        if not slices:
+            raise MedsegError(f"object {name or kind!r} has no voxel on this volume")
+        boxes = np.array([r.box for r in slices.values() if r.box is not None], np.float32)
+        xy = (np.array([*boxes[:, :2].min(0), *boxes[:, 2:].max(0)], np.float32) if len(boxes) else None)
+        track = Track(min(slices), max(slices), limits=xy, fallback=xy, bounded=True)
+        cfg = replace(self.propagation, keep_connected=False)
+        seed_z = max(slices, key=lambda z: slices[z].area)
+        label = self.state.next_label
+        if label > 255:
+            raise MedsegError("255 objects exceed the labels of a uint8 mask")
+        obj = ObjectState(label, kind, seed_z, track, cfg, max(slices[seed_z].area, 1), MappingProxyType(dict(slices)),
+                          name=name)
+        obj = replace(obj, masks=MappingProxyType(self._final(obj, dict(slices))))
+        self._commit(VolumeState(self.state.objects + (obj,), label + 1))
+        return label
 
     def undo(self) -> bool:
         """Return to the state before the last action; False when there is nothing to undo."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from medseg.errors import MedsegError
 from medseg.validate import number
 
-MODES = ("full", "decoder", "adapter", "lora")
+MODES = ("full", "decoder", "adapter", "lora", "sam3d")  # sam3d: medseg.train.sam3d_trainer
 PROMPT_KINDS = ("box", "point", "mask")
 
 

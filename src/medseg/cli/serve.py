@@ -1,0 +1,34 @@
+"""`medseg serve`: the nnInteractive v2 remote protocol over HTTP (3D Slicer's nnInteractive extension)."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "serve"
+HELP = ("Serve interactive segmentation over HTTP (nnInteractive v2 remote protocol: 3D Slicer's "
+        "nnInteractive extension, nninteractive-client).")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs --api-key)")
+    p.add_argument("--port", type=int, default=1527, help="port (default 1527)")
+    p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' (at least 8 characters)")
+    p.add_argument("--max-sessions", type=int, default=4, help="clients at once (default 4); one more gets 503")
+    p.add_argument("--cache-mib", type=float, default=1024,
+                   help="embedding-cache budget shared by all sessions in MiB (default 1024)")
+    p.add_argument("--idle-timeout", type=float, default=600, help="seconds without an action before a session "
+                   "is dropped (default 600)")
+    p.add_argument("--model", default=None, help="model name or fine-tuned model.pt (default: litemedsam)")
+    p.add_argument("--engine", default="auto", help="auto, eager, onnx, openvino or native (default auto)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from medseg.serve.limits import Limits
+    from medseg.serve.run import check_host, serve
+    from medseg.validate import number
+
+    number(args.port, "--port", integer=True, minimum=1, maximum=65535, example=1527)
+    check_host(args.host, args.api_key)
+    limits = Limits(max_sessions=args.max_sessions, cache_mib=args.cache_mib, idle_seconds=args.idle_timeout)
+    serve(args.host, args.port, limits, args.api_key, args.model, args.engine)
+    return 0

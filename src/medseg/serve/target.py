@@ -1,0 +1,237 @@
+"""One nnInteractive object on a ``VolumeSession``: prompts in, the client's target buffer kept in step.
+
+The nnInteractive protocol segments one object at a time into the client's target buffer (a (z, y, x)
+array mirrored on both sides); ``reset_interactions`` starts the next object. Here the object is the
+union of the VolumeSession objects its prompts made:
+
+- a positive 3D box -> ``add_box3d``; a positive 2D box on an axial slice -> ``add_box`` (propagated);
+- a point -> a correction click (``add_point``) on the object under it (else the latest one); a first
+  positive point starts an object from the click;
+- an initial segmentation -> an object holding that mask slice by slice, which clicks then correct;
+- undo -> ``VolumeSession.undo``; reset -> no objects and no history (the embedding cache stays).
+
+Protocol coordinates are array indices in (z, y, x) order; box intervals are half-open.
+After each action the buffer is compared with the new mask and only the changed sub-block is sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import MappingProxyType
+
+import numpy as np
+
+from medseg.errors import MedsegError
+from medseg.io.image import Geometry, Image
+from medseg.predict import propagate as prop
+from medseg.predict.propagate import SliceResult, Track
+from medseg.predict.volume import ObjectState, VolumeSession, VolumeState
+from medseg.serve.cache import SharedCache, Store, digest
+
+
+class ServedSession(VolumeSession):
+    """A VolumeSession whose embeddings live in the server's shared cache (``medseg.serve.cache``)."""
+
+    def __init__(self, predictor: object, store: Store) -> None:
+        super().__init__(predictor)
+        self.store = store
+
+    def set_volume(self, image: Image | np.ndarray, window: str = "auto"):
+        choice = super().set_volume(image, window)
+        array = image.array if isinstance(image, Image) else image
+        self.cache = SharedCache(self._encode, self.store, digest(array, (choice.low, choice.high)))
+        return choice
+
+
+# One model, one set of CPU cores: prompts of all sessions run one at a time.
+COMPUTE = threading.Lock()
+
+
+class Refused(MedsegError):
+    """A prompt medseg cannot answer (the server answers 400 with the message)."""
+
+
+def _ints(values: object, name: str, n: int) -> list[int]:
+    if not isinstance(values, (list, tuple)) or len(values) != n:
+        raise Refused(f"{name} must be a list of {n} numbers; got {values!r:.80}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise Refused(f"{name} {values!r:.80}: each value must be a finite number")
+        out.append(int(round(v)))
+    return out
+
+
+class Target:
+    """The state behind one lease: a volume, its VolumeSession and the mirrored target buffer.
+
+    Args:
+        session: a VolumeSession (its own Predictor; the engine and the cache may be shared).
+    """
+
+    def __init__(self, session: VolumeSession) -> None:
+        self.session = session
+        self.image_shape: tuple[int, int, int] | None = None
+        self.buffer: np.ndarray | None = None
+        self._filled: set[int] = set()  # slices of the buffer that may hold non-zero voxels
+        self.pending = False
+
+    # ----- image and buffer -------------------------------------------------------------------------
+    def set_image(self, image: np.ndarray, properties: dict) -> list[int]:
+        """``image`` is (c, z, y, x) with c = 1; ``properties['spacing']`` is (z, y, x) in mm."""
+        if image.ndim != 4 or image.shape[0] != 1:
+            raise Refused(f"image of shape {list(image.shape)}: medseg takes one channel, (1, z, y, x)")
+        spacing = properties.get("spacing", [1.0, 1.0, 1.0]) if isinstance(properties, dict) else None
+        if not isinstance(spacing, (list, tuple)) or len(spacing) != 3 or not all(
+                isinstance(s, (int, float)) and not isinstance(s, bool) and np.isfinite(s) and s > 0 for s in spacing):
+            raise Refused(f"image_properties spacing {spacing!r:.80} must be 3 positive numbers (z, y, x) in mm")
+        volume = np.asarray(image[0])
+        if not np.isfinite(volume).all() if volume.dtype.kind == "f" else False:
+            raise Refused("image holds NaN or infinite values")
+        geometry = Geometry(tuple(float(s) for s in reversed(spacing)), (0.0, 0.0, 0.0),
+                            tuple(float(v) for v in np.eye(3).ravel()))
+        with COMPUTE:
+            self.session.set_volume(Image(volume, geometry))
+        self.image_shape = tuple(volume.shape)
+        self.buffer = None
+        self._filled = set()
+        self.pending = False
+        return [1, *self.image_shape]
+
+    def set_buffer(self, shape: list[int], dtype: np.dtype) -> None:
+        if self.image_shape is not None and tuple(shape) != self.image_shape:
+            raise Refused(f"target buffer shape {list(shape)} differs from the image's {list(self.image_shape)}")
+        self.buffer = np.zeros(shape, dtype)
+        self._filled = set()
+        self.pending = False
+
+    def _ready(self) -> tuple[int, int, int]:
+        if self.image_shape is None:
+            raise Refused("no image yet; call set_image first")
+        if self.buffer is None:
+            raise Refused("no target buffer yet; call set_target_buffer first")
+        return self.image_shape
+
+    # ----- prompts ----------------------------------------------------------------------------------
+    def add_box(self, bbox: object, positive: bool) -> None:
+        """bbox [[z0, z1], [y0, y1], [x0, x1]], half-open; one interval of length 1 makes a 2D box."""
+        shape = self._ready()
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 3:
+            raise Refused(f"bbox_coords must be [[z0, z1], [y0, y1], [x0, x1]]; got {bbox!r:.80}")
+        (z0, z1), (y0, y1), (x0, x1) = (_ints(b, "bbox_coords interval", 2) for b in bbox)
+        if z1 <= z0 or y1 <= y0 or x1 <= x0:
+            raise Refused(f"bbox_coords {bbox!r:.80} is empty in at least one dimension")
+        if not positive:
+            raise Refused("negative boxes are not supported by medseg; correct with negative points instead")
+        z0, y0, x0 = max(z0, 0), max(y0, 0), max(x0, 0)
+        z1, y1, x1 = min(z1, shape[0]), min(y1, shape[1]), min(x1, shape[2])
+        if z1 <= z0 or y1 <= y0 or x1 <= x0:
+            raise Refused(f"bbox_coords {bbox!r:.80} lies outside the image {list(shape)}")
+        with COMPUTE:
+            if z1 - z0 == 1 and y1 - y0 > 1 and x1 - x0 > 1:
+                self.session.add_box(z0, (x0, y0, x1 - 1, y1 - 1))
+            elif (y1 - y0 == 1 or x1 - x0 == 1) and z1 - z0 > 1:
+                raise Refused("2D boxes on coronal or sagittal slices are not supported; draw the box on an "
+                              "axial slice, or draw a 3D box")
+            else:
+                self.session.add_box3d(x0, y0, z0, x1 - 1, y1 - 1, z1 - 1)
+        self.pending = True
+
+    def add_point(self, coordinates: object, positive: bool) -> None:
+        """A click at (z, y, x)."""
+        shape = self._ready()
+        z, y, x = _ints(coordinates, "coordinates", 3)
+        if not (0 <= z < shape[0] and 0 <= y < shape[1] and 0 <= x < shape[2]):
+            raise Refused(f"point (z, y, x) = ({z}, {y}, {x}) lies outside the image {list(shape)}")
+        objects = self.session.state.objects
+        if not objects and not positive:
+            raise Refused("a negative point needs an object to correct; start with a positive point or a box")
+        under = [o.label for o in objects if (m := o.masks.get(z)) is not None and m[y, x]]
+        with COMPUTE:
+            self.session.add_point(x, y, z, positive=positive, obj=under[-1] if under else None)
+        self.pending = True
+
+    def add_initial_seg(self, seg: np.ndarray) -> None:
+        """Start the object from a mask (non-zero = inside); later clicks correct it."""
+        shape = self._ready()
+        if tuple(seg.shape) != shape:
+            raise Refused(f"initial segmentation of shape {list(seg.shape)} differs from the image's {list(shape)}")
+        self.reset()
+        inside = seg != 0
+        zs = np.flatnonzero(inside.any(axis=(1, 2)))
+        if len(zs):
+            self.session._commit(VolumeState((_mask_object(inside, zs),), 2))  # undo returns to empty
+        self.buffer[...] = inside  # the client wrote initial_seg into its own buffer already
+        self._filled = {int(z) for z in zs}
+        self.pending = False
+
+    def undo(self) -> bool:
+        self._ready()
+        if not self.session.undo():
+            return False
+        self.pending = True
+        return True
+
+    def reset(self) -> None:
+        """No objects and no history; the embedding cache stays."""
+        if self.image_shape is None:
+            return
+        self.session.state = VolumeState()
+        self.session._volume().history.clear()
+        if self.buffer is not None:
+            self.buffer.fill(0)
+        self._filled = set()
+        self.pending = False
+
+    # ----- results ----------------------------------------------------------------------------------
+    def sync(self) -> tuple[list[list[int]], np.ndarray] | None:
+        """Write the object's mask into the buffer; the changed bbox (half-open) and its sub-block.
+
+        Only slices the object or the buffer hold anything on are compared (a click costs no full-volume
+        pass).
+        """
+        self.pending = False
+        new = self._union()
+        zs = sorted(set(new) | self._filled)
+        lo, hi = None, None  # (z, y, x) bounds of the changes
+        for z in zs:
+            slab = new.get(z)
+            old = self.buffer[z] != 0
+            changed = old if slab is None else slab != old
+            if not changed.any():
+                continue
+            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+            here = np.array([z, rows[0], cols[0]]), np.array([z + 1, rows[-1] + 1, cols[-1] + 1])
+            lo = here[0] if lo is None else np.minimum(lo, here[0])
+            hi = here[1] if hi is None else np.maximum(hi, here[1])
+        if lo is None:
+            return None
+        for z in range(lo[0], hi[0]):
+            slab = new.get(z)
+            self.buffer[z, lo[1]:hi[1], lo[2]:hi[2]] = 0 if slab is None else slab[lo[1]:hi[1], lo[2]:hi[2]]
+        self._filled = set(new)
+        bbox = [[int(a), int(b)] for a, b in zip(lo, hi, strict=True)]
+        return bbox, np.ascontiguousarray(self.buffer[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+
+    def _union(self) -> dict[int, np.ndarray]:
+        """z -> (y, x) bool mask of the object (the union of its VolumeSession objects)."""
+        out: dict[int, np.ndarray] = {}
+        for obj in self.session.state.objects:
+            for z, m in obj.masks.items():
+                out[z] = out[z] | m if z in out else m
+        return out
+
+
+def _mask_object(inside: np.ndarray, zs: np.ndarray) -> ObjectState:
+    """A VolumeSession object holding a given (z, y, x) mask (label 1); corrections edit it like any other."""
+    slices = {}
+    for z in zs:
+        m = inside[z]
+        ys, xs = np.nonzero(m)
+        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
+        slices[int(z)] = SliceResult(m.copy(), np.full((1, 256, 256), -8.0, np.float32), 1.0, box)
+    area = max(int(inside[z].sum()) for z in zs)
+    z_seed = int(zs[len(zs) // 2])
+    masks = {z: r.mask for z, r in slices.items()}
+    return ObjectState(1, "mask", z_seed, Track(int(zs[0]), int(zs[-1])), prop.config("default"), area,
+                       MappingProxyType(slices), MappingProxyType({}), (), MappingProxyType(masks))
