@@ -3,7 +3,7 @@
 One step takes a batch of objects and runs ``rounds`` prompting rounds, with an optimiser update after
 each (as SAM-Med2D's train.py does):
 
-1. the first prompt: a jittered box (half the steps) or 1-5 positive clicks (the other half; a lone
+1. the first prompt: a jittered box (BOX_SHARE of the steps) or 1-5 positive clicks (the others; a lone
    click sits at the object's deepest pixel half the time, where a user and the CVPR25 protocol click);
 2. every later round adds one click from the error of the previous round, positive in a missed part,
    negative in a false positive (half the time at the deepest pixel of the largest error component, as
@@ -25,6 +25,7 @@ from medseg.train.prompts import Prompts, central_pixel, error_clicks, jittered_
 
 FOCAL, DICE, IOU = 20.0, 1.0, 1.0
 POINT_COUNTS = (1, 1, 1, 2, 3, 5)  # first-round clicks, drawn uniformly
+BOX_SHARE = 0.4  # clicks are what this decoder is for; boxes keep LiteMedSAM's skill with less practice
 
 
 def loss_terms(logits: torch.Tensor, iou_pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -36,7 +37,7 @@ def loss_terms(logits: torch.Tensor, iou_pred: torch.Tensor, target: torch.Tenso
 
 def first_prompts(masks: torch.Tensor, rng: np.random.Generator) -> tuple[str, Prompts]:
     """("box" | "points", prompts) of a (B, H, W) bool batch."""
-    if rng.random() < 0.5:
+    if rng.random() < BOX_SHARE:
         return "box", Prompts(boxes=torch.stack([jittered_box(m, rng, 0.1) for m in masks]))
     n = int(rng.choice(POINT_COUNTS))
     coords = []
