@@ -33,6 +33,9 @@ class ModelCard:
     # A prompt encoder + mask decoder shipped inside medseg that replaces the checkpoint's (the image
     # encoder stays the checkpoint's, so engines share its exported encoder and embeddings).
     decoder: CheckpointSource | None = None
+    # A model whose decoder answers box-only prompts for this one (it shares the image encoder), when that
+    # measures better for boxes than this model's own decoder (``Predictor.box_decoder``).
+    boxes: str | None = None
 
 
 LITEMEDSAM = ModelCard(

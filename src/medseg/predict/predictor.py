@@ -58,10 +58,13 @@ class Predictor:
         click_trained: its decoder was trained for clicks (``litemedsam-interactive``), so a lone click
             is decoded as it is rather than through box proposals (``medseg.predict.click``); default:
             whether the model was built from a card that ships its own decoder.
+        box_decoder: another Predictor with the same image encoder whose decoder answers box-only prompts
+            (a box, with or without a mask prompt; no points), e.g. LiteMedSAM's box-trained decoder beside a
+            click-trained one; it decodes this predictor's embedding, it never encodes.
     """
 
     def __init__(self, model: PromptableSAM | None, engine: str | Engine | Any = "auto",
-                 click_trained: bool | None = None) -> None:
+                 click_trained: bool | None = None, box_decoder: Predictor | None = None) -> None:
         if isinstance(engine, str):
             engine = get_engine(model, engine)
         self.model = model
@@ -69,6 +72,7 @@ class Predictor:
         if click_trained is None:
             click_trained = getattr(model, "decoder_sha256", None) is not None
         self.click_trained = bool(click_trained)
+        self.box_decoder = box_decoder
         self.arrays = bool(getattr(engine, "arrays", False))  # numpy in and out, no torch
         self.input_size = model.prompt_encoder.input_size[0] if model is not None else engine.input_size
         self._embedding: Any = None  # (1, 256, 64, 64): a torch tensor, or a numpy array with ``arrays``
@@ -125,6 +129,15 @@ class Predictor:
                 masks: np.ndarray | None, multimask: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Model-space prompts (numpy) -> logits on the slice's grid, IoU, low-res logits (numpy)."""
         tf = self._transform
+        if points is None and boxes is not None and self.box_decoder is not None:
+            other = self.box_decoder
+            emb = self.embedding
+            if other.arrays != self.arrays:  # one runs on numpy, the other on torch
+                import torch
+
+                emb = np.asarray(emb) if other.arrays else torch.from_numpy(np.asarray(emb))
+            other._embedding, other._transform = emb, tf
+            return other._decode(points, boxes, masks, multimask)
         if self.arrays:
             logits, iou = self.engine.decode(self.embedding, points, boxes, masks, multimask)
             return tf.logits_array(logits), iou, logits
@@ -221,7 +234,20 @@ def load_predictor(model: str | None = None, checkpoint: str | None = None, engi
     the compiled encoder) alone: torch is
     never imported, which saves the 1-2 s of ``import torch`` and the model build. Otherwise the model
     is built and the engine made (and exported on first use) as usual.
+
+    A card whose ``boxes`` names another model gets that model's predictor as ``box_decoder``: box-only
+    prompts are decoded by it (what measures best for boxes), everything with points by this model.
     """
+    from medseg.registry import DEFAULT_MODEL, MODELS
+
+    card = MODELS.get(model or DEFAULT_MODEL) if checkpoint is None else None
+    predictor = _load_predictor(model, checkpoint, engine, without_torch)
+    if card is not None and card.boxes:
+        predictor.box_decoder = _load_predictor(card.boxes, None, engine, without_torch)
+    return predictor
+
+
+def _load_predictor(model: str | None, checkpoint: str | None, engine: str, without_torch: bool) -> Predictor:
     if without_torch and engine in ("auto", "native", "onnx"):
         from medseg.cpu import default_threads
         from medseg.engine import auto_order, available
