@@ -54,13 +54,14 @@ def check_env_checkpoint() -> None:
 def run(args: argparse.Namespace) -> int:
     from medseg import __version__
     from medseg.cpu import cpu_info
-    from medseg.registry import DEFAULT_MODEL, MODELS
+    from medseg.registry import CLICK_MODEL, DEFAULT_MODEL, MODELS
 
     check_env_checkpoint()
     print(f"medseg {__version__}")
     print("models:")
     for card in MODELS.values():
-        default = " (default)" if card.name == DEFAULT_MODEL else ""
+        roles = [r for r, name in (("default", DEFAULT_MODEL), ("for clicks", CLICK_MODEL)) if name == card.name]
+        default = f" ({', '.join(roles)})" if roles else ""
         print(f"  {card.name}{default}: {card.description}")
         print(f"    family {card.family}, input {card.input_size}x{card.input_size}, licence {card.license}")
         print(f"    checkpoint: {_checkpoint_status(card, args.verify)}")

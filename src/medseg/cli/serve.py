@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="embedding-cache budget shared by all sessions in MiB (default 1024)")
     p.add_argument("--idle-timeout", type=float, default=600, help="seconds without an action before a session "
                    "is dropped (default 600)")
-    p.add_argument("--model", default=None, help="model name or fine-tuned model.pt (default: litemedsam)")
+    p.add_argument("--model", default=None, help="model name or fine-tuned model.pt (default: the model for "
+                   "clicks, see `medseg info`)")
     p.add_argument("--engine", default="auto", help="auto, eager, onnx, openvino or native (default auto)")
 
 

@@ -12,7 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scan", help="a volume (.nii.gz, .nrrd, .mha, ...) or a DICOM series folder")
     p.add_argument("--port", type=int, default=1527, help="port on 127.0.0.1 (default 1527)")
     p.add_argument("--no-browser", action="store_true", help="print the address instead of opening a browser")
-    p.add_argument("--model", default=None, help="model name or fine-tuned model.pt (default: litemedsam)")
+    p.add_argument("--model", default=None, help="model name or fine-tuned model.pt (default: the model for "
+                   "clicks, see `medseg info`)")
     p.add_argument("--engine", default="auto", help="auto, eager, onnx, openvino or native (default auto)")
 
 
