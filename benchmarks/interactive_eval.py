@@ -80,13 +80,19 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 
 def load(name: str, decoder: str | None, store: dict, engine: str, folder: Path | None) -> SharedEncodes:
-    if decoder and name != "litemedsam":
+    """``litemedsam``; ``litemedsam-interactive`` (its decoder answers every prompt); and
+    ``litemedsam-interactive+boxes`` (box-only prompts answered by LiteMedSAM's decoder, ``Predictor.box_decoder``)."""
+    base = name.removesuffix("+boxes")
+    if decoder and base != "litemedsam":
         model = build_model("litemedsam")
         load_decoder(model, Path(decoder))
         model.decoder_sha256 = sha256_of(Path(decoder))
     else:
-        model = build_model(name)
-    return SharedEncodes(model, store, engine, folder)
+        model = build_model(base)
+    p = SharedEncodes(model, store, engine, folder)
+    if name.endswith("+boxes"):
+        p.box_decoder = SharedEncodes(build_model("litemedsam"), store, engine, folder)
+    return p
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
