@@ -120,14 +120,14 @@ def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = 
             (x, y), positive = click
             pts.append([x, y])
             labs.append(int(positive))
-        if not p.click_trained and box is None and k == 0:  # the box-trained model: proposals for a lone click
+        if not p.direct_clicks and box is None and k == 0:  # box proposals for a lone click (medseg.predict.click)
             from medseg.predict.click import segment_click
 
             res = segment_click(lambda _z, **kw: p.predict(**kw), 0, pts[0][0], pts[0][1], truth.shape)
             mask, prior = res.mask, res.logits
             box_k = res.box
         else:
-            pred = p.predict(box=box if box is not None else (box_k if not p.click_trained else None),
+            pred = p.predict(box=box if box is not None else (box_k if not p.direct_clicks else None),
                              points=np.array(pts, np.float32), point_labels=np.array(labs), mask_input=prior)
             mask, prior = pred.masks[0], pred.low_res_logits[:1]
         out.append(dice(mask, truth))

@@ -78,6 +78,13 @@ class Predictor:
         self._embedding: Any = None  # (1, 256, 64, 64): a torch tensor, or a numpy array with ``arrays``
         self._transform: ResizeLongest | None = None
 
+    @property
+    def direct_clicks(self) -> bool:
+        """Whether a lone click is decoded as it is: a click-trained decoder with no box decoder beside it.
+        Otherwise a lone click goes through box proposals (``medseg.predict.click``), which the box decoder
+        answers; the click-trained decoder then takes the corrections."""
+        return self.click_trained and self.box_decoder is None
+
     def set_image(self, slice_0_255: np.ndarray) -> None:
         """Encode a slice. (H, W) grey or (H, W, 3) RGB, values already windowed to 0..255."""
         self._transform = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)

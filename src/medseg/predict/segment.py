@@ -79,7 +79,7 @@ def _run_object(predictor: Predictor, obj: ObjectPrompts, shape: tuple[int, int]
 
         first = points.pop(0)
         seed = segment_click(lambda _z, **kw: predictor.predict(**kw), 0, first.x, first.y, shape,
-                             direct=predictor.click_trained)
+                             direct=predictor.direct_clicks)
         if not points:
             return seed.mask, seed.iou
         clicks, prior = [first], seed.logits

@@ -191,7 +191,7 @@ class VolumeSession:
             self.predictor.set_embedding(self.cache.get(plane), shape)
             return self.predictor.predict(**prompts)
 
-        return segment_click(decode, 0, col, z * plane.z_scale, shape, self.predictor.click_trained).mask
+        return segment_click(decode, 0, col, z * plane.z_scale, shape, self.predictor.direct_clicks).mask
 
     def _box_around(self, x: float, y: float, z: int, x_range: tuple[int, int] | None,
                     y_range: tuple[int, int] | None) -> Box3D:
@@ -360,7 +360,7 @@ class VolumeSession:
     def _point_object(self, point: Point, cfg: Propagation, propagate: bool = True,
                       replaces: int | None = None) -> int:
         z = int(point.z)
-        seed = segment_click(self._decode, z, point.x, point.y, self.shape[1:], self.predictor.click_trained)
+        seed = segment_click(self._decode, z, point.x, point.y, self.shape[1:], self.predictor.direct_clicks)
         if not propagate or cfg.method == "baseline" or not seed.area:
             track = Track(0, self.shape[0] - 1) if propagate else Track(z, z)
             return self._new_object("point", z, track, cfg, seed, clicks={z: (point,)}, replaces=replaces)
@@ -432,15 +432,16 @@ class VolumeSession:
         return Edit(point.positive, edit), prior
 
     def _redecode(self, obj: ObjectState, point: Point) -> SliceResult:
-        """Slice ``point.z`` of ``obj`` decoded with a click-trained model: the object's box there (its 3D
-        box's xy extent, if any), every click on the slice (``point`` last) and the low-res logits of the
-        slice's latest decode as the mask prompt."""
+        """Slice ``point.z`` of ``obj`` decoded with a click-trained model: the slice's box (its latest
+        decode's, else the object's 3D box's xy extent), grown to take in every positive click of the slice
+        (a click outside it says the structure reaches further), every click on the slice (``point`` last) and
+        the low-res logits of the slice's latest decode as the mask prompt."""
         z = int(point.z)
         clicks = obj.clicks.get(z, ()) + (point,)
         pts, labels = prop.click_arrays(clicks)
         last = obj.slices.get(z)
         prior = obj.priors.get(z, None if last is None else last.logits)
-        box = obj.track.limits
+        box = prop.with_clicks(last.box if last is not None and last.box is not None else obj.track.limits, clicks)
         pred = self._decode(z, box=box, points=pts, point_labels=labels, mask_input=prior)
         return SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), box)
 
