@@ -128,7 +128,8 @@ def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = 
             box_k = res.box
         else:
             pred = p.predict(box=box if box is not None else (box_k if not p.direct_clicks else None),
-                             points=np.array(pts, np.float32), point_labels=np.array(labs), mask_input=prior)
+                             points=np.array(pts, np.float32), point_labels=np.array(labs), mask_input=prior,
+                             correction=prior is not None)
             mask, prior = pred.masks[0], pred.low_res_logits[:1]
         out.append(dice(mask, truth))
     return out

@@ -1,4 +1,4 @@
-"""Predictor.box_decoder: box-only prompts go to the other decoder, prompts with points stay (fake engines)."""
+"""Predictor.box_decoder: every prompt but corrections goes to the other decoder (fake engines)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class NumpyEngine:
         return logits, np.array([[0.9]], np.float32)
 
 
-def test_boxes_go_to_the_box_decoder_and_points_stay():
+def test_corrections_stay_and_everything_else_goes_to_the_box_decoder():
     clicks, boxes = CountingEngine(), CountingEngine()
     p = Predictor(FakeSAM(), engine=clicks, box_decoder=Predictor(FakeSAM(), engine=boxes))
     image = np.zeros((128, 128), np.uint8)
@@ -50,9 +50,10 @@ def test_boxes_go_to_the_box_decoder_and_points_stay():
     p.set_image(image)
     assert p.predict(box=[30, 30, 90, 90]).masks.sum() == 40 * 40
     assert (clicks.decodes, boxes.decodes) == (0, 1)
-    p.predict(box=[30, 30, 90, 90], points=[[60, 60]])
-    p.predict(points=[[60, 60]])
-    assert boxes.decodes == 1 and clicks.decodes == 2
+    first = p.predict(box=[30, 30, 90, 90], points=[[60, 60]])  # e.g. a box proposal around a lone click
+    assert (clicks.decodes, boxes.decodes) == (0, 2)
+    p.predict(points=[[60, 60], [45, 45]], point_labels=[1, 0], mask_input=first.low_res_logits, correction=True)
+    assert (clicks.decodes, boxes.decodes) == (1, 2)
     assert boxes.encode_calls == 0  # it decodes the embedding it is given
 
 

@@ -58,9 +58,10 @@ class Predictor:
         click_trained: its decoder was trained for clicks (``litemedsam-interactive``), so a lone click
             is decoded as it is rather than through box proposals (``medseg.predict.click``); default:
             whether the model was built from a card that ships its own decoder.
-        box_decoder: another Predictor with the same image encoder whose decoder answers box-only prompts
-            (a box, with or without a mask prompt; no points), e.g. LiteMedSAM's box-trained decoder beside a
-            click-trained one; it decodes this predictor's embedding, it never encodes.
+        box_decoder: another Predictor with the same image encoder whose decoder answers every prompt but
+            corrections (``predict(..., correction=True)``): boxes, the box proposals of a lone click,
+            propagation; e.g. LiteMedSAM's box-trained decoder beside a click-trained one, which then takes
+            the correction clicks. It decodes this predictor's embedding, it never encodes.
     """
 
     def __init__(self, model: PromptableSAM | None, engine: str | Engine | Any = "auto",
@@ -133,10 +134,11 @@ class Predictor:
         return self._embedding
 
     def _decode(self, points: tuple[np.ndarray, np.ndarray] | None, boxes: np.ndarray | None,
-                masks: np.ndarray | None, multimask: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                masks: np.ndarray | None, multimask: bool, correction: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Model-space prompts (numpy) -> logits on the slice's grid, IoU, low-res logits (numpy)."""
         tf = self._transform
-        if points is None and boxes is not None and self.box_decoder is not None:
+        if self.box_decoder is not None and not correction:
             other = self.box_decoder
             emb = self.embedding
             if other.arrays != self.arrays:  # one runs on numpy, the other on torch
@@ -160,7 +162,7 @@ class Predictor:
 
     def predict(self, box: np.ndarray | list[float] | None = None, points: np.ndarray | None = None,
                 point_labels: np.ndarray | None = None, mask_input: np.ndarray | None = None,
-                multimask: bool = False) -> Prediction:
+                multimask: bool = False, correction: bool = False) -> Prediction:
         """Segment one object.
 
         Args:
@@ -169,6 +171,9 @@ class Predictor:
             point_labels: (N,) 1 = positive, 0 = negative; defaults to all positive.
             mask_input: (1, 256, 256) low-res logits from an earlier Prediction, or None.
             multimask: return three candidate masks with their predicted IoU.
+            correction: the prompt corrects an earlier result (clicks after the first prompt, usually with
+                its logits as ``mask_input``): the click-trained decoder answers it even with a
+                ``box_decoder`` beside it.
         """
         self.embedding  # noqa: B018 - fails early without set_image
         tf = self._transform
@@ -187,7 +192,7 @@ class Predictor:
             masks = np.ascontiguousarray(prior.reshape(1, 1, *prior.shape[-2:]))
         if pts is None and boxes is None and masks is None:
             raise ValueError("predict() needs a box, points or a mask prompt")
-        full, iou, logits = self._decode(pts, boxes, masks, multimask)
+        full, iou, logits = self._decode(pts, boxes, masks, multimask, correction)
         return Prediction(masks=full[0] > 0, iou=iou[0], low_res_logits=logits[0])
 
     def predict_boxes(self, boxes: np.ndarray, batch: int = 64) -> np.ndarray:

@@ -91,7 +91,7 @@ def _run_object(predictor: Predictor, obj: ObjectPrompts, shape: tuple[int, int]
         clicks.append(p)
         xy = np.array([[c.x, c.y] for c in clicks], np.float32)
         lab = np.array([int(c.positive) for c in clicks])
-        pred = predictor.predict(box=box, points=xy, point_labels=lab, mask_input=prior)
+        pred = predictor.predict(box=box, points=xy, point_labels=lab, mask_input=prior, correction=prior is not None)
         best = int(np.argmax(pred.iou))
         prior = pred.low_res_logits[best:best + 1]
     best = int(np.argmax(pred.iou))

@@ -442,7 +442,7 @@ class VolumeSession:
         last = obj.slices.get(z)
         prior = obj.priors.get(z, None if last is None else last.logits)
         box = prop.with_clicks(last.box if last is not None and last.box is not None else obj.track.limits, clicks)
-        pred = self._decode(z, box=box, points=pts, point_labels=labels, mask_input=prior)
+        pred = self._decode(z, box=box, points=pts, point_labels=labels, mask_input=prior, correction=True)
         return SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), box)
 
     def _run(self, obj: ObjectState, z: int, directions: tuple[int, ...]) -> ObjectState:
