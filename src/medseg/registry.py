@@ -70,23 +70,24 @@ LITEMEDSAM = ModelCard(
 LITEMEDSAM_INTERACTIVE = ModelCard(
     name="litemedsam-interactive",
     family="medsam",
-    description="LiteMedSAM with its decoder trained for point prompts and correction clicks (and boxes), 2D.",
+    description="LiteMedSAM with a second decoder trained for correction clicks; boxes and a first click are "
+                "answered by LiteMedSAM's own decoder.",
     architecture=LITEMEDSAM.architecture,
     checkpoint=LITEMEDSAM.checkpoint,
     decoder=CheckpointSource(
         distribution="medseg",
         resource="medseg/weights/litemedsam_interactive.pt",
         install="pip install --force-reinstall medseg",
-        size=8_177_994,
-        sha256="cab69204c3df352afce3ad2ae2c5b07ad08b72b199ceb231e53afb681ae09c42",
+        size=8_177_708,
+        sha256="976d2463394b0702b484c1e4d0267fcd4390b085f90f5e4a6ccfacfdc2987a72",
     ),
-    license="Apache-2.0 (LiteMedSAM); decoder trained on CC BY-NC data among others: see its provenance",
+    license="Apache-2.0 (LiteMedSAM); the click decoder's training data keep their own terms: see its provenance",
+    boxes="litemedsam",
 )
 
 MODELS: dict[str, ModelCard] = {card.name: card for card in [LITEMEDSAM, LITEMEDSAM_INTERACTIVE]}
-# What clicks use when no model is chosen. The shipped interactive decoder (20 + 5 steps of training on 2
-# shared cores) still loses to LiteMedSAM's box proposals on held-out data (lone click on Harvard-Oxford
-# structures, pycerr pat_4: benchmarks/results/interactive), so clicks stay on litemedsam until a decoder
-# that measures better is shipped; `--model litemedsam-interactive` selects it.
-CLICK_MODEL = "litemedsam"
+# What clicks use when no model is chosen (`medseg segment` with clicks, VolumeSession(), serve, view): the
+# click decoder takes the corrections, LiteMedSAM's decoder everything else; held-out 2D corrections gain on
+# every dataset (benchmarks/results/interactive).
+CLICK_MODEL = "litemedsam-interactive"
 DEFAULT_MODEL = "litemedsam"
