@@ -134,6 +134,25 @@ def test_reset_is_undoable_and_keeps_the_cache(session):
     assert np.array_equal(session.mask, kept)
 
 
+def test_clear_forgets_objects_and_history_but_keeps_the_cache(session):
+    session.add_box3d(25, 21, 4, 43, 39, 20)
+    encodes = session.encodes
+    session.clear()
+    assert not session.mask.any() and not session.undo() and session.encodes == encodes
+
+
+def test_a_given_mask_is_an_object_that_clicks_correct_and_undo_removes(session):
+    given = sphere()
+    label = session.add_mask(given.astype(np.uint8), name="given")
+    assert label == 1 and np.array_equal(session.mask == 1, given)
+    session.add_point(34, 30, 12, positive=False)
+    assert not session.mask[12, 30, 34] and session.mask[6:18].any()
+    assert session.undo() and np.array_equal(session.mask == 1, given)
+    assert session.undo() and not session.mask.any()
+    with pytest.raises(MedsegError, match="differs from the volume"):
+        session.add_mask(given[:3])
+
+
 def test_memory_budget_evicts_and_still_segments(volume):
     s = VolumeSession(fake_predictor(), budget_mib=3 * 64 * 64 * 4 / MIB)  # room for 3 fake embeddings
     s.set_volume(volume)

@@ -191,6 +191,7 @@ def test_non_local_host_needs_a_key():
 @pytest.mark.parametrize(("argv", "message"), [
     (["serve", "--host", "0.0.0.0"], "--api-key"), (["serve", "--api-key", "short"], "at least 8"),
     (["serve", "--port", "0"], "--port"), (["serve", "--max-sessions", "0"], "--max-sessions"),
+    (["serve", "--liveness-timeout", "-1"], "--liveness-timeout"), (["serve", "--idle-timeout", "0"], "--idle-timeout"),
     (["view", "/no/such/scan.nii.gz"], "no such file")])
 def test_cli_refuses_with_one_line(argv, message, capsys):
     from medseg.cli.main import main

@@ -104,8 +104,13 @@ def text_viewer():
     bg.stop()
 
 
-def test_text_box_makes_a_named_object_and_refuses_bad_names(text_viewer):
+def test_text_box_makes_a_named_object_and_refuses_bad_names(text_viewer, monkeypatch):
+    from medseg.serve.target import COMPUTE
+
     http, route = text_viewer
+    held = []  # whether the compute lock was held during each prior (the registration's part)
+    prior = route.prior
+    monkeypatch.setattr(route, "prior", lambda image, resolved: held.append(COMPUTE.locked()) or prior(image, resolved))
     info = http.get("/api/info").json()
     assert info["text"] is True and info["text_message"] == ""
     listing = http.get("/api/structures").json()
@@ -115,6 +120,7 @@ def test_text_box_makes_a_named_object_and_refuses_bad_names(text_viewer):
     body = r.json()
     assert body["label"] == 1 and body["objects"] == [{"label": 1, "name": "left caudate", "voxels": 6 * 24 * 24}]
     assert "left caudate" in body["messages"][-1]
+    assert held == [False, True]  # the route's work first ran outside the lock other sessions wait on
     g = synthetic().geometry
     np.testing.assert_allclose(body["centre_mm"], ras(g, 27.5, 31.5, 5.5), atol=1e-6)  # the block's centre
     labels = np.frombuffer(http.get("/api/labels").content, np.uint8).reshape(route.labels.shape)

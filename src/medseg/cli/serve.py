@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="embedding-cache budget shared by all sessions in MiB (default 1024)")
     p.add_argument("--idle-timeout", type=float, default=600, help="seconds without an action before a session "
                    "is dropped (default 600)")
+    p.add_argument("--liveness-timeout", type=float, default=60, help="seconds without any request (heartbeats "
+                   "count) before a crashed client's session is dropped (default 60)")
     p.add_argument("--model", default=None, help="model name or fine-tuned model.pt (default: the model for "
                    "clicks, see `medseg info`)")
     p.add_argument("--engine", default="auto", help="auto, eager, onnx, openvino or native (default auto)")
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     number(args.port, "--port", integer=True, minimum=1, maximum=65535, example=1527)
     check_host(args.host, args.api_key)
-    limits = Limits(max_sessions=args.max_sessions, cache_mib=args.cache_mib, idle_seconds=args.idle_timeout)
+    limits = Limits(max_sessions=args.max_sessions, cache_mib=args.cache_mib, idle_seconds=args.idle_timeout,
+                    liveness_seconds=args.liveness_timeout)
     serve(args.host, args.port, limits, args.api_key, args.model, args.engine)
     return 0

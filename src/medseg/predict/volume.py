@@ -340,6 +340,26 @@ class VolumeSession:
         self._commit(VolumeState(self.state.objects + (obj,), label + 1))
         return label
 
+    def add_mask(self, mask: np.ndarray, name: str = "") -> int:
+        """A new object holding a given (z, y, x) mask (non-zero = inside), e.g. an initial segmentation;
+        clicks correct it like any object (its slices' masks are their mask prompts). Returns its label."""
+        from medseg.text.prompting import low_res_prior
+
+        inside = np.asarray(mask) != 0
+        if inside.shape != self.shape:
+            raise MedsegError(f"mask of shape {list(inside.shape)} differs from the volume's {list(self.shape)}")
+        slices = {}
+        for z in np.flatnonzero(inside.any(axis=(1, 2))):
+            ys, xs = np.nonzero(inside[z])
+            box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
+            slices[int(z)] = SliceResult(inside[z].copy(), low_res_prior(inside[z]), 1.0, box)
+        return self.add_slices("mask", slices, name)
+
+    def clear(self) -> None:
+        """Drop every object and the undo history (not undoable); the embedding cache is kept."""
+        self.state = VolumeState()
+        self._volume().history.clear()
+
     def undo(self) -> bool:
         """Return to the state before the last action; False when there is nothing to undo."""
         history = self._volume().history

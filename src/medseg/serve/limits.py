@@ -38,6 +38,8 @@ class Limits:
 
     def __post_init__(self) -> None:
         number(self.max_sessions, "--max-sessions", integer=True, positive=True, maximum=256, example=4)
-        for name in ("max_body_mib", "max_array_mib", "cache_mib", "idle_seconds", "liveness_seconds"):
-            number(getattr(self, name), name.replace("_", "-"), positive=True, maximum=2**30)
+        for name, option in (("max_body_mib", "max body MiB"), ("max_array_mib", "max array MiB"),
+                             ("cache_mib", "--cache-mib"), ("idle_seconds", "--idle-timeout"),
+                             ("liveness_seconds", "--liveness-timeout")):
+            number(getattr(self, name), option, positive=True, maximum=2**30)
         number(self.max_voxels, "max voxels", integer=True, positive=True)

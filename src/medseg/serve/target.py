@@ -17,15 +17,12 @@ After each action the buffer is compared with the new mask and only the changed 
 from __future__ import annotations
 
 import threading
-from types import MappingProxyType
 
 import numpy as np
 
 from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
-from medseg.predict import propagate as prop
-from medseg.predict.propagate import SliceResult, Track
-from medseg.predict.volume import ObjectState, VolumeSession, VolumeState
+from medseg.predict.volume import VolumeSession
 from medseg.serve.cache import SharedCache, Store, digest
 
 
@@ -160,7 +157,7 @@ class Target:
         inside = seg != 0
         zs = np.flatnonzero(inside.any(axis=(1, 2)))
         if len(zs):
-            self.session._commit(VolumeState((_mask_object(inside, zs),), 2))  # undo returns to empty
+            self.session.add_mask(inside)  # undo returns to empty
         self.buffer[...] = inside  # the client wrote initial_seg into its own buffer already
         self._filled = {int(z) for z in zs}
         self.pending = False
@@ -176,8 +173,7 @@ class Target:
         """No objects and no history; the embedding cache stays."""
         if self.image_shape is None:
             return
-        self.session.state = VolumeState()
-        self.session._volume().history.clear()
+        self.session.clear()
         if self.buffer is not None:
             self.buffer.fill(0)
         self._filled = set()
@@ -220,18 +216,3 @@ class Target:
             for z, m in obj.masks.items():
                 out[z] = out[z] | m if z in out else m
         return out
-
-
-def _mask_object(inside: np.ndarray, zs: np.ndarray) -> ObjectState:
-    """A VolumeSession object holding a given (z, y, x) mask (label 1); corrections edit it like any other."""
-    slices = {}
-    for z in zs:
-        m = inside[z]
-        ys, xs = np.nonzero(m)
-        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
-        slices[int(z)] = SliceResult(m.copy(), np.full((1, 256, 256), -8.0, np.float32), 1.0, box)
-    area = max(int(inside[z].sum()) for z in zs)
-    z_seed = int(zs[len(zs) // 2])
-    masks = {z: r.mask for z, r in slices.items()}
-    return ObjectState(1, "mask", z_seed, Track(int(zs[0]), int(zs[-1])), prop.config("default"), area,
-                       MappingProxyType(slices), MappingProxyType({}), (), MappingProxyType(masks))

@@ -126,9 +126,20 @@ class Viewer:
         text = p.get("text")
         if not isinstance(text, str) or not text.strip():
             raise MedsegError("'text' must name a structure, e.g. \"left hippocampus\"")
-        label = self.session.add_text(text.strip())
+        label = self.session.add_text(text.strip())  # the registration is cached by prepare_text
         self.names[label] = next(o.name for o in self.session.state.objects if o.label == label)
         return label
+
+    def prepare_text(self, p: dict) -> None:
+        """The slow part of a text prompt, which needs no model: the route's registration (cached per scan),
+        run before the compute lock is taken so that other sessions' prompts are not held up by it."""
+        from medseg.text.session import session_router
+
+        text = p.get("text")
+        if text_problem() or not isinstance(text, str) or not text.strip():
+            return  # text() gives the message
+        route, resolved = session_router(self.session).resolve(self.session.image, text.strip())
+        route.prior(self.session.image, resolved)
 
     def structures(self) -> dict:
         """The names a text prompt can ask for on this scan (no registration): ``{"names", "groups", "routes"}``."""
@@ -234,11 +245,17 @@ class Viewer:
             data = await run(lambda: self.session.mask.tobytes())
             return Response(data, media_type="application/octet-stream")
 
-        async def act(request: Request, fn, centre: bool = False) -> dict:
+        async def act(request: Request, fn, centre: bool = False, prepare=None) -> dict:
             payload = await self_server.json(request)
 
             def call():
-                with self.lock, COMPUTE:
+                with self.lock:
+                    if prepare is not None:  # model-free work, outside the compute lock
+                        prepare(payload)
+                    return compute()
+
+            def compute():
+                with COMPUTE:
                     try:
                         label = fn(payload)
                     finally:
@@ -278,7 +295,7 @@ class Viewer:
 
         @r.post("/api/text")
         async def text(request: Request) -> dict:
-            return await act(request, self.text, centre=True)
+            return await act(request, self.text, centre=True, prepare=self.prepare_text)
 
         @r.get("/api/structures")
         async def structures() -> dict:

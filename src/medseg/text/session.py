@@ -12,7 +12,7 @@ from typing import Any
 DEFAULT_REFINE = "atlas"  # measured: see docs/text.md and benchmarks/results/text
 
 
-def _router(session: Any, router: Any = None) -> Any:
+def session_router(session: Any, router: Any = None) -> Any:
     from medseg.text.routes import Router
 
     if router is None:
@@ -27,7 +27,7 @@ def check_texts(session: Any, texts: list[str], router: Any = None) -> None:
     Raises:
         MedsegError: the first text that resolves to nothing or to several structures, or no route serves the scan.
     """
-    router = _router(session, router)
+    router = session_router(session, router)
     for text in texts:
         router.resolve(session.image, text)
 
@@ -49,7 +49,7 @@ def add_text(session: Any, text: str, router: Any = None, refine: str | None = N
     """
     from medseg.text.prompting import refine_slices
 
-    router = _router(session, router)
+    router = session_router(session, router)
     image = session.image
     route, resolved = router.resolve(image, text)
     prior = route.prior(image, resolved)
