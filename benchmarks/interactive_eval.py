@@ -263,7 +263,10 @@ def report(results: dict, out: Path) -> None:
     names = list(results)
     lines = ["# Clicks before vs after the interactive model (held-out data)", "",
              "Written by `benchmarks/interactive_eval.py` (protocols in its docstring). Before = `litemedsam` "
-             "(lone clicks through box proposals, corrections as region edits); after = `litemedsam-interactive`.",
+             "(lone clicks through box proposals, corrections by the box-trained decoder). After = "
+             "`litemedsam-interactive+boxes`, what the card ships: LiteMedSAM's decoder for boxes and the first "
+             "click's proposals, the click-trained decoder for the corrections. `litemedsam-interactive` alone "
+             "(its click decoder answering every prompt, the lone click decoded directly) is the ablation.",
              "", "## SAM-Med2D 2D protocol (mean Dice)", ""]
     kinds = ["1 point", "3 points", "5 points", "box", "box + 2 points"]
     lines += ["| data (objects) | model | " + " | ".join(kinds) + " |", "|---|---|" + "---|" * len(kinds)]

@@ -1,4 +1,5 @@
-"""One real server for the real-data serve tests: LiteMedSAM, Colin27 (AAL labels) as the viewer's scan.
+"""One real server for the real-data serve tests: the server's default model (``medseg.registry.CLICK_MODEL``:
+LiteMedSAM with the click decoder for corrections), Colin27 (AAL labels) as the viewer's scan.
 
 Colin27 is used with every other axial slice (1 x 1 x 2 mm): the left amygdala then spans 9 slices, which
 keeps the encodes of all serve tests to about 15 on this 2-core machine.
@@ -31,13 +32,12 @@ def colin27():
 
 
 @pytest.fixture(scope="session")
-def live(model, colin27):
-    from medseg.predict.predictor import Predictor
+def live(colin27):
     from medseg.serve.limits import Limits
     from medseg.serve.run import Background, build
 
     case, _ = colin27
-    app, server = build(Limits(max_sessions=4, cache_mib=1024), predictor=Predictor(model), viewer_scan=case.image)
+    app, server = build(Limits(max_sessions=4, cache_mib=1024), viewer_scan=case.image)
     bg = Background(app).start()
     yield bg, server
     bg.stop()
