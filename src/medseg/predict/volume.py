@@ -291,9 +291,10 @@ class VolumeSession:
         the click decoded on its slice (a click-trained model; else box proposals around it,
         ``medseg.predict.click``), its extent from the coronal and sagittal planes through it, then each
         slice of that 3D box.
-        Otherwise it corrects object ``obj`` (default: the latest): with a click-trained model slice z is
-        decoded again from its box, all its clicks and its latest logits, and the change is the edit;
-        else the edit is the region the model finds under the click. The edit is followed to the slices
+        Otherwise it corrects object ``obj`` (default: the latest): with a click model on its own
+        (``Predictor.direct_clicks``) slice z is decoded again from its box, all its clicks and its latest
+        logits, and the change is the edit; else (LiteMedSAM, also beside a click decoder) the edit is the
+        region the box-proposal path finds under the click. The edit is followed to the slices
         around as long as it still changes the object (``medseg.predict.correct``). ``propagate=False``
         keeps a new object on its slice. Returns the object's label.
         """
@@ -430,8 +431,10 @@ class VolumeSession:
         if bool(current[row, col]) == point.positive:
             return Edit(point.positive, MappingProxyType({})), None  # nothing to change under the click
         prior = None
-        if self.predictor.click_trained:
-            # the slice decoded again from its box, all its clicks and its last logits; the edit is the change
+        if self.predictor.direct_clicks:
+            # a click model on its own: the slice decoded again from its box, all its clicks and its last
+            # logits; the edit is the change. Beside a box decoder (litemedsam-interactive) the region path below
+            # measures better in 3D (benchmarks/results/interactive), so that one is taken.
             redone = self._redecode(obj, point)
             region = redone.mask & ~current if point.positive else current & ~redone.mask
             prior = redone.logits
