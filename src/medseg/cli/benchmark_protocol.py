@@ -81,10 +81,9 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def _predictor(args: argparse.Namespace):
-    from medseg.build import build_model
-    from medseg.predict.predictor import Predictor
+    from medseg.predict.predictor import load_predictor
 
-    return Predictor(build_model(args.model, args.checkpoint))
+    return load_predictor(args.model, args.checkpoint, without_torch=False)  # a card's box decoder included
 
 
 def montage_tiles(dataset, records: list[dict], out: Path, count: int) -> list[dict]:

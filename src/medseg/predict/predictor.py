@@ -79,6 +79,11 @@ class Predictor:
         self._embedding: Any = None  # (1, 256, 64, 64): a torch tensor, or a numpy array with ``arrays``
         self._transform: ResizeLongest | None = None
 
+    def twin(self) -> Predictor:
+        """A Predictor with its own slice state on the same model, engine and box decoder (one per session of
+        a server; the box decoder keeps no state between calls)."""
+        return Predictor(self.model, engine=self.engine, click_trained=self.click_trained, box_decoder=self.box_decoder)
+
     @property
     def direct_clicks(self) -> bool:
         """Whether a lone click is decoded as it is: a click-trained decoder with no box decoder beside it.

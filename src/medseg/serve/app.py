@@ -47,9 +47,8 @@ class Server:
         self.auth = Depends(self._check_key)
 
     def new_session(self) -> ServedSession:
-        from medseg.predict.predictor import Predictor
 
-        return ServedSession(Predictor(self.predictor.model, engine=self.predictor.engine), self.store)
+        return ServedSession(self.predictor.twin(), self.store)
 
     def new_target(self) -> Target:
         return Target(self.new_session())
