@@ -64,3 +64,12 @@ def test_a_numpy_box_decoder_gets_a_numpy_embedding():
     assert isinstance(p.embedding, torch.Tensor)
     mask = p.predict(box=[8, 8, 23, 23]).masks[0]
     assert engine.decodes == 1 and mask[9:23, 9:23].all() and mask.sum() <= 17 * 17
+
+
+def test_a_twin_keeps_the_box_decoder_and_its_own_slice():
+    boxes = Predictor(FakeSAM(), engine=CountingEngine())
+    p = Predictor(FakeSAM(), engine=CountingEngine(), click_trained=True, box_decoder=boxes)
+    twin = p.twin()
+    assert twin.box_decoder is boxes and twin.engine is p.engine and twin.click_trained and not twin.direct_clicks
+    p.set_image(np.zeros((64, 64), np.uint8))
+    assert twin._embedding is None  # a slice set on one is not the other's
