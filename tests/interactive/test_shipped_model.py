@@ -12,8 +12,7 @@ import pytest
 from medseg.registry import MODELS
 
 INTERACTIVE = "litemedsam-interactive"
-MEASURED_PAT4 = None
-FLOOR_PAT4 = None
+FLOOR_PAT4 = 0.30  # 3D Dice after five clicks on pat_4, measured 0.330
 
 pytestmark = pytest.mark.realdata
 
@@ -80,8 +79,9 @@ def test_exported_decoder_answers_as_the_eager_one(click_model, spine_mr):
 
 def test_volume_session_click_then_corrections_and_exact_undo():
     """Behaviour on real data: pycerr pat_4's GTV (CC BY-NC 3.0: tests and demos only), held out, in the
-    default session (``VolumeSession()`` takes the click model). Measured 3D Dice after 1..5 CVPR25 clicks:
-    MEASURED_PAT4; undo returns exactly to each earlier mask."""
+    default session (``VolumeSession()`` takes the click model, whose 3D corrections are LiteMedSAM's region
+    edits). Measured 3D Dice after 1..5 CVPR25 clicks: 0.138 0.192 0.255 0.256 0.330 (as benchmarks/results/
+    interactive's litemedsam row); undo returns exactly to each earlier mask."""
     from medseg.data.loaders import load_labelled
     from medseg.evaluate.protocols import cvpr25_click
     from medseg.predict.volume import VolumeSession
@@ -99,7 +99,6 @@ def test_volume_session_click_then_corrections_and_exact_undo():
         s.add_point(x, y, z, positive=positive, obj=obj)
         masks.append(s.object_mask(obj))
     scores = [dice(m, truth) for m in masks]
-    print(scores)
     assert len({m.tobytes() for m in masks}) == len(masks), scores  # every correction changes the mask
     assert scores[-1] >= FLOOR_PAT4, scores
     for k in range(4, 0, -1):
