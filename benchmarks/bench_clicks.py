@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medseg.cpu import cpu_info
+from medseg.cpu import describe_machine
 from medseg.data.loaders import load_labelled
 from medseg.evaluate.protocols import cvpr25_click
 from medseg.files import write_text
@@ -37,7 +37,8 @@ def bench_2d(predictor, image: np.ndarray, truth: np.ndarray, clicks: int) -> li
     pts, labs, prior, times = [[col, row]], [1], None, []
     for _ in range(clicks):
         start = time.perf_counter()
-        pred = predictor.predict(points=np.array(pts, np.float32), point_labels=np.array(labs), mask_input=prior)
+        pred = predictor.predict(points=np.array(pts, np.float32), point_labels=np.array(labs), mask_input=prior,
+                                 correction=prior is not None)
         times.append(time.perf_counter() - start)
         prior = pred.low_res_logits[:1]
         click = cvpr25_click(pred.masks[0], truth)
@@ -90,16 +91,17 @@ def main() -> None:
         times, enc = bench_3d(session, case, lab, args.clicks)
         t3d += times
         extra += enc
-    cpu = cpu_info()
     engine = getattr(predictor.engine, "name", type(predictor.engine).__name__)
     text = "\n".join([
-        "# ms per click on encoded slices (litemedsam-interactive)", "",
-        f"Machine: {cpu['model']}, {cpu['cores']} logical cores (shared with other jobs); engine {engine}. "
+        f"# ms per click on encoded slices ({args.model})", "",
+        f"Machine: {describe_machine()}; engine {engine}. "
         "Written by `benchmarks/bench_clicks.py` (spine MR C5-C7, held-out data).", "",
         "| what | clicks | median ms | p90 ms |", "|---|---|---|---|",
-        f"| 2D: one decode with all clicks + previous logits | {len(t2d)} | {np.median(t2d) * 1e3:.1f} | "
+        f"| 2D: one correction decode (click decoder: all clicks + previous logits) | {len(t2d)} | "
+        f"{np.median(t2d) * 1e3:.1f} | "
         f"{np.percentile(t2d, 90) * 1e3:.1f} |",
-        f"| 3D: one VolumeSession correction (slice re-decoded, edit followed through the volume) | {len(t3d)} | "
+        f"| 3D: one VolumeSession correction (the region under the click, followed through the volume) | "
+        f"{len(t3d)} | "
         f"{np.median(t3d) * 1e3:.1f} | {np.percentile(t3d, 90) * 1e3:.1f} |", "",
         f"Slices encoded during the timed corrections: {extra} (decoder work only).", ""])
     print(text)
