@@ -4,7 +4,8 @@ Tasks:
 - lung: CT tumours, leave-one-case-out over the pycerr phantom GTVs pat_1..pat_4 (CC BY-NC 3.0: evaluation
   only) and the RIDER manual tumour SEG (CC BY 4.0).
 - brain: 12 deep grey structures (L/R caudate, putamen, pallidum, thalamus, hippocampus, amygdala) across
-  two subjects and two label sources: Colin27 + AAL and the FSL MNI152 template + Harvard-Oxford; train
+  two subjects and two label sources: Colin27 (skull-stripped, ch2bet) + AAL and the FSL MNI152 template
+  (brain-extracted) + Harvard-Oxford; train
   on one, test on the other, both directions. Both brains are in MNI space, so "label transfer" (the
   training labels copied by physical position, no learning) is reported as the reference to beat.
 
@@ -52,16 +53,26 @@ def remap(labels: np.ndarray, table: dict[int, int]) -> np.ndarray:
 
 
 def brain_cases():
+    from dataclasses import replace
+
+    from medseg.data import sample
     from medseg.data.loaders import load_labelled
+    from medseg.io import read_image
     from medseg.train.sam3d_data import VolumeCase
 
     colin = load_labelled("colin27")[0]
+    # Colin27's skull-stripped T1 (ch2bet, same grid): the FSL MNI152 template it is compared with is
+    # brain-extracted, and a skull on one side only is a difference the models cannot learn from one case.
+    stripped = read_image(sample.path("colin27", "ch2bet.nii.gz")).array
+    if stripped.shape != colin.image.array.shape:
+        raise RuntimeError(f"ch2bet {stripped.shape} is not on Colin27's grid {colin.image.array.shape}")
+    colin_image = replace(colin.image, array=stripped.astype(colin.image.array.dtype))
     aal = {}
     for i, name in enumerate(BRAIN, start=1):
         side, part = name.split("_")
         aal[AAL[part] + (0 if side == "Left" else 1)] = i
     ho = load_labelled("atlases", ["harvard_oxford"])[0]
-    return [crop_z(VolumeCase("colin27+AAL", colin.image, remap(colin.labels, aal)), BRAIN_MARGIN),
+    return [crop_z(VolumeCase("colin27bet+AAL", colin_image, remap(colin.labels, aal)), BRAIN_MARGIN),
             crop_z(VolumeCase("MNI152+HarvardOxford", ho.image,
                               remap(ho.labels, {v: BRAIN.index(k) + 1 for k, v in HO.items()})), BRAIN_MARGIN)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from pathlib import Path
@@ -56,3 +57,20 @@ def default_threads() -> int:
     (what torch and ONNX Runtime choose by default)."""
     env = os.environ.get("OMP_NUM_THREADS", "")
     return int(env) if env.isdigit() and int(env) > 0 else physical_cores()
+
+
+@functools.cache
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """Context manager: numpy's BLAS on one thread inside it (restored after).
+
+    For the small products between two ONNX Runtime runs (resizing a slice or its logits, a few ms):
+    OpenBLAS's worker threads busy-wait after a product, and on 2 cores they took the cores from the
+    decoder's threads that ran next. A click decode (predict with a box, 256x256 slice) went 110 -> 41 ms
+    median on 2 AVX2 cores (``benchmarks/results/interactive/speed.md``)."""
+    return _blas_controller().limit(limits=1, user_api="blas")

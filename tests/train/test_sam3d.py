@@ -76,6 +76,21 @@ def test_deep_supervision_weights_and_ground_truth_per_stage():
     assert 0.1 < deep_supervision_loss(wrong, gt) < deep_supervision_loss([-o for o in outs], gt)
 
 
+def test_dice_counts_only_the_classes_present_in_the_window():
+    """A window holding one of several classes: predicting it perfectly (and nothing else) costs ~0.
+    Averaging in the absent classes (Dice ~0 whatever the model does) kept 12-structure brain training at
+    background only; their false positives are left to cross-entropy."""
+    labels = torch.zeros(1, 2, 8, 8, dtype=torch.long)
+    labels[:, :, 2:6, 2:6] = 3  # class 3 of 0..4; classes 1, 2, 4 absent
+    perfect = (torch.nn.functional.one_hot(labels, 5).permute(0, 4, 1, 2, 3).float() - 0.5) * 40
+    assert dice_ce(perfect, labels) < 0.01
+    spill = perfect.clone()
+    spill[:, 1, :, :2] = 40  # class 1 (absent) claimed on a strip of background
+    assert dice_ce(spill, labels) > dice_ce(perfect, labels) + 0.1  # cross-entropy punishes it
+    background_only = torch.zeros(1, 2, 8, 8, dtype=torch.long)
+    assert torch.isfinite(dice_ce(perfect, background_only))
+
+
 def test_ignored_voxels_do_not_count():
     logits = torch.randn(1, 3, 2, 4, 4)
     labels = torch.randint(0, 3, (1, 2, 4, 4))

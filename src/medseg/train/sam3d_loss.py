@@ -25,7 +25,8 @@ def downsample_labels(labels: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def dice_ce(logits: torch.Tensor, labels: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
-    """Soft Dice over the foreground classes (batch Dice, as nnU-Net) + cross-entropy; IGNORE voxels skipped.
+    """Soft Dice over the foreground classes present in the window (batch Dice, as nnU-Net) + cross-entropy;
+    IGNORE voxels skipped.
 
     Args:
         logits: (B, K, D, H, W); labels: (B, D, H, W) int64 in 0..K-1 or IGNORE.
@@ -41,7 +42,14 @@ def dice_ce(logits: torch.Tensor, labels: torch.Tensor, smooth: float = 1e-5) ->
     inter = (probs * onehot * mask).sum(dims)
     denom = ((probs + onehot) * mask).sum(dims)
     dice = (2 * inter + smooth) / (denom + smooth)
-    return ce + (1 - dice[1:].mean())
+    # Dice only over the foreground classes present in the window: an absent class's Dice is ~0 whatever
+    # the model does (smooth / (predicted mass + smooth)), so averaging it in pushed every class towards
+    # background (12 brain structures, windows holding one or two of them: nothing learnt in 784 steps);
+    # cross-entropy still punishes an absent class's false positives.
+    present = (onehot[:, 1:] * mask).sum(dims) > 0
+    if not present.any():
+        return ce
+    return ce + (1 - dice[1:][present].mean())
 
 
 def deep_supervision_loss(outputs: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
