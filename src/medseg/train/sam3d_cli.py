@@ -25,7 +25,7 @@ def config_from_args(args: argparse.Namespace):
 
     return Sam3DTrainConfig(
         out=args.out, data=args.data, max_steps=args.max_steps, epochs=args.epochs, minutes=args.minutes,
-        lr=3e-3 if args.lr is None else args.lr, batch_size=1 if args.batch_size is None else args.batch_size,
+        lr=3e-3 if args.lr is None else args.lr, batch_size=2 if args.batch_size is None else args.batch_size,
         depth=args.depth, crop=args.crop, val_fraction=args.val_fraction, val_every=args.val_every,
         save_every=args.save_every, seed=args.seed, resume=args.resume, progress=not args.quiet,
         engine=args.engine, model=args.model,

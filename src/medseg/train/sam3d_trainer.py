@@ -48,7 +48,7 @@ class Sam3DTrainConfig:
     minutes: float | None = None
     lr: float = 3e-3
     weight_decay: float = 1e-4
-    batch_size: int = 1
+    batch_size: int = 2  # two windows: PyTorch's oneDNN 3D convolutions (see docs/sam3d.md)
     depth: int = 16
     crop: int = 128
     widths: tuple[int, int, int] = (64, 32, 16)
