@@ -20,7 +20,9 @@ from medseg.data import sample
 pytestmark = pytest.mark.realdata
 
 STEPS = 30
-FLOOR = 0.80  # measured: liver Dice 0.875 after 30 steps (seed 0, one thread), on the training case itself
+# measured: liver Dice 0.860 after 30 steps of two windows (seed 0, one thread; 0.875 with one window),
+# on the training case itself
+FLOOR = 0.80
 
 
 def test_tiny_sam3d_learns_the_liver_and_writes_a_named_seg(tmp_path, capsys):
