@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
+import threading
 from pathlib import Path
 
 FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
@@ -66,11 +68,34 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+@contextlib.contextmanager
 def one_blas_thread():
-    """Context manager: numpy's BLAS on one thread inside it (restored after).
+    """Context manager: numpy's BLAS on one thread inside it (restored when the last user leaves).
 
     For the small products between two ONNX Runtime runs (resizing a slice or its logits, a few ms):
     OpenBLAS's worker threads busy-wait after a product, and on 2 cores they took the cores from the
     decoder's threads that ran next. A click decode (predict with a box, 256x256 slice) went 110 -> 41 ms
-    median on 2 AVX2 cores (``benchmarks/results/interactive/speed.md``)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
+    median on 2 AVX2 cores (``benchmarks/results/interactive/speed.md``).
+
+    BLAS's thread count is global to the process, so the users are counted: a thread leaving must not give
+    BLAS its threads back while another (a read-ahead lane) is still inside, or that one's product would run
+    on a different thread count and round differently.
+    """
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None

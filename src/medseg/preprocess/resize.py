@@ -96,8 +96,7 @@ class ResizeLongest:
         wy, wx = antialias_weights(big_h, h), antialias_weights(big_w, w)
         arr = np.asarray(slice_0_255, dtype=np.float32)
         planes = [arr] if arr.ndim == 2 else [arr[..., c] for c in range(arr.shape[2])]
-        with one_blas_thread():  # see medseg.cpu.one_blas_thread
-            resized = np.stack([wy @ p @ wx.T for p in planes])
+        resized = np.stack([wy @ p @ wx.T for p in planes])
         lo, hi = resized.min(), resized.max()
         resized = (resized - lo) / max(hi - lo, np.float32(1e-8))
         out = np.zeros((1, 3, self.target, self.target), np.float32)
