@@ -77,7 +77,7 @@ _blas_limiter = None
 def one_blas_thread():
     """Context manager: numpy's BLAS on one thread inside it (restored when the last user leaves).
 
-    For the small products between two ONNX Runtime runs (resizing a slice or its logits, a few ms):
+    For the small products between two ONNX Runtime runs (resizing a decode's logits, a few ms):
     OpenBLAS's worker threads busy-wait after a product, and on 2 cores they took the cores from the
     decoder's threads that ran next. A click decode (predict with a box, 256x256 slice) went 110 -> 41 ms
     median on 2 AVX2 cores (``benchmarks/results/interactive/speed.md``).
