@@ -83,7 +83,7 @@ def one_blas_thread():
     median on 2 AVX2 cores (``benchmarks/results/interactive/speed.md``).
 
     BLAS's thread count is global to the process, so the users are counted: a thread leaving must not give
-    BLAS its threads back while another (a read-ahead lane) is still inside, or that one's product would run
+    BLAS its threads back while another (a server session's decode) is still inside, or that one's product would run
     on a different thread count and round differently.
     """
     global _blas_users, _blas_limiter
