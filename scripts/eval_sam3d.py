@@ -9,11 +9,13 @@ Tasks:
   on one, test on the other, both directions. Both brains are in MNI space, so "label transfer" (the
   training labels copied by physical position, no learning) is reported as the reference to beat.
 
-Both models train on the same windows for the same wall-clock time (SAM3D's step time; encoding the
+Both models train on the same windows (with ``--augment N``: the training volumes and N augmented copies
+of each, ``medseg.train.sam3d_augment``) for the same CPU time of one thread (SAM3D's step time, counted
+by ``time.thread_time``, so other jobs on the machine do not change what a budget buys; encoding the
 slices, done once and cached, is reported apart as part of inference). Scores: Dice and HD95 (mm) per
-class on each test scan's own grid. Run (about 45 min on 2 shared cores):
+class on each test scan's own grid. Run (about 85 min with these budgets, encodings cached):
 
-    PYTHONPATH=src nice -n 5 python scripts/eval_sam3d.py --minutes-lung 2 --minutes-brain 3
+    PYTHONPATH=src python scripts/eval_sam3d.py --minutes-brain 10 --minutes-lung 3 --augment 4
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -128,17 +131,21 @@ def label_transfer(train_case, test_case) -> np.ndarray:
     return sitk.GetArrayFromImage(moved)
 
 
-def run_fold(train, test, names, minutes, work: Path, cache: Path, seed=0) -> dict:
+def run_fold(train, test, names, minutes, work: Path, cache: Path, augment: int = 0, seed=0) -> dict:
     import torch
 
     from medseg.evaluate.unet_baseline import train_baseline
     from medseg.predict.automatic import load_automatic, sliding_window
     from medseg.predict.orient import orientation
+    from medseg.train.sam3d_augment import augmented_copies
     from medseg.train.sam3d_data import modality_of, prepare, window_name
     from medseg.train.sam3d_trainer import Sam3DTrainConfig, encoder_identity, lazy_encoder, train_sam3d
 
     cfg = Sam3DTrainConfig(out=str(work), max_steps=100000, minutes=minutes, val_fraction=0, cache=str(cache),
-                           depth=DEPTH, crop=CROP, widths=WIDTHS, progress=False, seed=seed, save_every=1000)
+                           depth=DEPTH, crop=CROP, widths=WIDTHS, progress=False, seed=seed, save_every=1000,
+                           augment=augment, extra={"clock": "cpu"})
+    if work.exists():  # this script's own scratch folder from an earlier run
+        shutil.rmtree(work)
     result = train_sam3d(train, names, cfg)
     model = load_automatic(result.model_path)
     identity = encoder_identity()
@@ -153,7 +160,9 @@ def run_fold(train, test, names, minutes, work: Path, cache: Path, seed=0) -> di
     pred = sliding_window(model.decoder, len(prep.labels), truth.shape[1:], fetch, model.depth)
     sam_s = time.perf_counter() - t0
     sam = scores(pred, truth, names, spacing)
-    prepared = [prepare(c, window_name(modality_of(c.image)), encoder, identity["sha256"], cache) for c in train]
+    copies = [a for c in train for a in augmented_copies(c, augment, seed)]  # the volumes train_sam3d made
+    prepared = [prepare(c, window_name(modality_of(c.image)), encoder, identity["sha256"], cache)
+                for c in train + copies]
     unet, steps, spent = train_baseline(prepared, len(names) + 1, cfg, result.seconds, seed)
     t0 = time.perf_counter()
     with torch.no_grad():
@@ -250,6 +259,7 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/sam3d")
     p.add_argument("--work", default=str(Path.home() / ".cache" / "medseg" / "sam3d-eval"))
     p.add_argument("--tasks", default="brain,lung")
+    p.add_argument("--augment", type=int, default=0, help="augmented copies of each training volume")
     args = p.parse_args()
     torch.set_num_threads(1)
     out, work = Path(args.out), Path(args.work)
@@ -264,12 +274,12 @@ def main() -> None:
         folds = []
         for i in range(2):
             train, test = [cases[i]], cases[1 - i]
-            fold = run_fold(train, test, names, args.minutes_brain, work / f"brain_{i}", cache)
+            fold = run_fold(train, test, names, args.minutes_brain, work / f"brain_{i}", cache, args.augment)
             fold["label_transfer"] = {"scores": scores(label_transfer(train[0], test), test.labels, names,
                                                        test.image.geometry.spacing)}
             folds.append(fold)
             print(json.dumps({k: v for k, v in fold.items() if k != "train"}), flush=True)
-        results["brain"] = {"minutes": args.minutes_brain, "folds": folds,
+        results["brain"] = {"minutes": args.minutes_brain, "augment": args.augment, "clock": "cpu", "folds": folds,
                             "fp16_parity": fp16_parity(folds[0]["model_path"], cases[1], cache)}
         write_text(out / "results.json", json.dumps(results, indent=1))
     if "lung" in tasks:
@@ -279,10 +289,10 @@ def main() -> None:
         folds = []
         for i, test in enumerate(cases):
             fold = run_fold([c for c in cases if c is not test], test, names, args.minutes_lung, work / f"lung_{i}",
-                            cache)
+                            cache, args.augment)
             folds.append(fold)
             print(json.dumps({k: v for k, v in fold.items() if k != "train"}), flush=True)
-        results["lung"] = {"minutes": args.minutes_lung, "folds": folds}
+        results["lung"] = {"minutes": args.minutes_lung, "augment": args.augment, "clock": "cpu", "folds": folds}
         write_text(out / "results.json", json.dumps(results, indent=1))
     try:
         from report_sam3d import write_report

@@ -316,3 +316,38 @@ def test_orientation_round_trip_and_mirrored_scans_agree(trained, monkeypatch):
     labels = model.segment(image)
     assert np.array_equal(model.segment(mirrored)[:, :, ::-1], labels)
     assert np.array_equal(seen[0], seen[1])  # the decoder saw the same canonical volume
+
+
+# ------------------------------------------------------------------------------------------ augmented copies
+
+def test_augmented_copies_keep_grid_labels_and_are_reproducible():
+    from medseg.train.sam3d_augment import augmented_copies
+
+    case = volume(0, shape=(16, 48, 48))
+    first = augmented_copies(case, 3, seed=5)
+    again = augmented_copies(case, 3, seed=5)
+    assert [c.name for c in first] == ["case0~aug1", "case0~aug2", "case0~aug3"]
+    for a, b in zip(first, again, strict=True):
+        assert np.array_equal(a.image.array, b.image.array) and np.array_equal(a.labels, b.labels)
+        assert a.image.array.shape == case.image.array.shape and a.labels.dtype == case.labels.dtype
+        assert a.image.geometry == case.image.geometry
+        assert set(np.unique(a.labels)) <= {0, 1, 2}
+        # the labels moved with the image: labelled voxels stay the bright ones
+        assert a.image.array[a.labels == 2].mean() > a.image.array[a.labels == 0].mean()
+    assert not np.array_equal(first[0].image.array, first[1].image.array)
+    assert not np.array_equal(first[0].image.array, augmented_copies(case, 1, seed=6)[0].image.array)
+
+
+def test_training_encodes_the_copies_and_not_the_validation_cases(tmp_path):
+    calls = []
+
+    def counting(batch):
+        calls.append(len(batch))
+        return fake_encoder(batch)
+
+    train_sam3d([volume(0), volume(1)], NAMES, Sam3DTrainConfig(
+        out=str(tmp_path / "run"), max_steps=1, depth=4, crop=64, val_fraction=0.5, augment=2, progress=False),
+        encoder=counting)
+    assert sum(calls) == 12 * 4  # one training volume + 2 copies + the validation volume, 12 slices each
+    with pytest.raises(MedsegError, match="--augment"):
+        Sam3DTrainConfig(out=str(tmp_path / "x"), augment=17).validate()

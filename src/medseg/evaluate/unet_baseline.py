@@ -1,5 +1,6 @@
 """The from-scratch baseline SAM3D is compared with: MONAI's DynUNet (nnU-Net's architecture) on the
-slice intensities alone, trained on the same cases, windows and loss for the same wall-clock time.
+slice intensities alone, trained on the same cases, windows and loss for the same step time (wall-clock,
+or CPU time: ``sam3d_trainer.step_clock``).
 
 It sees the same preprocessed slices SAM3D's encoder sees (LiteMedSAM's resize to 256, min-max to
 0..1), averaged down to the decoder's output grid (128 per side), and predicts on that grid, so both
@@ -9,8 +10,6 @@ weights 1, 1/2, 1/4.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import torch
@@ -49,20 +48,22 @@ class GreyDynUNet(nn.Module):
 
 
 def train_baseline(prepared, num_classes: int, cfg, seconds: float, seed: int = 0) -> tuple[GreyDynUNet, int, float]:
-    """Train for ``seconds`` of step time on the same windows as SAM3D (``sam3d_trainer.batch``).
+    """Train for ``seconds`` of step time (the clock of ``cfg``: ``sam3d_trainer.step_clock``) on the same
+    windows as SAM3D (``sam3d_trainer.batch``).
 
     Returns:
         (model, steps, seconds trained).
     """
-    from medseg.train.sam3d_trainer import batch, poly
+    from medseg.train.sam3d_trainer import batch, poly, step_clock
 
+    clock = step_clock(cfg)
     torch.manual_seed(seed)
     model = GreyDynUNet(num_classes)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(seed)
     spent, steps = 0.0, 0
     while spent < seconds:
-        t0 = time.perf_counter()
+        t0 = clock()
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * poly(spent / seconds)
         emb, grey, labels = batch(prepared, cfg, rng)
@@ -72,5 +73,5 @@ def train_baseline(prepared, num_classes: int, cfg, seconds: float, seed: int = 
         loss.backward()
         optimizer.step()
         steps += 1
-        spent += time.perf_counter() - t0
+        spent += clock() - t0
     return model.eval(), steps, spent

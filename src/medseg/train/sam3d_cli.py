@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="in-plane training crop in model pixels, of 256 (multiple of 32; default 128)")
     g.add_argument("--minutes", type=option("--minutes", positive=True, maximum=10**6, example=10), default=None,
                    help="stop training after this many minutes (the poly schedule follows the budget)")
+    g.add_argument("--augment", type=whole("--augment", 0, 16, example=4), default=0,
+                   help="augmented copies of each training volume, encoded like the originals (rotation, "
+                        "scaling, blur, gamma, contrast, noise; default 0; docs/sam3d.md)")
     g.add_argument("--engine", default="auto", choices=ENGINE_NAMES, help="engine encoding the slices (default auto)")
 
 
@@ -28,7 +31,7 @@ def config_from_args(args: argparse.Namespace):
         lr=3e-3 if args.lr is None else args.lr, batch_size=2 if args.batch_size is None else args.batch_size,
         depth=args.depth, crop=args.crop, val_fraction=args.val_fraction, val_every=args.val_every,
         save_every=args.save_every, seed=args.seed, resume=args.resume, progress=not args.quiet,
-        engine=args.engine, model=args.model,
+        engine=args.engine, model=args.model, augment=args.augment,
     ).validate()
 
 

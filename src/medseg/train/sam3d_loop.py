@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -114,12 +113,15 @@ class Loop:
         self.out.mkdir(parents=True, exist_ok=True)
         self.history = History(self.out, self.cfg.resume, self.step)
         val_every = self.cfg.val_every or self.total
+        from medseg.train.sam3d_trainer import step_clock
+
+        clock = step_clock(self.cfg)
         bar = tqdm(total=self.total, initial=self.step, desc="train sam3d", disable=not self.cfg.progress)
         try:
             while self.step < self.total and self.progress() < 1.0:
-                t0 = time.perf_counter()
+                t0 = clock()
                 loss = self.train_step()
-                took = time.perf_counter() - t0
+                took = clock() - t0
                 self.seconds += took
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")

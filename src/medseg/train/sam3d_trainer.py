@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from medseg.errors import MedsegError
+from medseg.train.sam3d_augment import MAX_COPIES, augmented_copies
 from medseg.train.sam3d_data import PreparedCase, VolumeCase, check_cases, prepare, sample, window_name
 from medseg.validate import number
 
@@ -53,6 +54,7 @@ class Sam3DTrainConfig:
     crop: int = 128
     widths: tuple[int, int, int] = (64, 32, 16)
     skips: bool = True
+    augment: int = 0  # encoded augmented copies per training case (sam3d_augment)
     val_fraction: float = 0.2
     val_every: int = 0
     save_every: int = 50
@@ -80,6 +82,7 @@ class Sam3DTrainConfig:
             raise MedsegError(f"--crop {self.crop}: a multiple of 32 model pixels (32..256)")
         number(self.val_fraction, "--val-fraction", minimum=0, below=1)
         number(self.save_every, "--save-every", integer=True, minimum=1)
+        number(self.augment, "--augment", integer=True, minimum=0, maximum=MAX_COPIES)
         return self
 
 
@@ -92,6 +95,13 @@ class Sam3DResult:
     parameters: int
     best_val_dice: float | None
     val_dice: dict[str, float] = field(default_factory=dict)
+
+
+def step_clock(cfg: Sam3DTrainConfig):
+    """What ``minutes`` counts: wall-clock seconds, or with ``extra={"clock": "cpu"}`` this thread's CPU
+    seconds (comparisons on a shared machine: with one torch thread a step's compute runs on the caller's
+    thread, so other jobs do not change how much training a budget buys)."""
+    return time.thread_time if cfg.extra.get("clock") == "cpu" else time.perf_counter
 
 
 def poly(progress: float, exponent: float = 0.9) -> float:
@@ -160,15 +170,18 @@ def train_sam3d(cases: list[VolumeCase], names: dict[int, str], cfg: Sam3DTrainC
     cache = Path(cfg.cache).expanduser() if cfg.cache else out / "embeddings"
     encoder = encoder or lazy_encoder(cfg.model, cfg.engine)
     t0 = time.perf_counter()
-    prepared = [prepare(c, window, encoder, identity["sha256"], cache, cfg.progress) for c in train_cases]
+    copies = [a for c in train_cases for a in augmented_copies(c, cfg.augment, cfg.seed)]
+    prepared = [prepare(c, window, encoder, identity["sha256"], cache, cfg.progress)
+                for c in train_cases + copies]
     val = [(c, prepare(c, window, encoder, identity["sha256"], cache, cfg.progress)) for c in val_cases]
     encode_seconds = time.perf_counter() - t0
     spacing = np.median([c.image.geometry.spacing for c in cases], axis=0).tolist()
     inputs = {"modality": modality, "channels": 1, "window": window, "spacing": spacing}
     loop = Loop(cfg, out, decoder, prepared, val, names, identity, inputs)
     if cfg.progress:
-        print(f"SAM3D decoder: {parameter_count(decoder):,} parameters; {len(prepared)} training and "
-              f"{len(val)} validation cases; encoder {identity['model']} frozen")
+        print(f"SAM3D decoder: {parameter_count(decoder):,} parameters; {len(train_cases)} training cases "
+              f"(+{len(copies)} augmented copies) and {len(val)} validation cases; encoder {identity['model']} "
+              "frozen")
     loop.run()
     return Sam3DResult(out / "model.pt", loop.step, loop.seconds, encode_seconds, parameter_count(decoder),
                        loop.best if loop.best >= 0 else None, loop.last_val)
