@@ -3,6 +3,7 @@ the frozen encoder replaced by a stand-in (the real one runs in tests/realdata/t
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -125,5 +126,25 @@ def test_train_refuses_bad_datasets(tmp_path, capsys):
     one_line_error(capsys, main(["train", "--mode", "sam3d", "--data", str(odd), "--out", str(tmp_path / "c"),
                                  "--quiet"]), "c1.nii.gz", "resample")
     one_line_error(capsys, main(["train", "--mode", "sam3d", "--data", str(odd), "--out", str(tmp_path / "c"),
-                                 "--nproc", "2", "--quiet"]), "one process")
+                                 "--nproc", "2", "--quiet"]), "c1.nii.gz", "resample")  # checked before launching
     assert not any((tmp_path / n).exists() for n in "abc")
+
+
+@pytest.mark.distributed
+def test_two_process_ddp_run(tmp_path, capsys):
+    """--nproc 2: the launcher encodes (here the stand-in encoder), two torchrun workers read the cache and
+    train in step; rank 0 alone writes the log and the model."""
+    data = nnunet_dataset(tmp_path / "ds", n=3)
+    out = tmp_path / "run"
+    code = main(["train", "--mode", "sam3d", "--data", str(data), "--out", str(out), "--max-steps", "3",
+                 "--depth", "4", "--crop", "64", "--val-fraction", "0.34", "--augment", "1", "--quiet",
+                 "--nproc", "2"])
+    assert code == 0, capsys.readouterr()
+    with open(out / "log.csv") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["loss"]]
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert len(list((out / "embeddings").glob("*.npy"))) == 5  # 2 training + 2 copies + 1 validation case
+    from medseg.predict.automatic import load_automatic
+
+    model = load_automatic(out / "model.pt")
+    assert model.class_names == {1: "a", 2: "b"} and model.info["val_dice"] is not None

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=_rule("max-steps"), default=None, help="total steps (overrides --epochs)")
     p.add_argument("--lr", type=_rule("lr"), default=None, help="peak learning rate (default 1e-4; sam3d 3e-3)")
     p.add_argument("--batch-size", type=_rule("batch-size"), default=None,
-                   help="objects per step and process (default 4; sam3d: windows per step, default 1)")
+                   help="objects per step and process (default 4; sam3d: windows per step, default 2)")
     p.add_argument("--prompts", default="box,point", help="comma list of box, point, mask (default box,point)")
     p.add_argument("--rounds", type=_rule("rounds"), default=2,
                    help="prompting rounds per step (later ones add error clicks)")

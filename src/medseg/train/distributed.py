@@ -59,6 +59,15 @@ def mean_over_ranks(values: list[float], info: DistInfo) -> list[float]:
     return (t / info.world).tolist()
 
 
+def max_over_ranks(value: float, info: DistInfo) -> float:
+    """The largest of one float over all processes (a step time every rank agrees on)."""
+    if info.world <= 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 def torchrun_command(nproc: int, train_args: list[str]) -> list[str]:
     """The command that runs ``medseg train <train_args>`` in ``nproc`` local processes."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",

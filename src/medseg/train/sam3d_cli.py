@@ -42,9 +42,6 @@ def run(args: argparse.Namespace) -> int:
     from medseg.train.sam3d_cases import load_cases
     from medseg.train.sam3d_trainer import train_sam3d
 
-    if args.nproc > 1:
-        raise MedsegError("--nproc: sam3d trains in one process (its steps are small; the encoder is frozen "
-                          "and cached), drop --nproc")
     if args.model != "litemedsam" or args.checkpoint:
         raise MedsegError("--mode sam3d runs on the packaged litemedsam encoder; drop --model/--checkpoint")
     cfg = config_from_args(args)
@@ -56,9 +53,31 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.resume and (out / "last.pt").exists():
         raise MedsegError(f"--out {out} holds a previous run (last.pt); add --resume or choose another folder")
     cases, names = load_cases(cfg.data)
+    if args.nproc > 1:
+        from medseg.train import distributed
+        from medseg.train.sam3d_trainer import encode_cases
+
+        encode_cases(cases, names, cfg)  # once, here: the workers read the cache
+        return distributed.launch(args.nproc, worker_argv(args))
     result = train_sam3d(cases, names, cfg)
+    if not result.main_process:
+        return 0
     best = "" if result.best_val_dice is None else f", best validation Dice {result.best_val_dice:.3f}"
     print(f"SAM3D decoder: {result.parameters:,} parameters; trained {result.steps} steps in "
           f"{result.seconds / 60:.1f} min (slices encoded in {result.encode_seconds:.0f} s){best}; "
           f"model: {result.model_path}")
     return 0
+
+
+def worker_argv(args: argparse.Namespace) -> list[str]:
+    """The options as a ``medseg train --mode sam3d`` command line for each DDP worker (without --nproc)."""
+    argv = []
+    for flag, value in (("data", args.data), ("mode", "sam3d"), ("out", args.out), ("epochs", args.epochs),
+                        ("max-steps", args.max_steps), ("minutes", args.minutes), ("lr", args.lr),
+                        ("batch-size", args.batch_size), ("depth", args.depth), ("crop", args.crop),
+                        ("val-fraction", args.val_fraction), ("val-every", args.val_every),
+                        ("save-every", args.save_every), ("seed", args.seed), ("augment", args.augment),
+                        ("engine", args.engine)):
+        if value is not None:
+            argv += [f"--{flag}", str(value)]
+    return argv + [flag for flag, on in (("--resume", args.resume), ("--quiet", args.quiet)) if on]

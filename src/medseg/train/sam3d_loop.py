@@ -1,4 +1,9 @@
-"""The SAM3D training loop: steps, poly schedule, validation by case, model.pt / last.pt, log and curves."""
+"""The SAM3D training loop: steps, poly schedule, validation by case, model.pt / last.pt, log and curves.
+
+With several processes (``--nproc``, torchrun) the decoder is wrapped in DistributedDataParallel: each
+rank draws its own windows (generator seeded by seed and rank), gradients are averaged, and the step
+time that drives a ``minutes`` budget is the slowest rank's, so every rank stops at the same step.
+Rank 0 alone validates and writes model.pt, last.pt, the log and the curves."""
 
 from __future__ import annotations
 
@@ -19,14 +24,18 @@ class Loop:
     """One training run (built by ``train_sam3d``); ``run()`` trains, validates and writes the files."""
 
     def __init__(self, cfg, out: Path, decoder, prepared, val, names: dict[int, str], identity: dict,
-                 inputs: dict) -> None:
+                 inputs: dict, info=None) -> None:
+        from medseg.train.distributed import DistInfo
         from medseg.train.sam3d_trainer import steps_per_epoch
 
         self.cfg, self.out, self.decoder, self.prepared, self.val = cfg, out, decoder, prepared, val
         self.names, self.identity, self.inputs = names, identity, inputs
-        self.total = cfg.max_steps or cfg.epochs * steps_per_epoch(prepared, cfg.depth, cfg.batch_size)
+        self.info = info or DistInfo()
+        world = self.info.world
+        self.runner = torch.nn.parallel.DistributedDataParallel(decoder) if world > 1 else decoder
+        self.total = cfg.max_steps or cfg.epochs * steps_per_epoch(prepared, cfg.depth, cfg.batch_size * world)
         self.optimizer = torch.optim.AdamW(decoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.rng = np.random.default_rng(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed if world == 1 else [cfg.seed, self.info.rank])
         self.step, self.seconds, self.best = 0, 0.0, -1.0
         self.last_val: dict[str, float] = {}
         if cfg.resume:
@@ -52,8 +61,12 @@ class Loop:
         self.rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         self.step, self.seconds, self.best = int(state["step"]), float(state["seconds"]), float(state["best"])
+        if self.info.rank > 0:  # last.pt holds rank 0's generator; the others draw their own windows
+            self.rng = np.random.default_rng([self.cfg.seed, self.info.rank, self.step])
 
     def save_last(self) -> None:
+        if not self.info.main:
+            return
         atomic_save({"format": "medseg-sam3d-last/1", "arch": self._arch(), "step": self.step,
                      "seconds": self.seconds, "best": self.best, "decoder": self.decoder.state_dict(),
                      "optimizer": self.optimizer.state_dict(), "numpy_rng": self.rng.bit_generator.state,
@@ -80,7 +93,7 @@ class Loop:
             group["lr"] = self.cfg.lr * poly(self.progress())
         emb, grey, labels = batch(self.prepared, self.cfg, self.rng)
         self.decoder.train()
-        loss = deep_supervision_loss(self.decoder(emb, grey, deep=True), labels)
+        loss = deep_supervision_loss(self.runner(emb, grey, deep=True), labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -93,7 +106,7 @@ class Loop:
         from medseg.predict.automatic import sliding_window
         from medseg.predict.orient import orientation
 
-        if not self.val:
+        if not self.val or not self.info.main:
             return
         per_class: dict[str, list[float]] = {}
         for case, prep in self.val:
@@ -110,23 +123,29 @@ class Loop:
             self.export({"step": self.step, "val_dice": score, "val_dice_per_class": self.last_val})
 
     def run(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.history = History(self.out, self.cfg.resume, self.step)
-        val_every = self.cfg.val_every or self.total
+        from medseg.train import distributed
         from medseg.train.sam3d_trainer import step_clock
 
-        clock = step_clock(self.cfg)
-        bar = tqdm(total=self.total, initial=self.step, desc="train sam3d", disable=not self.cfg.progress)
+        clock, main = step_clock(self.cfg), self.info.main
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.history = History(self.out, self.cfg.resume, self.step)
+        val_every = self.cfg.val_every or self.total
+        bar = tqdm(total=self.total, initial=self.step, desc="train sam3d", disable=not (self.cfg.progress and main))
         try:
             while self.step < self.total and self.progress() < 1.0:
                 t0 = clock()
                 loss = self.train_step()
                 took = clock() - t0
+                if self.info.world > 1:  # the slowest rank's time, and the mean loss
+                    took = distributed.max_over_ranks(took, self.info)
+                    loss = distributed.mean_over_ranks([loss], self.info)[0]
                 self.seconds += took
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
-                self.history.append({"step": self.step, "loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
-                                     "seconds": took})
+                if main:
+                    self.history.append({"step": self.step, "loss": loss,
+                                         "lr": self.optimizer.param_groups[0]["lr"], "seconds": took})
                 if self.step % val_every == 0 and self.step < self.total:
                     self.validate()
                 if self.step % self.cfg.save_every == 0:
@@ -138,6 +157,8 @@ class Loop:
             bar.close()
         self.save_last()
         self.validate()
-        if not self.val:
+        if main and not self.val:
             self.export({"step": self.step})
-        self.history.plot(self.out / "curves.png")
+        if main:
+            self.history.plot(self.out / "curves.png")
+        distributed.barrier(self.info)

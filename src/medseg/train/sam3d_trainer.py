@@ -95,6 +95,7 @@ class Sam3DResult:
     parameters: int
     best_val_dice: float | None
     val_dice: dict[str, float] = field(default_factory=dict)
+    main_process: bool = True  # False in DDP workers other than rank 0 (they write nothing)
 
 
 def step_clock(cfg: Sam3DTrainConfig):
@@ -151,8 +152,49 @@ def train_sam3d(cases: list[VolumeCase], names: dict[int, str], cfg: Sam3DTrainC
             (tests); default: ``cfg.model`` on ``cfg.engine``, built only if an embedding is not cached.
     """
     from medseg.modeling.sam3d import Sam3DConfig, Sam3DDecoder, parameter_count
+    from medseg.train import distributed
     from medseg.train.sam3d_loop import Loop
 
+    info = distributed.setup()  # one process, or a DDP worker started by ``--nproc`` (torchrun)
+    t0 = time.perf_counter()
+    data = _prepared(cases, names, cfg, encoder, cfg.progress and info.main)
+    encode_seconds = time.perf_counter() - t0
+    torch.manual_seed(cfg.seed)
+    decoder = Sam3DDecoder(Sam3DConfig(len(names) + 1, tuple(cfg.widths), cfg.skips))
+    loop = Loop(cfg, data.out, decoder, data.train, data.val, names, data.identity, data.inputs, info)
+    if cfg.progress and info.main:
+        ranks = f"; {info.world} processes" if info.world > 1 else ""
+        print(f"SAM3D decoder: {parameter_count(decoder):,} parameters; {data.cases} training cases "
+              f"(+{data.copies} augmented copies) and {len(data.val)} validation cases; encoder "
+              f"{data.identity['model']} frozen{ranks}")
+    try:
+        loop.run()
+    finally:
+        distributed.teardown(info)
+    return Sam3DResult(data.out / "model.pt", loop.step, loop.seconds, encode_seconds, parameter_count(decoder),
+                       loop.best if loop.best >= 0 else None, loop.last_val, info.main)
+
+
+def encode_cases(cases: list[VolumeCase], names: dict[int, str], cfg: Sam3DTrainConfig, encoder=None) -> None:
+    """Check the cases and fill the embedding cache (every case and augmented copy), without training:
+    what ``--nproc`` runs once before its workers start, so they only read the cache."""
+    _prepared(cases, names, cfg, encoder, cfg.progress)
+
+
+@dataclass
+class _Data:
+    out: Path
+    train: list[PreparedCase]
+    val: list[tuple[VolumeCase, PreparedCase]]
+    identity: dict
+    inputs: dict
+    cases: int
+    copies: int
+
+
+def _prepared(cases, names, cfg: Sam3DTrainConfig, encoder, progress: bool) -> _Data:
+    """Checks (MedsegError before any file is written), the split by case, the augmented copies, and
+    every volume encoded or read from the cache."""
     cfg.validate()
     out = Path(cfg.out).expanduser()
     if not cfg.resume and (out / "last.pt").exists():
@@ -163,28 +205,16 @@ def train_sam3d(cases: list[VolumeCase], names: dict[int, str], cfg: Sam3DTrainC
         raise MedsegError(f"class values {labels_used[:8]} are not 1..{len(labels_used)}; number the classes "
                           "consecutively (dataset.json 'labels')")
     train_cases, val_cases = split_cases(cases, cfg.val_fraction, cfg.seed)
-    torch.manual_seed(cfg.seed)
-    decoder = Sam3DDecoder(Sam3DConfig(len(names) + 1, tuple(cfg.widths), cfg.skips))
     window = window_name(modality)
     identity = encoder_identity(cfg.model)
     cache = Path(cfg.cache).expanduser() if cfg.cache else out / "embeddings"
     encoder = encoder or lazy_encoder(cfg.model, cfg.engine)
-    t0 = time.perf_counter()
     copies = [a for c in train_cases for a in augmented_copies(c, cfg.augment, cfg.seed)]
-    prepared = [prepare(c, window, encoder, identity["sha256"], cache, cfg.progress)
-                for c in train_cases + copies]
-    val = [(c, prepare(c, window, encoder, identity["sha256"], cache, cfg.progress)) for c in val_cases]
-    encode_seconds = time.perf_counter() - t0
+    prepared = [prepare(c, window, encoder, identity["sha256"], cache, progress) for c in train_cases + copies]
+    val = [(c, prepare(c, window, encoder, identity["sha256"], cache, progress)) for c in val_cases]
     spacing = np.median([c.image.geometry.spacing for c in cases], axis=0).tolist()
     inputs = {"modality": modality, "channels": 1, "window": window, "spacing": spacing}
-    loop = Loop(cfg, out, decoder, prepared, val, names, identity, inputs)
-    if cfg.progress:
-        print(f"SAM3D decoder: {parameter_count(decoder):,} parameters; {len(train_cases)} training cases "
-              f"(+{len(copies)} augmented copies) and {len(val)} validation cases; encoder {identity['model']} "
-              "frozen")
-    loop.run()
-    return Sam3DResult(out / "model.pt", loop.step, loop.seconds, encode_seconds, parameter_count(decoder),
-                       loop.best if loop.best >= 0 else None, loop.last_val)
+    return _Data(out, prepared, val, identity, inputs, len(train_cases), len(copies))
 
 
 def steps_per_epoch(prepared: list[PreparedCase], depth: int, batch: int) -> int:
