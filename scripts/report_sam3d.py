@@ -24,7 +24,7 @@ def _mean(values) -> float | None:
 
 
 def brain_table(brain: dict) -> list[str]:
-    lines = [f"## Brain: 12 deep structures across subjects and label sources ({brain['minutes']} min per training)",
+    lines = [f"## Brain: 12 deep structures across subjects and label sources ({_budget(brain)} per training)",
              ""]
     for fold in brain["folds"]:
         methods = [(k, n) for k, n in METHODS if k in fold]
@@ -49,6 +49,12 @@ def brain_table(brain: dict) -> list[str]:
     return lines
 
 
+def _budget(task: dict) -> str:
+    clock = "CPU min of one thread" if task.get("clock") == "cpu" else "min"
+    copies = f", {task['augment']} augmented copies of each training volume" if task.get("augment") else ""
+    return f"{task['minutes']} {clock}{copies}"
+
+
 def _cost(fold: dict) -> str:
     s, b = fold["sam3d"], fold["dynunet"]
     enc = fold.get("encode_seconds")
@@ -59,7 +65,7 @@ def _cost(fold: dict) -> str:
 
 
 def lung_table(lung: dict) -> list[str]:
-    lines = [f"## Lung tumours in CT, leave-one-case-out ({lung['minutes']} min per training)", "",
+    lines = [f"## Lung tumours in CT, leave-one-case-out ({_budget(lung)} per training)", "",
              "| held-out case | slices | SAM3D Dice | SAM3D HD95 mm | DynUNet Dice | DynUNet HD95 mm | SAM3D steps | "
              "DynUNet steps | encode s | SAM3D decoder s | DynUNet s |", "|---|" + "---|" * 10]
     for f in lung["folds"]:
@@ -120,7 +126,8 @@ def write_report(results: dict, out: Path) -> None:
 
     lines = ["# SAM3D vs a from-scratch DynUNet (scripts/eval_sam3d.py)", "",
              f"Machine: {results.get('machine', '?')}. Both models train on the same windows for the same "
-             "wall-clock time; SAM3D's encoder (frozen LiteMedSAM) runs once per slice and is counted in inference. "
+             "time (the CPU time of one thread where a task says so, else wall-clock); SAM3D's encoder "
+             "(frozen LiteMedSAM) runs once per slice and is counted in inference. "
              "Numbers are from single runs (seed 0) on very few cases: read them as a sanity check, not a ranking.", ""]
     if "brain" in results:
         lines += brain_table(results["brain"])
