@@ -439,7 +439,7 @@ class VolumeSession:
             region = redone.mask & ~current if point.positive else current & ~redone.mask
             prior = redone.logits
         else:
-            region = segment_click(self._decode, z, point.x, point.y, shape).mask
+            region = segment_click(self._decode, z, point.x, point.y, shape, climb=False).mask
             region = region & ~current if point.positive else region & current
         if not region[row, col] or not within_limits(region, current, point.positive):
             # no region under the click, or one that would take the object over: a small disc instead
