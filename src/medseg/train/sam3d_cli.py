@@ -70,14 +70,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def worker_argv(args: argparse.Namespace) -> list[str]:
-    """The options as a ``medseg train --mode sam3d`` command line for each DDP worker (without --nproc)."""
-    argv = []
-    for flag, value in (("data", args.data), ("mode", "sam3d"), ("out", args.out), ("epochs", args.epochs),
-                        ("max-steps", args.max_steps), ("minutes", args.minutes), ("lr", args.lr),
-                        ("batch-size", args.batch_size), ("depth", args.depth), ("crop", args.crop),
-                        ("val-fraction", args.val_fraction), ("val-every", args.val_every),
-                        ("save-every", args.save_every), ("seed", args.seed), ("augment", args.augment),
-                        ("engine", args.engine)):
+    """The options as a ``medseg train --mode sam3d`` command line for each DDP worker (without --nproc):
+    the common ones (``medseg.cli.train.worker_argv``) and those only SAM3D reads."""
+    from medseg.cli.train import worker_argv as common
+
+    argv = common(args)
+    for flag, value in (("minutes", args.minutes), ("depth", args.depth), ("crop", args.crop),
+                        ("augment", args.augment), ("engine", args.engine)):
         if value is not None:
             argv += [f"--{flag}", str(value)]
-    return argv + [flag for flag, on in (("--resume", args.resume), ("--quiet", args.quiet)) if on]
+    return argv
