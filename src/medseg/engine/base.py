@@ -46,28 +46,41 @@ class Engine:
     def stop_lanes(self, tags: list) -> None:
         """End the running lane encodes with these tags (they raise); engines that cannot, let them run."""
 
-    def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
-                    dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1, 256, 64, 64) embedding, (B, T, 256) tokens, (B or 1, 256, 64, 64) dense ->
-        logits (B, 4, 256, 256) and IoU (B, 4) of all four mask tokens."""
+    def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor,
+                    image_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 256, h, w) embedding, (B, T, 256) tokens, (B or 1, 256, h, w) dense, (1, 256, h, w) positional
+        encoding -> logits (B, 4, 4 h, 4 w) and IoU (B, 4) of all four mask tokens."""
         raise NotImplementedError
 
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, points: Points | None = None, boxes: torch.Tensor | None = None,
-               masks: torch.Tensor | None = None, multimask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               masks: torch.Tensor | None = None, multimask: bool = False,
+               window: tuple[int, int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode prompts against embeddings in model space: arguments, shapes and result as
-        ``PromptableSAM.decode`` (logits (B, K, 256, 256), IoU (B, K); K = 3 with multimask, else 1)."""
+        ``PromptableSAM.decode`` (logits (B, K, 256, 256), IoU (B, K); K = 3 with multimask, else 1).
+        ``window``: decode only these embedding cells (``medseg.engine.graphs.decode_window``)."""
+        from medseg.engine.graphs import CELL, FULL, OUTSIDE
+
         sparse, dense = self.prompt_encoder(points, boxes, masks)
         if masks is None:
             dense = dense[:1]  # the same no-mask embedding for every prompt: let the decoder broadcast it
+        r0, c0, r1, c1 = FULL if window is None else window
+        embeddings, dense = embeddings[..., r0:r1, c0:c1], dense[..., r0:r1, c0:c1]
+        pe = self.image_pe[..., r0:r1, c0:c1]
         if embeddings.shape[0] == 1:
-            logits, iou = self._decode_all(embeddings, sparse, dense)
+            logits, iou = self._decode_all(embeddings, sparse, dense, pe)
         else:  # one embedding per prompt
             parts = [self._decode_all(embeddings[i:i + 1], sparse[i:i + 1], dense[i:i + 1] if masks is not None
-                                      else dense) for i in range(embeddings.shape[0])]
+                                      else dense, pe) for i in range(embeddings.shape[0])]
             logits, iou = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         keep = slice(1, None) if multimask else slice(0, 1)
-        return logits[:, keep], iou[:, keep]
+        logits, iou = logits[:, keep], iou[:, keep]
+        if window is not None:
+            side = self.image_pe.shape[-1] * CELL
+            full = torch.full((*logits.shape[:2], side, side), OUTSIDE, dtype=logits.dtype)
+            full[..., r0 * CELL:r1 * CELL, c0 * CELL:c1 * CELL] = logits
+            logits = full
+        return logits, iou
 
 
 def _np(t: torch.Tensor | None):
@@ -102,7 +115,8 @@ class GraphEngine(Engine):
 
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, points: Points | None = None, boxes: torch.Tensor | None = None,
-               masks: torch.Tensor | None = None, multimask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               masks: torch.Tensor | None = None, multimask: bool = False,
+               window: tuple[int, int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         pts = None if points is None else (_np(points[0]), _np(points[1]))
-        logits, iou = self.graphs.decode(_np(embeddings), pts, _np(boxes), _np(masks), multimask)
+        logits, iou = self.graphs.decode(_np(embeddings), pts, _np(boxes), _np(masks), multimask, window)
         return torch.from_numpy(logits), torch.from_numpy(iou)

@@ -51,6 +51,6 @@ class EagerEngine(Engine):
         x = images.float().contiguous(memory_format=torch.channels_last)
         return self.net.image_encoder(x).contiguous()
 
-    def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor,
-                    dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.net.mask_decoder.forward_all(embeddings, self.image_pe, sparse, dense)
+    def _decode_all(self, embeddings: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor,
+                    image_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.mask_decoder.forward_all(embeddings, image_pe, sparse, dense)

@@ -13,6 +13,32 @@ import numpy as np
 
 NOT_A_POINT, BOX_TOP_LEFT, BOX_BOTTOM_RIGHT = -1.0, 2.0, 3.0
 SINGLE_MASK_TOKEN, MULTIMASK_TOKENS = np.array([0], np.int64), np.array([1, 2, 3], np.int64)
+GRID, CELL = 64, 4  # embedding cells a side; low-res logit pixels a cell
+FULL = (0, 0, GRID, GRID)
+OUTSIDE = -20.0  # low-res logit of the pixels outside a decoded window (no mask there)
+
+
+def decode_window(region: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
+    """The embedding cells (row0, col0, row1, col1), ends exclusive, around a model-space (X0, Y0, X1, Y1)
+    region widened by ``margin`` cells; None when that is the whole grid.
+
+    A windowed decode runs the decoder on those cells alone (``Graphs.decode(window=...)``): its attention
+    sees no image token outside them, so it is not the trained model's answer but a local approximation of
+    it, 3-5x cheaper on small regions; the callers that use it and what it changed are in
+    ``medseg.predict.correct``.
+    """
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(region, np.float32).reshape(4))
+    window = (max(int(np.floor(y0 / CELL)) - margin, 0), max(int(np.floor(x0 / CELL)) - margin, 0),
+              min(int(np.floor(y1 / CELL)) + 1 + margin, GRID), min(int(np.floor(x1 / CELL)) + 1 + margin, GRID))
+    return None if window == FULL else window
+
+
+def paste(logits: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """(B, K, 4 h, 4 w) logits of a window -> (B, K, 256, 256), OUTSIDE elsewhere."""
+    out = np.full((*logits.shape[:2], GRID * CELL, GRID * CELL), OUTSIDE, np.float32)
+    r0, c0, r1, c1 = window
+    out[..., r0 * CELL:r1 * CELL, c0 * CELL:c1 * CELL] = logits
+    return out
 
 
 def prompt_tokens(points: tuple[np.ndarray, np.ndarray] | None,
@@ -80,23 +106,30 @@ class Graphs:
 
     def decode(self, embeddings: np.ndarray, points: tuple[np.ndarray, np.ndarray] | None = None,
                boxes: np.ndarray | None = None, masks: np.ndarray | None = None,
-               multimask: bool = False) -> tuple[np.ndarray, np.ndarray]:
+               multimask: bool = False, window: tuple[int, int, int, int] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Prompts in model space -> logits (B, K, 256, 256) and IoU (B, K); K = 3 with multimask, else 1.
 
-        Arguments and shapes as ``PromptableSAM.decode``; embeddings (1 or B, 256, 64, 64).
+        Arguments and shapes as ``PromptableSAM.decode``; embeddings (1 or B, 256, 64, 64). ``window``:
+        decode only these embedding cells (``decode_window``); the logits are OUTSIDE beyond them.
         """
         emb = np.ascontiguousarray(embeddings, dtype=np.float32)
         coords, labels = prompt_tokens(points, boxes)
+        cells = FULL if window is None else tuple(int(v) for v in window)
         if masks is None:  # a 4x4 stand-in: the graph multiplies its (1, 256, 1, 1) embedding by 0
             mask, has_mask = np.zeros((1, 1, 4, 4), np.float32), np.zeros(1, np.float32)
-        else:
-            mask, has_mask = np.ascontiguousarray(masks, dtype=np.float32), np.ones(1, np.float32)
+        else:  # the mask's downscaling is local (stride-2 kernels of 2, then 1x1), so cropping it first is exact
+            r0, c0, r1, c1 = cells
+            mask = np.ascontiguousarray(np.asarray(masks, np.float32)[..., r0 * CELL:r1 * CELL, c0 * CELL:c1 * CELL])
+            has_mask = np.ones(1, np.float32)
         # Only the masks asked for are upscaled: token 0 is the single mask, tokens 1-3 the multimask output.
         tokens = MULTIMASK_TOKENS if multimask else SINGLE_MASK_TOKEN
+        feeds = {"has_mask": has_mask, "mask_tokens": tokens, "window": np.array(cells, np.int64)}
         if emb.shape[0] == 1:
-            return self._decode({"embeddings": emb, "coords": coords, "labels": labels,
-                                 "mask": mask, "has_mask": has_mask, "mask_tokens": tokens})
-        parts = [self._decode({"embeddings": emb[i:i + 1], "coords": coords[i:i + 1],  # one embedding per prompt
-                               "labels": labels[i:i + 1], "mask": mask[i:i + 1] if len(mask) > 1 else mask,
-                               "has_mask": has_mask, "mask_tokens": tokens}) for i in range(emb.shape[0])]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            logits, iou = self._decode({"embeddings": emb, "coords": coords, "labels": labels, "mask": mask, **feeds})
+        else:
+            parts = [self._decode({"embeddings": emb[i:i + 1], "coords": coords[i:i + 1],  # one embedding per prompt
+                                   "labels": labels[i:i + 1], "mask": mask[i:i + 1] if len(mask) > 1 else mask,
+                                   **feeds}) for i in range(emb.shape[0])]
+            logits, iou = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return (logits if window is None else paste(logits, cells)), iou

@@ -34,6 +34,11 @@ MIN_AREA = 4
 MAX_REMOVE = 0.5
 MAX_ADD = 2.0
 DISC = 3  # radius in pixels of the fallback edit
+# Follow decodes run on the embedding cells around their box alone (``Predictor.predict(within=...)``): only
+# the mask inside the box is kept, and a windowed decode costs 3-5x less on small boxes. RIDER tumour, 12
+# corrections on encoded slices: median 1014 -> 585 ms a click, Dice after them 0.8237 -> 0.8233. (Box
+# proposals stay whole-slice decodes: windowed, their small boxes enclosed other masks, Dice 0.824 -> 0.803.)
+LOCAL_FOLLOW = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +79,8 @@ def follow(decode: Decode, z: int, region: np.ndarray, z_range: tuple[int, int],
             box = widened_box(prev, WIDEN)
             if box is None:
                 break
-            found = crop_to_box(decode(zz, box=box).masks[0], box)
+            pred = decode(zz, box=box, within=box) if LOCAL_FOLLOW else decode(zz, box=box)
+            found = crop_to_box(pred.masks[0], box)
             if found.sum() < MIN_AREA or mask_iou(found, prev) < MIN_OVERLAP:
                 break
             part = changes(zz, found)

@@ -42,6 +42,12 @@ class Prediction:
         return self.masks[int(np.argmax(self.iou))]
 
 
+# Embedding cells (4 low-res logit pixels each) a windowed decode (``predict(within=...)``) sees beyond its
+# region. On 40 RIDER tumour slices x 3 box sizes, the windowed mask's IoU with the whole-slice mask inside the
+# box was 0.937 / 0.947 / 0.953 / 0.965 (mean) for 1 / 2 / 4 / 8 cells (scratch experiment, 2026-12-04).
+WINDOW_MARGIN = 8
+
+
 class Predictor:
     """Promptable segmentation of one 2D slice.
 
@@ -139,8 +145,8 @@ class Predictor:
         return self._embedding
 
     def _decode(self, points: tuple[np.ndarray, np.ndarray] | None, boxes: np.ndarray | None,
-                masks: np.ndarray | None, multimask: bool, correction: bool = False
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                masks: np.ndarray | None, multimask: bool, correction: bool = False,
+                window: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Model-space prompts (numpy) -> logits on the slice's grid, IoU, low-res logits (numpy)."""
         tf = self._transform
         if self.box_decoder is not None and not correction:
@@ -151,9 +157,10 @@ class Predictor:
 
                 emb = np.asarray(emb) if other.arrays else torch.from_numpy(np.asarray(emb))
             other._embedding, other._transform = emb, tf
-            return other._decode(points, boxes, masks, multimask)
+            return other._decode(points, boxes, masks, multimask, window=window)
+        local = {} if window is None else {"window": window}  # engines of other makers may not take it
         if self.arrays:
-            logits, iou = self.engine.decode(self.embedding, points, boxes, masks, multimask)
+            logits, iou = self.engine.decode(self.embedding, points, boxes, masks, multimask, **local)
             return tf.logits_array(logits), iou, logits
         import torch
 
@@ -162,12 +169,12 @@ class Predictor:
             logits, iou = self.engine.decode(self.embedding, points=pts,
                                              boxes=None if boxes is None else torch.from_numpy(boxes),
                                              masks=None if masks is None else torch.from_numpy(masks),
-                                             multimask=multimask)
+                                             multimask=multimask, **local)
             return tf.logits(logits).numpy(), iou.numpy(), logits.numpy()
 
     def predict(self, box: np.ndarray | list[float] | None = None, points: np.ndarray | None = None,
                 point_labels: np.ndarray | None = None, mask_input: np.ndarray | None = None,
-                multimask: bool = False, correction: bool = False) -> Prediction:
+                multimask: bool = False, correction: bool = False, within: np.ndarray | None = None) -> Prediction:
         """Segment one object.
 
         Args:
@@ -179,6 +186,10 @@ class Predictor:
             correction: the prompt corrects an earlier result (clicks after the first prompt, usually with
                 its logits as ``mask_input``): the click-trained decoder answers it even with a
                 ``box_decoder`` beside it.
+            within: (4,) (x0, y0, x1, y1) pixels: only the mask inside this region is wanted, so the decoder
+                runs on the embedding cells around it alone (``WINDOW_MARGIN`` cells beyond it; see
+                ``medseg.engine.graphs.decode_window``): a local approximation, 3-5x faster on small regions;
+                no mask pixel lies beyond those cells. None: the whole slice, the model as trained.
         """
         self.embedding  # noqa: B018 - fails early without set_image
         tf = self._transform
@@ -197,7 +208,12 @@ class Predictor:
             masks = np.ascontiguousarray(prior.reshape(1, 1, *prior.shape[-2:]))
         if pts is None and boxes is None and masks is None:
             raise ValueError("predict() needs a box, points or a mask prompt")
-        full, iou, logits = self._decode(pts, boxes, masks, multimask, correction)
+        window = None
+        if within is not None:
+            from medseg.engine.graphs import decode_window
+
+            window = decode_window(tf.coords(prompt_array(within, "within", (4,))), WINDOW_MARGIN)
+        full, iou, logits = self._decode(pts, boxes, masks, multimask, correction, window)
         return Prediction(masks=full[0] > 0, iou=iou[0], low_res_logits=logits[0])
 
     def predict_boxes(self, boxes: np.ndarray, batch: int = 64) -> np.ndarray:
