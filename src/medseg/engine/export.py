@@ -144,7 +144,8 @@ def onnx_files(model: PromptableSAM) -> tuple[Path, Path]:
                 torch.rand(1, 1, 88, 96), torch.ones(1), torch.tensor([1, 2, 3]), torch.tensor([10, 8, 32, 32]))
         dynamic = {"coords": {0: "prompts", 1: "tokens"}, "labels": {0: "prompts", 1: "tokens"},
                    "mask": {0: "mask_batch", 2: "mask_h", 3: "mask_w"}, "mask_tokens": {0: "masks"},
-                   "logits": {0: "prompts", 1: "masks", 2: "logits_h", 3: "logits_w"}, "iou": {0: "prompts", 1: "masks"}}
+                   "logits": {0: "prompts", 1: "masks", 2: "logits_h", 3: "logits_w"},
+                   "iou": {0: "prompts", 1: "masks"}}
         _export(_DecoderGraph(net), args,
                 ["embeddings", "coords", "labels", "mask", "has_mask", "mask_tokens", "window"],
                 ["logits", "iou"], dynamic, decoder)
