@@ -158,7 +158,7 @@ class Predictor:
                 emb = np.asarray(emb) if other.arrays else torch.from_numpy(np.asarray(emb))
             other._embedding, other._transform = emb, tf
             return other._decode(points, boxes, masks, multimask, window=window)
-        local = {} if window is None else {"window": window}  # engines of other makers may not take it
+        local = {} if window is None or not _takes_window(self.engine) else {"window": window}
         if self.arrays:
             logits, iou = self.engine.decode(self.embedding, points, boxes, masks, multimask, **local)
             return tf.logits_array(logits), iou, logits
@@ -232,6 +232,17 @@ class Predictor:
             full, _, _ = self._decode(None, tf.coords(boxes[start:start + batch]), None, False)
             out.append(full[:, 0] > 0)
         return np.concatenate(out) if out else np.zeros((0, *tf.original), bool)
+
+
+def _takes_window(engine: Any) -> bool:
+    """Whether ``engine.decode`` takes ``window`` (medseg's engines do); an engine that does not decodes the whole
+    slice, which a windowed caller crops anyway."""
+    import inspect
+
+    try:
+        return "window" in inspect.signature(engine.decode).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def prompt_array(values: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
