@@ -34,11 +34,13 @@ MIN_AREA = 4
 MAX_REMOVE = 0.5
 MAX_ADD = 2.0
 DISC = 3  # radius in pixels of the fallback edit
-# Follow decodes run on the embedding cells around their box alone (``Predictor.predict(within=...)``): only
-# the mask inside the box is kept, and a windowed decode costs 3-5x less on small boxes. RIDER tumour, 12
-# corrections on encoded slices: median 1014 -> 585 ms a click, Dice after them 0.8237 -> 0.8233. (Box
-# proposals stay whole-slice decodes: windowed, their small boxes enclosed other masks, Dice 0.824 -> 0.803.)
-LOCAL_FOLLOW = True
+# With LOCAL_FOLLOW, follow decodes run on the embedding cells around their box alone
+# (``Predictor.predict(within=...)``): only the mask inside the box is kept, and a windowed decode costs 3-5x
+# less on small boxes. RIDER tumour, 12 corrections on encoded slices: median 1014 -> 585 ms a click, Dice after
+# them 0.8237 -> 0.8233; held-out 3D protocol, mean Dice after five clicks 0.469 -> 0.466, but pat_4 0.330 ->
+# 0.258 (benchmarks/results/interactive/window_follow). Off by default until the loss on pat_4 is understood.
+# (Windowed box proposals were worse: their small boxes enclosed other masks, RIDER Dice 0.824 -> 0.803.)
+LOCAL_FOLLOW = False
 
 
 @dataclass(frozen=True, eq=False)
