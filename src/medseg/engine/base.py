@@ -59,7 +59,7 @@ class Engine:
         """Decode prompts against embeddings in model space: arguments, shapes and result as
         ``PromptableSAM.decode`` (logits (B, K, 256, 256), IoU (B, K); K = 3 with multimask, else 1).
         ``window``: decode only these embedding cells (``medseg.engine.graphs.decode_window``)."""
-        from medseg.engine.graphs import CELL, FULL, OUTSIDE
+        from medseg.engine.graphs import FULL, paste
 
         sparse, dense = self.prompt_encoder(points, boxes, masks)
         if masks is None:
@@ -76,10 +76,7 @@ class Engine:
         keep = slice(1, None) if multimask else slice(0, 1)
         logits, iou = logits[:, keep], iou[:, keep]
         if window is not None:
-            side = self.image_pe.shape[-1] * CELL
-            full = torch.full((*logits.shape[:2], side, side), OUTSIDE, dtype=logits.dtype)
-            full[..., r0 * CELL:r1 * CELL, c0 * CELL:c1 * CELL] = logits
-            logits = full
+            logits = torch.from_numpy(paste(logits.numpy(), window))
         return logits, iou
 
 

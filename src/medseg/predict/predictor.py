@@ -76,6 +76,7 @@ class Predictor:
             engine = get_engine(model, engine)
         self.model = model
         self.engine = engine
+        self._takes_window = _takes_window(engine)
         if click_trained is None:
             click_trained = getattr(model, "decoder_sha256", None) is not None
         self.click_trained = bool(click_trained)
@@ -158,7 +159,7 @@ class Predictor:
                 emb = np.asarray(emb) if other.arrays else torch.from_numpy(np.asarray(emb))
             other._embedding, other._transform = emb, tf
             return other._decode(points, boxes, masks, multimask, window=window)
-        local = {} if window is None or not _takes_window(self.engine) else {"window": window}
+        local = {} if window is None or not self._takes_window else {"window": window}
         if self.arrays:
             logits, iou = self.engine.decode(self.embedding, points, boxes, masks, multimask, **local)
             return tf.logits_array(logits), iou, logits
