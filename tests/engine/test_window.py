@@ -69,3 +69,39 @@ def test_predict_within_masks_nothing_beyond_the_window(random_model):
     assert not out.masks[0][ys[far], xs[far]].any()
     with pytest.raises(Exception, match="within"):
         p.predict(box=box, within=[1, 2, 3])
+
+
+def test_every_engine_crops_the_upscaling_exactly(random_model):
+    """``crop``: only some cells are upscaled; their logits are those of the uncropped decode (the upscaling is
+    local to each cell), OUTSIDE elsewhere; with a window too, the crop is cut to it."""
+    model, engines, _ = random_model
+    emb = torch.from_numpy(_embedding())
+    boxes = torch.from_numpy(np.array([[60.0, 40, 120, 90]], np.float32))
+    crop = (9, 14, 24, 31)
+    for name, engine in engines.items():
+        for window in (None, (5, 10, 30, 40), (12, 2, 40, 20)):
+            ref, ref_iou = engine.decode(emb, boxes=boxes, window=window)
+            logits, iou = engine.decode(emb, boxes=boxes, window=window, crop=crop)
+            w = FULL if window is None else window
+            part = (max(crop[0], w[0]), max(crop[1], w[1]), min(crop[2], w[2]), min(crop[3], w[3]))
+            inside = np.zeros((256, 256), bool)
+            inside[part[0] * CELL:part[2] * CELL, part[1] * CELL:part[3] * CELL] = True
+            assert np.allclose(logits.numpy()[0, 0][inside], ref.numpy()[0, 0][inside], atol=1e-4), (name, window)
+            assert (logits.numpy()[0, 0][~inside] == OUTSIDE).all(), (name, window)
+            assert np.allclose(iou.numpy(), ref_iou.numpy(), atol=1e-5), (name, window)
+
+
+def test_predict_only_gives_the_whole_decodes_mask_inside_the_region(random_model):
+    model, engines, _ = random_model
+    for name, engine in engines.items():
+        p = Predictor(model, engine=engine)
+        p.set_embedding(torch.from_numpy(_embedding()), (300, 420))
+        for box in ([150.0, 100, 230, 160], [0.0, 0, 40, 299], [380.0, 250, 419, 299]):
+            box = np.array(box, np.float32)
+            whole, part = p.predict(box=box), p.predict(box=box, only=box)
+            x0, y0, x1, y1 = (int(v) for v in box)
+            a, b = whole.masks[0][y0:y1 + 1, x0:x1 + 1], part.masks[0][y0:y1 + 1, x0:x1 + 1]
+            assert (a != b).sum() <= 1, (name, box.tolist())  # exact but for float rounding at a logit of 0
+            assert np.allclose(whole.iou, part.iou, atol=1e-5), (name, box.tolist())
+    with pytest.raises(Exception, match="only"):
+        p.predict(box=box, only=[1, 2, 3])

@@ -55,11 +55,13 @@ class Engine:
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, points: Points | None = None, boxes: torch.Tensor | None = None,
                masks: torch.Tensor | None = None, multimask: bool = False,
-               window: tuple[int, int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               window: tuple[int, int, int, int] | None = None,
+               crop: tuple[int, int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode prompts against embeddings in model space: arguments, shapes and result as
         ``PromptableSAM.decode`` (logits (B, K, 256, 256), IoU (B, K); K = 3 with multimask, else 1).
-        ``window``: decode only these embedding cells (``medseg.engine.graphs.decode_window``)."""
-        from medseg.engine.graphs import FULL, paste
+        ``window``: decode only these embedding cells (``medseg.engine.graphs.decode_window``); ``crop``: the
+        cells whose logits are wanted, OUTSIDE beyond them (``Graphs.decode``)."""
+        from medseg.engine.graphs import CELL, FULL, paste, within_cells
 
         sparse, dense = self.prompt_encoder(points, boxes, masks)
         if masks is None:
@@ -75,8 +77,11 @@ class Engine:
             logits, iou = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         keep = slice(1, None) if multimask else slice(0, 1)
         logits, iou = logits[:, keep], iou[:, keep]
-        if window is not None:
-            logits = torch.from_numpy(paste(logits.numpy(), window))
+        cells = FULL if window is None else window
+        part = within_cells(crop, cells)
+        if part != FULL:
+            r0, c0, r1, c1 = (a - b for a, b in zip(part, (cells[0], cells[1], cells[0], cells[1]), strict=True))
+            logits = torch.from_numpy(paste(logits[..., CELL * r0:CELL * r1, CELL * c0:CELL * c1].numpy(), part))
         return logits, iou
 
 
@@ -113,7 +118,8 @@ class GraphEngine(Engine):
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, points: Points | None = None, boxes: torch.Tensor | None = None,
                masks: torch.Tensor | None = None, multimask: bool = False,
-               window: tuple[int, int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               window: tuple[int, int, int, int] | None = None,
+               crop: tuple[int, int, int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         pts = None if points is None else (_np(points[0]), _np(points[1]))
-        logits, iou = self.graphs.decode(_np(embeddings), pts, _np(boxes), _np(masks), multimask, window)
+        logits, iou = self.graphs.decode(_np(embeddings), pts, _np(boxes), _np(masks), multimask, window, crop)
         return torch.from_numpy(logits), torch.from_numpy(iou)

@@ -131,11 +131,14 @@ class MatMulUpscaling(nn.Module):
 
 def fast_forward_all(decoder: MaskDecoder, upscaling: MatMulUpscaling, image_embeddings: torch.Tensor,
                      image_pe: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor,
-                     mask_tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     mask_tokens: torch.Tensor | None = None,
+                     crop: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``MaskDecoder.forward_all`` with ``upscaling`` in place of its output upscaling; dense may be
     (B or 1, C, 64, 64) or (1, C, 1, 1) (broadcast). Arguments and results as ``forward_all``, except
     that only the mask tokens listed in ``mask_tokens`` (indices into the four) are upscaled and returned:
-    the unused masks cost no upscaling product and no image-sized copies."""
+    the unused masks cost no upscaling product and no image-sized copies. ``crop`` (4,) (row0, col0, row1, col1),
+    ends exclusive, in cells of ``image_embeddings``: only these cells are upscaled (the upscaling is local to each
+    cell, so their logits are those of the whole grid), and the logits are (B, K, 4 rows, 4 cols) of the crop."""
     batch = sparse.shape[0]
     out_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
     tokens = torch.cat([out_tokens.unsqueeze(0).expand(batch, -1, -1), sparse], dim=1)
@@ -148,4 +151,9 @@ def fast_forward_all(decoder: MaskDecoder, upscaling: MatMulUpscaling, image_emb
     iou = decoder.iou_prediction_head(hs[:, 0])
     if mask_tokens is not None:
         hyper, iou = hyper.index_select(1, mask_tokens), iou.index_select(1, mask_tokens)
+    if crop is not None:
+        grid = image_tokens.reshape(image_tokens.shape[0], h, w, image_tokens.shape[-1])
+        grid = grid[:, crop[0]:crop[2], crop[1]:crop[3]]
+        h, w = grid.shape[1], grid.shape[2]
+        image_tokens = grid.reshape(grid.shape[0], -1, grid.shape[-1])
     return upscaling(image_tokens, hyper, h, w), iou

@@ -33,6 +33,17 @@ def decode_window(region: np.ndarray, margin: int) -> tuple[int, int, int, int] 
     return None if window == FULL else window
 
 
+Cells = tuple[int, int, int, int]
+
+
+def within_cells(crop: Cells | None, window: Cells) -> Cells:
+    """The cells of ``crop`` inside ``window`` (all of the window when crop is None or does not meet it)."""
+    if crop is None:
+        return window
+    part = (max(crop[0], window[0]), max(crop[1], window[1]), min(crop[2], window[2]), min(crop[3], window[3]))
+    return part if part[2] > part[0] and part[3] > part[1] else window
+
+
 def paste(logits: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
     """(B, K, 4 h, 4 w) logits of a window -> (B, K, 256, 256), OUTSIDE elsewhere."""
     out = np.full((*logits.shape[:2], GRID * CELL, GRID * CELL), OUTSIDE, np.float32)
@@ -106,12 +117,13 @@ class Graphs:
 
     def decode(self, embeddings: np.ndarray, points: tuple[np.ndarray, np.ndarray] | None = None,
                boxes: np.ndarray | None = None, masks: np.ndarray | None = None,
-               multimask: bool = False, window: tuple[int, int, int, int] | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+               multimask: bool = False, window: tuple[int, int, int, int] | None = None,
+               crop: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Prompts in model space -> logits (B, K, 256, 256) and IoU (B, K); K = 3 with multimask, else 1.
 
         Arguments and shapes as ``PromptableSAM.decode``; embeddings (1 or B, 256, 64, 64). ``window``:
-        decode only these embedding cells (``decode_window``); the logits are OUTSIDE beyond them.
+        decode only these embedding cells (``decode_window``); the logits are OUTSIDE beyond them. ``crop``:
+        the cells whose logits are wanted (exact: only the upscaling is skipped elsewhere); OUTSIDE beyond them.
         """
         emb = np.ascontiguousarray(embeddings, dtype=np.float32)
         coords, labels = prompt_tokens(points, boxes)
@@ -124,7 +136,9 @@ class Graphs:
             has_mask = np.ones(1, np.float32)
         # Only the masks asked for are upscaled: token 0 is the single mask, tokens 1-3 the multimask output.
         tokens = MULTIMASK_TOKENS if multimask else SINGLE_MASK_TOKEN
-        feeds = {"has_mask": has_mask, "mask_tokens": tokens, "window": np.array(cells, np.int64)}
+        part = within_cells(None if crop is None else tuple(int(v) for v in crop), cells)
+        feeds = {"has_mask": has_mask, "mask_tokens": tokens, "window": np.array(cells, np.int64),
+                 "crop": np.array(part, np.int64)}
         if emb.shape[0] == 1:
             logits, iou = self._decode({"embeddings": emb, "coords": coords, "labels": labels, "mask": mask, **feeds})
         else:
@@ -132,4 +146,4 @@ class Graphs:
                                    "labels": labels[i:i + 1], "mask": mask[i:i + 1] if len(mask) > 1 else mask,
                                    **feeds}) for i in range(emb.shape[0])]
             logits, iou = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        return (logits if window is None else paste(logits, cells)), iou
+        return (logits if part == FULL else paste(logits, part)), iou

@@ -81,7 +81,8 @@ def follow(decode: Decode, z: int, region: np.ndarray, z_range: tuple[int, int],
             box = widened_box(prev, WIDEN)
             if box is None:
                 break
-            pred = decode(zz, box=box, within=box) if LOCAL_FOLLOW else decode(zz, box=box)
+            # only the mask inside the box is kept: the upscaling of the rest is skipped (exact)
+            pred = decode(zz, box=box, within=box, only=box) if LOCAL_FOLLOW else decode(zz, box=box, only=box)
             found = crop_to_box(pred.masks[0], box)
             if found.sum() < MIN_AREA or mask_iou(found, prev) < MIN_OVERLAP:
                 break

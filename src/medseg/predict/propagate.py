@@ -140,7 +140,8 @@ class Track:
 class Decode(Protocol):
     def __call__(self, z: int, *, box: np.ndarray | None = None, points: np.ndarray | None = None,
                  point_labels: np.ndarray | None = None, mask_input: np.ndarray | None = None,
-                 multimask: bool = False, within: np.ndarray | None = None) -> Prediction: ...
+                 multimask: bool = False, within: np.ndarray | None = None,
+                 only: np.ndarray | None = None) -> Prediction: ...
 
 
 def widened_box(mask: np.ndarray, px: float) -> np.ndarray | None:

@@ -115,10 +115,17 @@ class ResizeLongest:
         cropped = low_res[..., :h, :w]
         return F.interpolate(cropped, size=self.original, mode="bilinear", align_corners=False)
 
-    def logits_array(self, low_res: np.ndarray) -> np.ndarray:
-        """``logits`` in numpy: (B, K, T, T) float32 -> (B, K, H, W) float32."""
+    def logits_array(self, low_res: np.ndarray, region: tuple[int, int, int, int] | None = None,
+                     fill: float = -20.0) -> np.ndarray:
+        """``logits`` in numpy: (B, K, T, T) float32 -> (B, K, H, W) float32. With ``region`` (row0, col0, row1,
+        col1), ends exclusive, only those pixels are computed (the same values) and the rest is ``fill``."""
         (h, w), (big_h, big_w) = self.scaled, self.original
         wy, wx = bilinear_weights(h, big_h), bilinear_weights(w, big_w)
         cropped = np.asarray(low_res, dtype=np.float32)[..., :h, :w]
         with one_blas_thread():  # its busy-waiting threads slowed the next decode 2.7x (medseg.cpu)
-            return wy @ cropped @ wx.T
+            if region is None:
+                return wy @ cropped @ wx.T
+            r0, c0, r1, c1 = region
+            out = np.full((*cropped.shape[:-2], big_h, big_w), fill, np.float32)
+            out[..., r0:r1, c0:c1] = wy[r0:r1] @ cropped @ wx[c0:c1].T
+            return out
