@@ -100,7 +100,8 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / total) if total else 1.0
 
 
-def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = None) -> list[float]:
+def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = None,
+              image: np.ndarray | None = None) -> list[float]:
     """Dice after each of n clicks (first at the deepest pixel unless a box starts), corrections at the deepest
     pixel of the largest error, previous logits as the mask prompt; with a box, Dice of the box first."""
     pts, labs, prior, out = [], [], None, []
@@ -123,7 +124,7 @@ def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = 
         if not p.direct_clicks and box is None and k == 0:  # box proposals for a lone click (medseg.predict.click)
             from medseg.predict.click import segment_click
 
-            res = segment_click(lambda _z, **kw: p.predict(**kw), 0, pts[0][0], pts[0][1], truth.shape)
+            res = segment_click(lambda _z, **kw: p.predict(**kw), 0, pts[0][0], pts[0][1], truth.shape, image=image)
             mask, prior = res.mask, res.logits
             box_k = res.box
         else:
@@ -160,7 +161,7 @@ def eval_2d(p: Predictor) -> dict[str, dict[str, list[float]]]:
         for m in masks:
             ys, xs = np.nonzero(m)
             box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
-            pts = clicks_2d(p, m, 5)
+            pts = clicks_2d(p, m, 5, image=image)
             r["1 point"].append(pts[0])
             r["3 points"].append(pts[2])
             r["5 points"].append(pts[4])

@@ -34,12 +34,12 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * np.logical_and(a, b).sum() / total) if total else 1.0
 
 
-def score(predictor: Predictor, truth: np.ndarray) -> dict[str, float]:
+def score(predictor: Predictor, truth: np.ndarray, image: np.ndarray) -> dict[str, float]:
     """Dice of the plain click, the box proposals and a tight box, for one object on the current slice."""
     row, col = deepest_pixel(truth)
     point = predictor.predict(points=np.array([[col, row]], np.float32), point_labels=np.array([1]),
                               multimask=True)
-    proposals = segment_click(lambda _z, **kw: predictor.predict(**kw), 0, col, row, truth.shape)
+    proposals = segment_click(lambda _z, **kw: predictor.predict(**kw), 0, col, row, truth.shape, image=image)
     ys, xs = np.nonzero(truth)
     box = predictor.predict(box=np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32))
     return {"point": dice(point.best(), truth), "proposals": dice(proposals.mask, truth),
@@ -52,8 +52,9 @@ def nuclei(predictor: Predictor) -> list[dict[str, float]]:
     image = read_image(sample.path("nuclei", "img2d.tif"))
     labels = tifffile.imread(sample.path("nuclei", "mask2d.tif"))
     choice = choose_window(image.array, image.modality, "auto", picture=True)
-    predictor.set_image(apply_window(image.array, choice))
-    return [score(predictor, labels == k) for k in np.unique(labels) if k != 0]
+    picture = apply_window(image.array, choice)
+    predictor.set_image(picture)
+    return [score(predictor, labels == k, picture) for k in np.unique(labels) if k != 0]
 
 
 def colin27(predictor: Predictor) -> list[dict[str, float]]:
@@ -68,7 +69,7 @@ def colin27(predictor: Predictor) -> list[dict[str, float]]:
     rows = []
     for z, truths in sorted(jobs.items()):
         predictor.set_image(data[z])
-        rows += [score(predictor, t) for t in truths]
+        rows += [score(predictor, t, data[z]) for t in truths]
     return rows
 
 

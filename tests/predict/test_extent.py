@@ -46,3 +46,37 @@ def test_deepest_pixel_is_the_centre_of_a_square():
     m = np.zeros((11, 11), bool)
     m[2:9, 2:9] = True
     assert deepest_pixel(m) == (5, 5)
+
+
+def _square(shape, rows, cols):
+    m = np.zeros(shape, bool)
+    m[rows[0]:rows[1] + 1, cols[0]:cols[1] + 1] = True
+    return m
+
+
+def test_overlap_of_ranges():
+    from medseg.predict.extent import overlap
+
+    assert overlap((0, 9), (0, 9)) == 1.0
+    assert overlap((0, 9), (5, 14)) == 5 / 15
+    assert overlap((0, 4), (6, 9)) == 0.0
+    assert overlap(None, (0, 3)) == 0.0
+
+
+def test_the_planes_choose_the_structure_they_agree_on():
+    from types import SimpleNamespace
+
+    from medseg.predict.extent import Plane, joint_choice
+
+    # axial (64 x 64): a 10-px structure rated 1.0, and a 40-px spill-over rated a little higher (1.5)
+    small = SimpleNamespace(mask=_square((64, 64), (27, 36), (27, 36)))
+    large = SimpleNamespace(mask=_square((64, 64), (12, 51), (12, 51)))
+    coronal, sagittal = Plane("y", 32, 1.0), Plane("x", 32, 1.0)
+    # the coronal and sagittal planes (rows = z) see the 10-px structure over slices 20-29
+    cor = [(_square((50, 64), (20, 29), (27, 36)), 1.0, coronal)]
+    sag = [(_square((50, 64), (20, 29), (27, 36)), 1.0, sagittal)]
+    seed, rx, ry, rz = joint_choice([(small, 1.0), (large, 1.5)], cor, sag, (32, 32, 25), depth=50)
+    assert seed is small and rx == (27, 36) and ry == (27, 36) and rz == (20, 29)
+    # without the other planes the higher-rated mask wins, and the box keeps z around the click
+    seed, rx, _, rz = joint_choice([(small, 1.0), (large, 1.5)], [], [], (32, 32, 25), depth=50)
+    assert seed is large and rx == (12, 51) and rz == (20, 30)

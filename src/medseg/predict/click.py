@@ -2,15 +2,17 @@
 
 LiteMedSAM was trained with boxes: a click on its own gives a mask of a few pixels (mean 2D Dice 0.013
 on 12 Colin27 AAL structures, clicks at each structure's deepest pixel on three slices). So a click is
-answered with box proposals: square boxes of growing size centred on the click, each decoded together
-with the click. The answer is the smallest proposal whose mask holds the click and stays clear of its
-box's border (the object is enclosed, not cut by the box), or a larger one while the next proposal still
-encloses a mask holding the click with a higher predicted IoU (the first enclosed mask is often a part of
-a larger lesion or organ); when none is enclosed, the one with the highest predicted IoU.
-Mean 2D Dice with the first enclosed proposal (scripts/eval_click.py, benchmarks/results/click_dice.md),
-click alone -> proposals (tight box from the ground truth for reference): Colin27 0.013 -> 0.538 (0.678),
-125 stardist nuclei 0.109 -> 0.704 (0.807). Climbing on (benchmarks/results/interactive/click_rule.md):
-held-out one-point Dice 0.484 -> 0.524 (mean of five sets), spine MR 0.228 -> 0.410.
+answered with box proposals: square boxes of growing size centred on the click, each decoded from its box
+alone (beside a box, the click lowers LiteMedSAM's Dice). Among the masks that hold the click, the one with
+the best score of ``medseg.predict.click_choice`` answers: a linear score, fitted on the training sources, of
+the model's predicted IoU, how the mask sits in its box, how it changes between proposals and how well its
+border follows the image's edges. In 3D the three planes through the click choose together
+(``medseg.predict.extent.joint_choice``). Before (2026-12-03 .. 12-04) the answer was the first proposal
+whose box + click mask was enclosed, climbing on while the next one was rated higher; a correction's region
+(``climb=False``) still takes that first enclosed mask, the local part under the click.
+
+Measured: ``scripts/fit_click_choice.py`` (2D, every proposal of every object's slices) and
+``benchmarks/interactive_eval.py`` (the 3D protocol), see docs/interactive.md.
 
 A click-trained decoder (the ``litemedsam-interactive`` card, ``Predictor.click_trained``) answers the
 click itself: ``direct=True`` decodes the lone point (single-mask output) without proposals.
@@ -56,41 +58,67 @@ def enclosed(mask: np.ndarray, box: np.ndarray, margin: int = MARGIN) -> bool:
 
 
 def segment_click(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int],
-                  direct: bool = False, climb: bool = True) -> SliceResult:
+                  direct: bool = False, climb: bool = True, image: np.ndarray | None = None) -> SliceResult:
     """Segment the object under a positive click at (x, y) on slice z of (H, W) ``shape``.
 
-    With ``direct`` (a click-trained model) the click alone is decoded; otherwise box proposals are tried.
-    ``climb=False`` keeps the first enclosed mask (a correction's region: the local part under the click).
+    With ``direct`` (a click-trained model) the click alone is decoded. Otherwise box proposals are tried:
+    given the slice's 0..255 ``image``, every proposal is decoded from its box alone and the best-scored one
+    whose mask holds the click answers (``medseg.predict.click_choice``); ``climb=False`` (a correction's
+    region: the local part under the click) keeps the first enclosed mask of box + click proposals.
     """
     point, label = np.array([[x, y]], np.float32), np.array([1])
     if direct:
         pred = decode(z, points=point, point_labels=label)
         return SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), None)
+    if climb:
+        if image is None:
+            raise ValueError("segment_click needs the slice's image to choose among proposals")
+        return _chosen(decode, z, x, y, shape, image)
+    return _first_enclosed(decode, z, x, y, shape)
+
+
+def _chosen(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int], image: np.ndarray) -> SliceResult:
+    ranked = choices(decode, z, x, y, shape, image)
+    if not ranked:  # nothing under the click
+        return SliceResult(np.zeros(shape, bool), np.zeros((1, 256, 256), np.float32), 0.0, None)
+    return max(ranked, key=lambda c: c[1])[0]
+
+
+def choices(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int],
+            image: np.ndarray) -> list[tuple[SliceResult, float]]:
+    """Every box proposal around the click whose mask holds it, decoded from its box alone, with its score
+    (``medseg.predict.click_choice``), smallest proposal first."""
+    from medseg.predict.click_choice import SliceStats, feature_rows, scores
+
+    col, row = min(int(round(x)), shape[1] - 1), min(int(round(y)), shape[0] - 1)
+    results = []
+    for half in half_widths(shape):
+        box = proposal_box(x, y, half, shape)
+        pred = decode(z, box=box)
+        results.append(SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), box))
+    if not any(r.mask[row, col] for r in results):
+        return []
+    rows = feature_rows([r.mask for r in results], [r.iou for r in results], [r.box for r in results],
+                        [enclosed(r.mask, r.box) for r in results], SliceStats(image))
+    score = scores(rows)
+    return [(r, float(score[i])) for i, r in enumerate(results) if r.mask[row, col]]
+
+
+def _first_enclosed(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int]) -> SliceResult:
+    point, label = np.array([[x, y]], np.float32), np.array([1])
     col, row = min(int(round(x)), shape[1] - 1), min(int(round(y)), shape[0] - 1)
     fallback: SliceResult | None = None
     last: SliceResult | None = None
-    found: SliceResult | None = None
     for half in half_widths(shape):
         box = proposal_box(x, y, half, shape)
         pred = decode(z, box=box, points=point, point_labels=label)
         res = last = SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), box)
-        whole = bool(res.mask[row, col]) and res.area >= MIN_AREA and enclosed(res.mask, box)
-        if found is not None:
-            if not whole or res.iou <= found.iou:
-                return found
-            found = res  # the larger proposal encloses a better mask: climb on
-            continue
         if not res.mask[row, col] or res.area < MIN_AREA:
             continue
-        if whole:
-            if not climb:
-                return res
-            found = res
-            continue
+        if enclosed(res.mask, box):
+            return res
         if fallback is None or res.iou > fallback.iou:
             fallback = res
-    if found is not None:
-        return found
     if fallback is not None:
         return fallback
     assert last is not None  # half_widths() is never empty

@@ -100,3 +100,56 @@ def box_from_planes(axial: Range | None, axial_y: Range | None, coronal: tuple[R
     zs = [p[1] for p, ok in ((coronal, cor_ok), (sagittal, sag_ok)) if ok and p is not None]
     rz = (min(r[0] for r in zs), max(r[1] for r in zs)) if zs else (z - reach, z + reach)
     return _union(rx, (x, x)), _union(ry, (y, y)), _union(rz, (z, z))
+
+
+AGREE = 2.0  # weight of the planes' agreement against the proposals' own scores (medseg.predict.click_choice)
+
+
+def overlap(a: Range | None, b: Range | None) -> float:
+    """IoU of two inclusive index ranges (0 when either is missing)."""
+    if a is None or b is None:
+        return 0.0
+    inter = min(a[1], b[1]) - max(a[0], b[0]) + 1
+    return max(inter, 0) / (max(a[1], b[1]) - min(a[0], b[0]) + 1)
+
+
+def joint_choice(axial: list, coronal: list, sagittal: list, click: tuple[int, int, int],
+                 depth: int) -> tuple[object, Range, Range, Range]:
+    """Choose one proposal per plane for a lone click, and the 3D box they give.
+
+    Each plane's proposals are scored on their own (``medseg.predict.click.choices``); the masks of one
+    structure also agree where the planes meet: the axial and coronal x-ranges, the axial and sagittal
+    y-ranges, the coronal and sagittal z-ranges. The triple maximising the sum of the scores plus AGREE x the
+    sum of those three range IoUs wins; a plane without proposals counts as absent.
+
+    Args:
+        axial: (SliceResult, score) pairs; coronal, sagittal: (mask, score, Plane) triples (may be empty).
+        click: (x, y, z) voxel; depth: slices of the volume.
+
+    Returns:
+        (the axial SliceResult, x-range, y-range, z-range) of the box (``box_from_planes``).
+    """
+    def planar(items):
+        out = [(None, 0.0)]
+        for mask, score, plane in items:
+            cols, rows = extent(mask, 1), extent(mask, 0)
+            if cols is not None:
+                out.append(((cols, plane.rows_to_z(rows, depth)), score))
+        return out
+
+    cor, sag = planar(coronal), planar(sagittal)
+    best, best_total = None, -np.inf
+    for res, a_score in axial:
+        ax_x, ax_y = extent(res.mask, 1), extent(res.mask, 0)
+        for c, c_score in cor:
+            for s, s_score in sag:
+                if (c is None) != (not coronal) or (s is None) != (not sagittal):
+                    continue  # a plane with proposals must take one
+                agree = (overlap(ax_x, c[0] if c else None) + overlap(ax_y, s[0] if s else None)
+                         + overlap(c[1] if c else None, s[1] if s else None))
+                total = a_score + c_score + s_score + AGREE * agree
+                if total > best_total:
+                    best, best_total = (res, ax_x, ax_y, c, s), total
+    res, ax_x, ax_y, c, s = best
+    rx, ry, rz = box_from_planes(ax_x, ax_y, c, s, click)
+    return res, rx, ry, rz

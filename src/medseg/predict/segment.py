@@ -65,7 +65,8 @@ def validate_2d(image: Image, objects: list[ObjectPrompts]) -> None:
             check_point(p, slice_2d.shape[:2])
 
 
-def _run_object(predictor: Predictor, obj: ObjectPrompts, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+def _run_object(predictor: Predictor, obj: ObjectPrompts, image: np.ndarray) -> tuple[np.ndarray, float]:
+    shape = image.shape[:2]
     box = obj.box.as_array() if obj.box else None
     if not obj.points:
         pred = predictor.predict(box=box)
@@ -79,7 +80,7 @@ def _run_object(predictor: Predictor, obj: ObjectPrompts, shape: tuple[int, int]
 
         first = points.pop(0)
         seed = segment_click(lambda _z, **kw: predictor.predict(**kw), 0, first.x, first.y, shape,
-                             direct=predictor.direct_clicks)
+                             direct=predictor.direct_clicks, image=image)
         if not points:
             return seed.mask, seed.iou
         clicks, prior = [first], seed.logits
@@ -128,7 +129,7 @@ def segment_2d(predictor: Predictor, image: Image, objects: list[ObjectPrompts],
                 else:
                     predictor.set_image(slice_2d)
                 kept[z], encoded = predictor.embedding, z
-            mask, iou = _run_object(predictor, obj, slice_2d.shape[:2])
+            mask, iou = _run_object(predictor, obj, np.asarray(slice_2d))
             target = labels[z] if image.is_volume else labels
             target[mask] = label
             slices[label], ious[label] = z, iou

@@ -24,10 +24,10 @@ from tqdm import tqdm
 from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
-from medseg.predict.click import segment_click
+from medseg.predict.click import choices, segment_click
 from medseg.predict.correct import Edit, disc_edit, follow, within_limits
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
-from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, planes
+from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.segment import window_for
@@ -185,13 +185,15 @@ class VolumeSession:
 
     def _plane_mask(self, plane: Plane, col: int, z: int) -> np.ndarray:
         """Mask of the structure under (col, z) on a coronal or sagittal plane (rows resampled)."""
-        shape = plane.image(self._volume().data).shape
+        image = plane.image(self._volume().data)
+        shape = image.shape
 
         def decode(_z: int, **prompts) -> Prediction:
             self.predictor.set_embedding(self.cache.get(plane), shape)
             return self.predictor.predict(**prompts)
 
-        return segment_click(decode, 0, col, z * plane.z_scale, shape, self.predictor.direct_clicks).mask
+        return segment_click(decode, 0, col, z * plane.z_scale, shape, self.predictor.direct_clicks,
+                             image=image).mask
 
     def _box_around(self, x: float, y: float, z: int, x_range: tuple[int, int] | None,
                     y_range: tuple[int, int] | None) -> Box3D:
@@ -207,6 +209,29 @@ class VolumeSession:
             found.append(None if cols is None else (cols, plane.rows_to_z(rows, depth)))
         rx, ry, rz = box_from_planes(x_range, y_range, found[0], found[1], (col, row, int(z)))
         return Box3D(rx[0], ry[0], max(rz[0], 0), rx[1], ry[1], min(rz[1], depth - 1))
+
+    def _joint_box(self, x: float, y: float, z: int) -> tuple[SliceResult, Box3D]:
+        """The axial mask under a lone click and the structure's 3D box, chosen together: the box proposals of
+        the axial, coronal and sagittal planes through the click (``medseg.predict.click.choices``), the triple
+        of masks whose scores plus AGREE x the overlap of their shared extents is highest
+        (``medseg.predict.extent.joint_choice``)."""
+        depth, shape = self.shape[0], self.shape[1:]
+        col, row = int(round(x)), int(round(y))
+        axial = choices(self._decode, z, x, y, shape, self._volume().data[z])
+        if not axial:
+            return SliceResult(np.zeros(shape, bool), np.zeros((1, 256, 256), np.float32), 0.0, None), None
+        found = []
+        for plane, along in zip(planes(col, row, self._volume().spacing), (col, row), strict=True):
+            image = plane.image(self._volume().data)
+
+            def decode(_z: int, plane=plane, image=image, **prompts) -> Prediction:
+                self.predictor.set_embedding(self.cache.get(plane), image.shape)
+                return self.predictor.predict(**prompts)
+
+            found.append([(res.mask, score, plane) for res, score in
+                          choices(decode, 0, along, z * plane.z_scale, image.shape, image)])
+        seed, rx, ry, rz = joint_choice(axial, found[0], found[1], (col, row, int(z)), depth)
+        return seed, Box3D(rx[0], ry[0], max(rz[0], 0), rx[1], ry[1], min(rz[1], depth - 1))
 
     # ----- results ----------------------------------------------------------------------------------
     @property
@@ -246,14 +271,16 @@ class VolumeSession:
         return self._box3d_object("box3d", box, (box.z0 + box.z1) // 2, prop.config(propagation or self.propagation))
 
     def _box3d_object(self, kind: str, box: Box3D, z: int, cfg: Propagation, clicks: tuple[Point, ...] = (),
-                      replaces: int | None = None) -> int:
-        """A new object inside a (clipped) 3D box, seeded on slice z with the box and ``clicks``."""
+                      replaces: int | None = None, prompt_clicks: bool = True) -> int:
+        """A new object inside a (clipped) 3D box, seeded on slice z with the box and ``clicks`` (given to the
+        decoder only with ``prompt_clicks``; they always seed the connectivity rule)."""
         xy = box.box2d().as_array()
         track = Track(box.z0, box.z1, limits=xy, fallback=xy, bounded=True)
-        pts, labels = prop.click_arrays(clicks)
+        pts, labels = prop.click_arrays(clicks if prompt_clicks else ())
         # The seed slice is read ahead with the rest: its encode runs beside the next slice's.
         with self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
-            pred = self._decode(z, box=prop.with_clicks(xy, clicks), points=pts, point_labels=labels)
+            pred = self._decode(z, box=prop.with_clicks(xy, clicks) if prompt_clicks else xy, points=pts,
+                                point_labels=labels)
             seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
             return self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None,
                                     replaces=replaces)
@@ -381,12 +408,20 @@ class VolumeSession:
     def _point_object(self, point: Point, cfg: Propagation, propagate: bool = True,
                       replaces: int | None = None) -> int:
         z = int(point.z)
-        seed = segment_click(self._decode, z, point.x, point.y, self.shape[1:], self.predictor.direct_clicks)
+        joint = propagate and cfg.method != "baseline" and not self.predictor.direct_clicks
+        if joint:
+            seed, box = self._joint_box(point.x, point.y, z)
+        else:
+            seed = segment_click(self._decode, z, point.x, point.y, self.shape[1:], self.predictor.direct_clicks,
+                                 image=self._volume().data[z])
         if not propagate or cfg.method == "baseline" or not seed.area:
             track = Track(0, self.shape[0] - 1) if propagate else Track(z, z)
             return self._new_object("point", z, track, cfg, seed, clicks={z: (point,)}, replaces=replaces)
-        box = self._box_around(point.x, point.y, z, extent(seed.mask, 1), extent(seed.mask, 0))
-        return self._box3d_object("point", box, z, cfg, (point,), replaces=replaces)
+        if not joint:
+            box = self._box_around(point.x, point.y, z, extent(seed.mask, 1), extent(seed.mask, 0))
+        # the 3D box alone prompts the seed slice: beside a box, LiteMedSAM's masks lose Dice to the click
+        # (scripts/fit_click_choice.py's proposals: box + click below box alone on every held-out set)
+        return self._box3d_object("point", box, z, cfg, (point,), replaces=replaces, prompt_clicks=False)
 
     def _new_object(self, kind: str, z: int, track: Track, cfg: Propagation, seed: SliceResult,
                     clicks: dict[int, tuple[Point, ...]] | None = None, replaces: int | None = None) -> int:
