@@ -15,7 +15,8 @@ The score is ``WEIGHTS . features``; the proposal with the highest score among t
 answers. The weights were fitted by ``scripts/fit_click_choice.py`` on medseg's training sources only (Colin27
 AAL, MNI152 tissue, spine CT vertebrae and sub-regions, the dcmqi liver CT, the training half of the nuclei:
 708 slices of objects in all three planes, every proposal decoded by LiteMedSAM), by maximising the expected Dice
-of the softmax-weighted choice, each source weighted equally; report in ``benchmarks/results/interactive/click_choice.md``.
+of the softmax-weighted choice, each source weighted equally; report in
+``benchmarks/results/interactive/click_choice.md``.
 """
 
 from __future__ import annotations
