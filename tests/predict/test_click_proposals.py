@@ -67,10 +67,13 @@ def test_nothing_under_the_click_gives_an_empty_mask():
     assert res.area == 0 and res.box is None
 
 
-def test_the_choice_needs_the_slice():
-    decode, _ = scripted({})
-    with pytest.raises(ValueError, match="image"):
-        segment_click(decode, 0, 32, 32, SHAPE)
+def test_without_the_slice_the_earlier_rule_climbs_while_enclosed_and_better_rated():
+    # a part of the lesion is enclosed first (proposal 2); proposals 3 and 4 enclose more, rated higher; 5 lower
+    decode, calls = scripted({2: (disc(4), 0.6), 3: (disc(7), 0.7), 4: (disc(9), 0.9), 5: (disc(13), 0.8)})
+    res = segment_click(decode, 0, 32, 32, SHAPE)
+    assert res.area == disc(9).sum() and calls == [(k, True) for k in range(6)]
+    decode, _ = scripted({2: (disc(4), 0.6), 3: (disc(30), 0.95)})  # cut by proposal 3's box: not enclosed
+    assert segment_click(decode, 0, 32, 32, SHAPE).area == disc(4).sum()
 
 
 def test_a_correction_region_keeps_the_first_enclosed_mask():

@@ -28,7 +28,7 @@ def colin27():
                   g.origin, g.direction), full.image.modality, full.image.path)
     case = replace(full, image=image, labels=np.ascontiguousarray(full.labels[::2]))
     ids = {name: value for value, name in case.names.items()}
-    return case, {name: case.labels == ids[name] for name in ("Amygdala_L",)}
+    return case, {name: case.labels == ids[name] for name in ("Amygdala_L", "Thalamus_L")}
 
 
 @pytest.fixture(scope="session")

@@ -63,17 +63,18 @@ def segment_click(decode: Decode, z: int, x: float, y: float, shape: tuple[int, 
 
     With ``direct`` (a click-trained model) the click alone is decoded. Otherwise box proposals are tried:
     given the slice's 0..255 ``image``, every proposal is decoded from its box alone and the best-scored one
-    whose mask holds the click answers (``medseg.predict.click_choice``); ``climb=False`` (a correction's
-    region: the local part under the click) keeps the first enclosed mask of box + click proposals.
+    whose mask holds the click answers (``medseg.predict.click_choice``); without it, the earlier rule
+    (``_climbing``); ``climb=False`` (a correction's region: the local part under the click) keeps the first
+    enclosed mask of box + click proposals.
     """
     point, label = np.array([[x, y]], np.float32), np.array([1])
     if direct:
         pred = decode(z, points=point, point_labels=label)
         return SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), None)
-    if climb:
-        if image is None:
-            raise ValueError("segment_click needs the slice's image to choose among proposals")
+    if climb and image is not None:
         return _chosen(decode, z, x, y, shape, image)
+    if climb:
+        return _climbing(decode, z, x, y, shape)
     return _first_enclosed(decode, z, x, y, shape)
 
 
@@ -102,6 +103,40 @@ def choices(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int],
                         [enclosed(r.mask, r.box) for r in results], SliceStats(image))
     score = scores(rows)
     return [(r, float(score[i])) for i, r in enumerate(results) if r.mask[row, col]]
+
+
+def _climbing(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int]) -> SliceResult:
+    """The rule before the fitted choice (kept for the coronal and sagittal planes of a 2D box, where the box
+    path measured it): box + click proposals, the first enclosed mask, climbing on while the next proposal
+    encloses a mask holding the click that the model rates higher; else the best-rated mask holding it."""
+    point, label = np.array([[x, y]], np.float32), np.array([1])
+    col, row = min(int(round(x)), shape[1] - 1), min(int(round(y)), shape[0] - 1)
+    fallback: SliceResult | None = None
+    last: SliceResult | None = None
+    found: SliceResult | None = None
+    for half in half_widths(shape):
+        box = proposal_box(x, y, half, shape)
+        pred = decode(z, box=box, points=point, point_labels=label)
+        res = last = SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), box)
+        whole = bool(res.mask[row, col]) and res.area >= MIN_AREA and enclosed(res.mask, box)
+        if found is not None:
+            if not whole or res.iou <= found.iou:
+                return found
+            found = res  # the larger proposal encloses a better mask: climb on
+            continue
+        if not res.mask[row, col] or res.area < MIN_AREA:
+            continue
+        if whole:
+            found = res
+            continue
+        if fallback is None or res.iou > fallback.iou:
+            fallback = res
+    if found is not None:
+        return found
+    if fallback is not None:
+        return fallback
+    assert last is not None  # half_widths() is never empty
+    return SliceResult(np.zeros(shape, bool), last.logits, 0.0, None)  # nothing under the click
 
 
 def _first_enclosed(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int]) -> SliceResult:

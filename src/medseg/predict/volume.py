@@ -185,15 +185,14 @@ class VolumeSession:
 
     def _plane_mask(self, plane: Plane, col: int, z: int) -> np.ndarray:
         """Mask of the structure under (col, z) on a coronal or sagittal plane (rows resampled)."""
-        image = plane.image(self._volume().data)
-        shape = image.shape
+        shape = plane.image(self._volume().data).shape
 
         def decode(_z: int, **prompts) -> Prediction:
             self.predictor.set_embedding(self.cache.get(plane), shape)
             return self.predictor.predict(**prompts)
 
-        return segment_click(decode, 0, col, z * plane.z_scale, shape, self.predictor.direct_clicks,
-                             image=image).mask
+        # the earlier rule (no image): measured for the 2D box path; lone clicks choose in _joint_box
+        return segment_click(decode, 0, col, z * plane.z_scale, shape, self.predictor.direct_clicks).mask
 
     def _box_around(self, x: float, y: float, z: int, x_range: tuple[int, int] | None,
                     y_range: tuple[int, int] | None) -> Box3D:
