@@ -73,9 +73,7 @@ def segment_click(decode: Decode, z: int, x: float, y: float, shape: tuple[int, 
         return SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), None)
     if climb and image is not None:
         return _chosen(decode, z, x, y, shape, image)
-    if climb:
-        return _climbing(decode, z, x, y, shape)
-    return _first_enclosed(decode, z, x, y, shape)
+    return _climbing(decode, z, x, y, shape, climb)
 
 
 def _chosen(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int], image: np.ndarray) -> SliceResult:
@@ -105,10 +103,11 @@ def choices(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int],
     return [(r, float(score[i])) for i, r in enumerate(results) if r.mask[row, col]]
 
 
-def _climbing(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int]) -> SliceResult:
+def _climbing(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int], climb: bool = True) -> SliceResult:
     """The rule before the fitted choice (kept for the coronal and sagittal planes of a 2D box, where the box
-    path measured it): box + click proposals, the first enclosed mask, climbing on while the next proposal
-    encloses a mask holding the click that the model rates higher; else the best-rated mask holding it."""
+    path measured it, and, with ``climb=False``, for a correction's region): box + click proposals, the first
+    enclosed mask, climbing on while the next proposal encloses a mask holding the click that the model rates
+    higher; else the best-rated mask holding it."""
     point, label = np.array([[x, y]], np.float32), np.array([1])
     col, row = min(int(round(x)), shape[1] - 1), min(int(round(y)), shape[0] - 1)
     fallback: SliceResult | None = None
@@ -127,33 +126,14 @@ def _climbing(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int]
         if not res.mask[row, col] or res.area < MIN_AREA:
             continue
         if whole:
+            if not climb:
+                return res
             found = res
             continue
         if fallback is None or res.iou > fallback.iou:
             fallback = res
     if found is not None:
         return found
-    if fallback is not None:
-        return fallback
-    assert last is not None  # half_widths() is never empty
-    return SliceResult(np.zeros(shape, bool), last.logits, 0.0, None)  # nothing under the click
-
-
-def _first_enclosed(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int]) -> SliceResult:
-    point, label = np.array([[x, y]], np.float32), np.array([1])
-    col, row = min(int(round(x)), shape[1] - 1), min(int(round(y)), shape[0] - 1)
-    fallback: SliceResult | None = None
-    last: SliceResult | None = None
-    for half in half_widths(shape):
-        box = proposal_box(x, y, half, shape)
-        pred = decode(z, box=box, points=point, point_labels=label)
-        res = last = SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), box)
-        if not res.mask[row, col] or res.area < MIN_AREA:
-            continue
-        if enclosed(res.mask, box):
-            return res
-        if fallback is None or res.iou > fallback.iou:
-            fallback = res
     if fallback is not None:
         return fallback
     assert last is not None  # half_widths() is never empty
