@@ -36,6 +36,7 @@ from medseg.files import write_file, write_text
 from medseg.interactive.data import nuclei_split
 from medseg.predict.extent import deepest_pixel
 from medseg.predict.predictor import Predictor
+from medseg.predict.propagate import widened_box
 from medseg.predict.segment import windowed
 
 # Harvard-Oxford left thalamus, caudate, putamen, hippocampus, right pallidum, amygdala (six of the 14
@@ -126,7 +127,7 @@ def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = 
 
             res = segment_click(lambda _z, **kw: p.predict(**kw), 0, pts[0][0], pts[0][1], truth.shape, image=image)
             mask, prior = res.mask, res.logits
-            box_k = res.box
+            box_k = widened_box(res.mask, 0)  # as medseg.predict.segment: later clicks keep the seed's tight box
         else:
             pred = p.predict(box=box if box is not None else (box_k if not p.direct_clicks else None),
                              points=np.array(pts, np.float32), point_labels=np.array(labs), mask_input=prior,
