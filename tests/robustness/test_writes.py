@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -286,7 +287,8 @@ def test_segment_stopped_by_a_signal_leaves_nothing(tmp_path: Path, sig: int, co
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    lines = [line for line in err.splitlines() if line.strip()]
+    # a fast machine is already in the slice bar when the signal comes: its last redraw stays above the message
+    lines = [line for line in err.splitlines() if line.strip() and not re.search(r"\d+%\|.*slice", line)]
     assert proc.returncode == code, err
     assert lines == [f"medseg: {word}"] and "Traceback" not in out
     assert snapshot(tmp_path) == before
