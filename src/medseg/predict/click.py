@@ -79,8 +79,13 @@ def segment_click(decode: Decode, z: int, x: float, y: float, shape: tuple[int, 
 def _chosen(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int], image: np.ndarray) -> SliceResult:
     ranked = choices(decode, z, x, y, shape, image)
     if not ranked:  # nothing under the click
-        return SliceResult(np.zeros(shape, bool), np.zeros((1, 256, 256), np.float32), 0.0, None)
+        return empty_result(shape)
     return max(ranked, key=lambda c: c[1])[0]
+
+
+def empty_result(shape: tuple[int, int]) -> SliceResult:
+    """Nothing under the click: an empty mask, zero logits."""
+    return SliceResult(np.zeros(shape, bool), np.zeros((1, 256, 256), np.float32), 0.0, None)
 
 
 def choices(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int],

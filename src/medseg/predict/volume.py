@@ -24,7 +24,7 @@ from tqdm import tqdm
 from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
-from medseg.predict.click import choices, segment_click
+from medseg.predict.click import choices, empty_result, segment_click
 from medseg.predict.correct import Edit, disc_edit, follow, within_limits
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
@@ -183,16 +183,21 @@ class VolumeSession:
         self.predictor.set_embedding(self.cache.get(z), self.shape[1:])
         return self.predictor.predict(**prompts)
 
-    def _plane_mask(self, plane: Plane, col: int, z: int) -> np.ndarray:
-        """Mask of the structure under (col, z) on a coronal or sagittal plane (rows resampled)."""
-        shape = plane.image(self._volume().data).shape
+    def _plane_decoder(self, plane: Plane):
+        """(the plane's 0..255 image, a decode function on its cached embedding)."""
+        image = plane.image(self._volume().data)
 
         def decode(_z: int, **prompts) -> Prediction:
-            self.predictor.set_embedding(self.cache.get(plane), shape)
+            self.predictor.set_embedding(self.cache.get(plane), image.shape)
             return self.predictor.predict(**prompts)
 
+        return image, decode
+
+    def _plane_mask(self, plane: Plane, col: int, z: int) -> np.ndarray:
+        """Mask of the structure under (col, z) on a coronal or sagittal plane (rows resampled)."""
+        image, decode = self._plane_decoder(plane)
         # the earlier rule (no image): measured for the 2D box path; lone clicks choose in _joint_box
-        return segment_click(decode, 0, col, z * plane.z_scale, shape, self.predictor.direct_clicks).mask
+        return segment_click(decode, 0, col, z * plane.z_scale, image.shape, self.predictor.direct_clicks).mask
 
     def _box_around(self, x: float, y: float, z: int, x_range: tuple[int, int] | None,
                     y_range: tuple[int, int] | None) -> Box3D:
@@ -209,7 +214,7 @@ class VolumeSession:
         rx, ry, rz = box_from_planes(x_range, y_range, found[0], found[1], (col, row, int(z)))
         return Box3D(rx[0], ry[0], max(rz[0], 0), rx[1], ry[1], min(rz[1], depth - 1))
 
-    def _joint_box(self, x: float, y: float, z: int) -> tuple[SliceResult, Box3D]:
+    def _joint_box(self, x: float, y: float, z: int) -> tuple[SliceResult, Box3D | None]:
         """The axial mask under a lone click and the structure's 3D box, chosen together: the box proposals of
         the axial, coronal and sagittal planes through the click (``medseg.predict.click.choices``), the triple
         of masks whose scores plus AGREE x the overlap of their shared extents is highest
@@ -218,15 +223,10 @@ class VolumeSession:
         col, row = int(round(x)), int(round(y))
         axial = choices(self._decode, z, x, y, shape, self._volume().data[z])
         if not axial:
-            return SliceResult(np.zeros(shape, bool), np.zeros((1, 256, 256), np.float32), 0.0, None), None
+            return empty_result(shape), None
         found = []
         for plane, along in zip(planes(col, row, self._volume().spacing), (col, row), strict=True):
-            image = plane.image(self._volume().data)
-
-            def decode(_z: int, plane=plane, image=image, **prompts) -> Prediction:
-                self.predictor.set_embedding(self.cache.get(plane), image.shape)
-                return self.predictor.predict(**prompts)
-
+            image, decode = self._plane_decoder(plane)
             found.append([(res.mask, score, plane) for res, score in
                           choices(decode, 0, along, z * plane.z_scale, image.shape, image)])
         seed, rx, ry, rz = joint_choice(axial, found[0], found[1], (col, row, int(z)), depth)
