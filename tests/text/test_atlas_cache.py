@@ -46,5 +46,5 @@ def test_refinement_measured_best_per_structure():
                      {1: "Left_Caudate", 2: "Right_Caudate"}, "test")
     route = AtlasRoute(pack, use_cache=False)
     assert route.refine_for(route.vocabulary.resolve("brain")) == "box+mask"
-    assert route.refine_for(route.vocabulary.resolve("left caudate")) == "atlas"
+    assert route.refine_for(route.vocabulary.resolve("left caudate")) == "intensity"
     assert BRAIN_VALUE not in pack.names

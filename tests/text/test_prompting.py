@@ -44,3 +44,25 @@ def test_refine_slices_modes():
     assert [c for c in calls] == [(1, (1, 256, 256)), (2, (1, 256, 256))]
     with pytest.raises(ValueError):
         refine_slices(decode, prior, "nonsense")
+
+
+def test_intensity_refinement_moves_a_shifted_prior_to_the_edges():
+    from medseg.text.intensity import refine_by_intensity
+
+    z, y, x = np.ogrid[:24, :40, :40]
+    truth = (z - 12) ** 2 + (y - 20) ** 2 + (x - 20) ** 2 <= 7**2
+    prior = (z - 12) ** 2 + (y - 20) ** 2 + (x - 22) ** 2 <= 7**2  # the atlas 2 voxels off
+    rng = np.random.default_rng(0)
+    image = np.where(truth, 120.0, 60.0) + rng.normal(0, 8, truth.shape)
+
+    def dice(a, b):
+        return 2 * (a & b).sum() / (a.sum() + b.sum())
+
+    refined = refine_by_intensity(prior, image)
+    assert dice(prior, truth) < 0.80 and dice(refined, truth) > 0.90  # measured 0.793 -> 0.930
+    assert not refine_by_intensity(np.zeros_like(prior), image).any()
+    slices = refine_slices(lambda *a, **k: None, prior, "intensity", image=image)
+    assert np.array_equal(np.stack([slices.get(k).mask if k in slices else np.zeros((40, 40), bool)
+                                    for k in range(24)]), refined)
+    with pytest.raises(ValueError, match="needs the scan"):
+        refine_slices(lambda *a, **k: None, prior, "intensity")

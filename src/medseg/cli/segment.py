@@ -41,9 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a structure's name, e.g. 'left hippocampus' (repeat for more; one label each; see "
                         "`medseg structures SCAN`); the names go to MASK's .labels.json beside it; with a SAM3D "
                         "--model: its named classes only")
-    p.add_argument("--text-refine", default=None, choices=("atlas", "box", "box+mask"),
-                   help="text objects: the warped atlas label itself, or LiteMedSAM prompted per slice with its "
-                        "box (+ the label as mask prompt); default: the measured best (atlas; box+mask for 'brain')")
+    p.add_argument("--text-refine", default=None, choices=("atlas", "intensity", "box", "box+mask"),
+                   help="text objects: the warped atlas label itself, moved by the scan's intensities, or "
+                        "LiteMedSAM prompted per slice with its box (+ the label as mask prompt); default: the "
+                        "measured best (intensity; box+mask for 'brain')")
     p.add_argument("--propagate", action="store_true",
                    help="propagate the 2D box (or point) on --slice up and down until the structure ends")
     p.add_argument("--propagation", default="default", choices=("default", "baseline"),

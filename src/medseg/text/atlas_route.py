@@ -192,9 +192,10 @@ class AtlasRoute:
 
     def refine_for(self, resolved: Resolved) -> str:
         """The measured best refinement: the promptable model (box + mask prompt) for the whole brain (ITK T1:
-        0.792 vs 0.696), the warped label itself for every other structure (benchmarks/results/text)."""
+        0.792 vs 0.696), the warped label moved by the scan's intensities for every other structure (36 deep grey:
+        0.705 vs 0.694 for the label itself; benchmarks/results/text/fusions.md)."""
         values = {v for key, side in resolved.parts for v in self.vocabulary.entry(key, side).values}
-        return "box+mask" if values == {BRAIN_VALUE} else "atlas"
+        return "box+mask" if values == {BRAIN_VALUE} else "intensity"
 
     # ----- priors -------------------------------------------------------------------------------------
     def prior(self, image: Image, resolved: Resolved) -> np.ndarray:

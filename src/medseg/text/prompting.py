@@ -3,7 +3,8 @@
 Each axial slice (z) the prior touches is prompted with the prior's box on that slice, widened by
 ``margin`` pixels; ``"box+mask"`` also passes the prior slice as the mask prompt (logits +-``MASK_LOGIT``
 on the decoder's 256x256 low-res grid). The model's mask is kept inside the widened box. ``"atlas"``
-keeps the prior itself. Which refinement is used by default is measured (``benchmarks/results/text``).
+keeps the prior itself; ``"intensity"`` moves it to the scan's edges by its intensities
+(``medseg.text.intensity``, no model). Which refinement is used by default is measured (``benchmarks/results/text``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from medseg.predict.predictor import Prediction
 from medseg.predict.propagate import SliceResult
 
-REFINES = ("atlas", "box", "box+mask")
+REFINES = ("atlas", "intensity", "box", "box+mask")
 MASK_LOGIT = 6.0
 LOW_RES = 256
 
@@ -45,7 +46,7 @@ def low_res_prior(mask: np.ndarray) -> np.ndarray:
 
 
 def refine_slices(decode: Decode, prior: np.ndarray, refine: str = "box",
-                  margin: float = 3.0) -> dict[int, SliceResult]:
+                  margin: float = 3.0, image: np.ndarray | None = None) -> dict[int, SliceResult]:
     """Per-slice results for one structure.
 
     Args:
@@ -53,12 +54,19 @@ def refine_slices(decode: Decode, prior: np.ndarray, refine: str = "box",
         prior: (z, y, x) bool prior mask on the volume grid.
         refine: one of :data:`REFINES`.
         margin: box widening, pixels.
+        image: (z, y, x) the scan's voxels, needed by ``"intensity"``.
 
     Returns:
         z -> SliceResult for every slice the prior touches.
     """
     if refine not in REFINES:
         raise ValueError(f"refine must be one of {REFINES}, got {refine!r}")
+    if refine == "intensity":
+        if image is None:
+            raise ValueError("refine 'intensity' needs the scan's image")
+        from medseg.text.intensity import refine_by_intensity
+
+        prior, refine = refine_by_intensity(prior, image), "atlas"
     out = {}
     for z in np.nonzero(prior.any(axis=(1, 2)))[0]:
         z = int(z)

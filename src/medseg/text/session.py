@@ -39,9 +39,9 @@ def add_text(session: Any, text: str, router: Any = None, refine: str | None = N
         session: a VolumeSession with a volume set.
         text: e.g. ``"left hippocampus"``, ``"basal ganglia right"``, ``"brain"``.
         router: a ``medseg.text.routes.Router`` (default: the session's own, made on first use).
-        refine: ``"atlas"``, ``"box"`` or ``"box+mask"`` (``medseg.text.prompting``); default the session's
-            ``text_refine`` if set, else the route's ``refine_for(resolved)`` (the atlas route: the warped
-            label, but the model for "brain"), else :data:`DEFAULT_REFINE`.
+        refine: ``"atlas"``, ``"intensity"``, ``"box"`` or ``"box+mask"`` (``medseg.text.prompting``); default
+            the session's ``text_refine`` if set, else the route's ``refine_for(resolved)`` (the atlas route: the warped
+            label moved by the scan's intensities, but the model for "brain"), else :data:`DEFAULT_REFINE`.
 
     Raises:
         MedsegError: the text resolves to nothing / several structures, no route serves the scan, or the
@@ -54,7 +54,8 @@ def add_text(session: Any, text: str, router: Any = None, refine: str | None = N
     route, resolved = router.resolve(image, text)
     prior = route.prior(image, resolved)
     suggested = route.refine_for(resolved) if hasattr(route, "refine_for") else DEFAULT_REFINE
-    slices = refine_slices(session._decode, prior, refine or session.text_refine or suggested)
+    slices = refine_slices(session._decode, prior, refine or session.text_refine or suggested,
+                           image=image.array)
     label = session.add_slices("text", slices, name=resolved.name)
     session.messages.append(f"text {text!r}: {resolved.name} ({resolved.how}) via {route.describe()}")
     return label

@@ -1,0 +1,42 @@
+"""The warped atlas label moved to this scan's edges by its intensities (atlas-guided classification, no model).
+
+Inside the label dilated ``ring`` voxels, each voxel is kept when the label blurred by a Gaussian of ``sigma``
+voxels (the spatial prior) times the intensity histogram of the label's voxels there beats one minus that prior
+times the histogram of the other voxels: one EM step of the classic atlas-based segmentation. Measured on T1
+deep grey against independent atlases (``scripts/text_fusions.py``, ``benchmarks/results/text/fusions.md``):
+mean Dice of 36 structures 0.694 (the warped label) -> 0.705; LiteMedSAM from the label lost (0.642).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIGMA = 1.0
+RING = 3
+BINS = 64
+
+
+def refine_by_intensity(prior: np.ndarray, image: np.ndarray, sigma: float = SIGMA, ring: int = RING,
+                        bins: int = BINS) -> np.ndarray:
+    """bool (z, y, x): ``prior`` (a bool mask on ``image``'s grid) after one atlas-guided intensity step."""
+    from scipy import ndimage
+
+    if not prior.any():
+        return prior.copy()
+    pad = ring + int(np.ceil(3 * sigma)) + 1
+    lo = [max(int(v.min()) - pad, 0) for v in np.nonzero(prior)]
+    hi = [min(int(v.max()) + pad + 1, n) for v, n in zip(np.nonzero(prior), prior.shape, strict=True)]
+    crop = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    p, values = prior[crop], np.asarray(image[crop], np.float32)
+    region = ndimage.binary_dilation(p, iterations=ring)
+    low, high = np.percentile(values[region], [0.5, 99.5])
+    q = np.clip(((values - low) / max(high - low, 1e-6) * (bins - 1)).round().astype(int), 0, bins - 1)
+    inside = np.bincount(q[region], weights=p[region].astype(np.float64), minlength=bins) + 1e-3
+    outside = np.bincount(q[region], weights=(~p[region]).astype(np.float64), minlength=bins) + 1e-3
+    inside, outside = (ndimage.gaussian_filter1d(h, 1.5) for h in (inside, outside))
+    inside, outside = inside / inside.sum(), outside / outside.sum()
+    spatial = ndimage.gaussian_filter(p.astype(np.float32), sigma)
+    kept = region & (spatial * inside[q] > (1 - spatial) * outside[q])
+    out = np.zeros_like(prior)
+    out[crop] = kept
+    return out
