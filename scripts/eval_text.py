@@ -8,8 +8,9 @@ Cases (each structure asked by name; the truth is found by resolving the same na
   against Harvard-Oxford drawn on MNI152;
 - "brain" on the ITK T1 (2x2x3 mm, with skull) against its skull-strip mask.
 
-Per structure: Dice of the warped atlas label (``atlas``), of LiteMedSAM prompted per axial slice with the
-prior's box (``box``) and with box + the prior as mask prompt (``box+mask``); time to the first name (the
+Per structure: Dice of the warped atlas label (``atlas``), of the label moved by the scan's intensities
+(``intensity``, ``medseg.text.intensity``: the route's default but for "brain"), of LiteMedSAM prompted per axial
+slice with the prior's box (``box``) and with box + the prior as mask prompt (``box+mask``); time to the first name (the
 registration included) and for later names. Writes benchmarks/results/text/text_dice.{md,json}.
 
     nice -n 5 .venv/bin/python scripts/eval_text.py      # ~15 min on 2 shared cores
@@ -41,7 +42,7 @@ DEEP = [f"{side} {s}" for s in ("caudate", "putamen", "pallidum", "thalamus", "h
         for side in ("left", "right")]
 CORTICAL = [f"{side} {s}" for s in ("precentral gyrus", "postcentral gyrus", "lingual gyrus", "angular gyrus")
             for side in ("left", "right")]
-MODES = ("atlas", "box", "box+mask")
+MODES = ("atlas", "intensity", "box", "box+mask")
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -75,22 +76,24 @@ def run_case(title: str, image, truth_labels, truth_names, pack: str, names: lis
                "prior_s": t_prior, "first": k == 0}
         for mode in MODES[1:]:
             t0 = time.perf_counter()
-            slices = refine_slices(session._decode, prior, mode, margin)
+            slices = refine_slices(session._decode, prior, mode, margin, image=image.array)
             mask = np.zeros_like(prior)
             for z, res in slices.items():
                 mask[z] = res.mask
             row[mode] = dice(mask, truth)
             row[f"{mode}_s"] = time.perf_counter() - t0
         rows.append(row)
-        print(f"{title:28s} {name:24s} atlas {row['atlas']:.3f} box {row['box']:.3f} "
-              f"box+mask {row['box+mask']:.3f}  prior {t_prior:5.1f} s  box {row['box_s']:5.1f} s", flush=True)
+        print(f"{title:28s} {name:24s} atlas {row['atlas']:.3f} intensity {row['intensity']:.3f} "
+              f"box {row['box']:.3f} box+mask {row['box+mask']:.3f}  prior {t_prior:5.1f} s  "
+              f"intensity {row['intensity_s']:4.2f} s  box {row['box_s']:5.1f} s", flush=True)
     return rows
 
 
 def table(rows: list[dict]) -> list[str]:
-    lines = ["| case | structure | atlas alone | box | box + mask prompt |", "|---|---|---|---|---|"]
+    lines = ["| case | structure | atlas alone | intensity | box | box + mask prompt |", "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['name']} | {r['atlas']:.3f} | {r['box']:.3f} | {r['box+mask']:.3f} |")
+        lines.append(f"| {r['case']} | {r['name']} | {r['atlas']:.3f} | {r['intensity']:.3f} | {r['box']:.3f} | "
+                     f"{r['box+mask']:.3f} |")
     return lines
 
 
@@ -129,18 +132,19 @@ def main() -> None:
             strip = read_image(sample.path("itk_t1", "KmeansTest_T1RawSkullStrip.nii.gz")).array > 0
             rows += run_case("ITK T1 (2x2x3 mm)", itk, strip.astype(np.uint16), {1: "Brain"}, "harvard_oxford",
                              ["brain"], predictor, args.margin)
-    lines = ["# Text prompts: warped atlas alone vs LiteMedSAM prompted from it (Dice)", "",
+    lines = ["# Text prompts: warped atlas alone vs the intensity step and LiteMedSAM prompted from it (Dice)", "",
              f"Machine: {describe_machine()}. "
              f"Box margin {args.margin:g} px, axial slices. `scripts/eval_text.py`.", "",
-             "| group | case | n | mean Dice atlas / box / box+mask |", "|---|---|---|---|",
+             "| group | case | n | mean Dice atlas / intensity / box / box+mask |", "|---|---|---|---|",
              *summary(rows, DEEP, "deep grey (12)"), *summary(rows, CORTICAL, "cortical (8)"),
              *summary(rows, ["brain"], "brain"), "", "## Timing", "",
-             "| case | first name (registration + prior), s | later names (prior), median s | box refine, median s |",
-             "|---|---|---|---|"]
+             "| case | first name (registration + prior), s | later names (prior), median s | "
+             "intensity step, median s | box refine, median s |", "|---|---|---|---|---|"]
     for case in dict.fromkeys(r["case"] for r in rows):
         sub = [r for r in rows if r["case"] == case]
         later = [r["prior_s"] for r in sub if not r["first"]] or [float("nan")]
         lines.append(f"| {case} | {sub[0]['prior_s']:.1f} | {statistics.median(later):.2f} | "
+                     f"{statistics.median(r['intensity_s'] for r in sub):.2f} | "
                      f"{statistics.median(r['box_s'] for r in sub):.1f} |")
     lines += ["", "## Per structure", "", *table(rows), ""]
     OUT.mkdir(parents=True, exist_ok=True)

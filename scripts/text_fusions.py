@@ -13,7 +13,8 @@ and cached in ``--cache``; then every rule below is scored:
 - ``zsmooth``: the model's probabilities blurred along z (sigma 1 slice), alone and averaged with the soft prior;
 - ``em sS rR``: atlas-guided intensity classification, no model: P(in) = prior blurred (S voxels) x the intensity
   histogram inside / (that + (1 - blurred prior) x the histogram outside), both histograms weighted by the prior
-  over the prior dilated R voxels (one EM step), > 0.5 inside that region.
+  over the prior dilated R voxels (one EM step), > 0.5 inside that region; ``em ... + model^W``: the same with
+  sigmoid(box+mask logits)^W (clipped to 0.02..0.98) as a third likelihood (and 1 - it outside).
 
 Writes ``OUT/fusions.md``. Registration is read from the text cache (``medseg.text.atlas_route.cache_dir``).
 
@@ -119,7 +120,8 @@ def band(prior: np.ndarray, model: np.ndarray, width: int) -> np.ndarray:
     return inner | (ndimage.binary_dilation(prior, iterations=width) & model)
 
 
-def em(prior: np.ndarray, image: np.ndarray, sigma: float, ring: int, bins: int = 64) -> np.ndarray:
+def em(prior: np.ndarray, image: np.ndarray, sigma: float, ring: int, bins: int = 64,
+       model: np.ndarray | None = None, weight: float = 0.0) -> np.ndarray:
     region = ndimage.binary_dilation(prior, iterations=ring)
     values = image.astype(np.float32)
     lo, hi = np.percentile(values[region], [0.5, 99.5])
@@ -130,6 +132,9 @@ def em(prior: np.ndarray, image: np.ndarray, sigma: float, ring: int, bins: int 
     inside, outside = inside / inside.sum(), outside / outside.sum()
     spatial = blurred(prior, sigma)
     a, b = spatial * inside[q], (1 - spatial) * outside[q]
+    if model is not None:
+        pm = np.clip(sigmoid(model), 0.02, 0.98)
+        a, b = a * pm**weight, b * (1 - pm) ** weight
     return region & (a > b)
 
 
@@ -148,6 +153,8 @@ def rules():
     for s in (0.75, 1.0, 1.5):
         for r in (3, 5):
             yield f"em s{s:g} r{r}", lambda p, b, m, img, s=s, r=r: em(p, img, s, r)
+    for w in (0.25, 0.5, 1.0):
+        yield f"em s1 r3 + model^{w:g}", lambda p, b, m, img, w=w: em(p, img, 1.0, 3, model=m, weight=w)
 
 
 def main() -> None:
