@@ -11,10 +11,9 @@ and cached in ``--cache``; then every rule below is scored:
 - ``soft sS wW``: W x sigmoid(box+mask logits) + (1 - W) x the prior blurred with a Gaussian of S voxels, > 0.5;
 - ``bandD``: the prior eroded D voxels, plus the model's mask in the band up to D voxels outside it;
 - ``zsmooth``: the model's probabilities blurred along z (sigma 1 slice), alone and averaged with the soft prior;
-- ``em sS rR``: atlas-guided intensity classification, no model: P(in) = prior blurred (S voxels) x the intensity
-  histogram inside / (that + (1 - blurred prior) x the histogram outside), both histograms weighted by the prior
-  over the prior dilated R voxels (one EM step), > 0.5 inside that region; ``em ... + model^W``: the same with
-  sigmoid(box+mask logits)^W (clipped to 0.02..0.98) as a third likelihood (and 1 - it outside).
+- ``em sS rR``: the route's intensity step (``medseg.text.intensity.refine_by_intensity``, no model) with a spatial
+  prior blurred by S voxels within the label dilated R voxels; ``em s1 r3 + model^W``: the same with
+  sigmoid(box+mask logits)^W as a further likelihood.
 
 Writes ``OUT/fusions.md``. Registration is read from the text cache (``medseg.text.atlas_route.cache_dir``).
 
@@ -33,6 +32,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_text import CORTICAL, DEEP, truth_mask  # noqa: E402
 
+from medseg.text.intensity import refine_by_intensity  # noqa: E402
 from medseg.text.prompting import LOW_RES, low_res_prior, widened_box  # noqa: E402
 
 CASES = (("Colin27 T1 <- MNI152+HO", "colin27", "harvard_oxford"),
@@ -120,24 +120,6 @@ def band(prior: np.ndarray, model: np.ndarray, width: int) -> np.ndarray:
     return inner | (ndimage.binary_dilation(prior, iterations=width) & model)
 
 
-def em(prior: np.ndarray, image: np.ndarray, sigma: float, ring: int, bins: int = 64,
-       model: np.ndarray | None = None, weight: float = 0.0) -> np.ndarray:
-    region = ndimage.binary_dilation(prior, iterations=ring)
-    values = image.astype(np.float32)
-    lo, hi = np.percentile(values[region], [0.5, 99.5])
-    q = np.clip(((values - lo) / max(hi - lo, 1e-6) * (bins - 1)).round().astype(int), 0, bins - 1)
-    inside = np.bincount(q[region], weights=prior[region].astype(np.float64), minlength=bins) + 1e-3
-    outside = np.bincount(q[region], weights=(~prior[region]).astype(np.float64), minlength=bins) + 1e-3
-    inside, outside = (ndimage.gaussian_filter1d(h, 1.5) for h in (inside, outside))
-    inside, outside = inside / inside.sum(), outside / outside.sum()
-    spatial = blurred(prior, sigma)
-    a, b = spatial * inside[q], (1 - spatial) * outside[q]
-    if model is not None:
-        pm = np.clip(sigmoid(model), 0.02, 0.98)
-        a, b = a * pm**weight, b * (1 - pm) ** weight
-    return region & (a > b)
-
-
 def rules():
     yield "atlas", lambda p, b, m, img: p
     yield "box", lambda p, b, m, img: b > 0
@@ -152,9 +134,11 @@ def rules():
                                                      + blurred(p, 1.0)) / 2 > 0.5
     for s in (0.75, 1.0, 1.5):
         for r in (3, 5):
-            yield f"em s{s:g} r{r}", lambda p, b, m, img, s=s, r=r: em(p, img, s, r)
+            yield f"em s{s:g} r{r}", lambda p, b, m, img, s=s, r=r: refine_by_intensity(p, img, s, r)
     for w in (0.25, 0.5, 1.0):
-        yield f"em s1 r3 + model^{w:g}", lambda p, b, m, img, w=w: em(p, img, 1.0, 3, model=m, weight=w)
+        yield f"em s1 r3 + model^{w:g}", lambda p, b, m, img, w=w: refine_by_intensity(p, img, 1.0, 3,
+                                                                                        probability=sigmoid(m),
+                                                                                        weight=w)
 
 
 def main() -> None:

@@ -17,8 +17,12 @@ BINS = 64
 
 
 def refine_by_intensity(prior: np.ndarray, image: np.ndarray, sigma: float = SIGMA, ring: int = RING,
-                        bins: int = BINS) -> np.ndarray:
-    """bool (z, y, x): ``prior`` (a bool mask on ``image``'s grid) after one atlas-guided intensity step."""
+                        bins: int = BINS, probability: np.ndarray | None = None, weight: float = 0.0) -> np.ndarray:
+    """bool (z, y, x): ``prior`` (a bool mask on ``image``'s grid) after one atlas-guided intensity step.
+
+    ``probability`` (same grid, 0..1; e.g. a model's) raised to ``weight`` is a further likelihood of the inside
+    (and one minus it of the outside); measured by ``scripts/text_fusions.py``, not used by the route.
+    """
     from scipy import ndimage
 
     if not prior.any():
@@ -28,6 +32,7 @@ def refine_by_intensity(prior: np.ndarray, image: np.ndarray, sigma: float = SIG
     hi = [min(int(v.max()) + pad + 1, n) for v, n in zip(np.nonzero(prior), prior.shape, strict=True)]
     crop = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     p, values = prior[crop], np.asarray(image[crop], np.float32)
+    extra = None if probability is None else np.clip(np.asarray(probability[crop], np.float32), 0.02, 0.98)
     region = ndimage.binary_dilation(p, iterations=ring)
     low, high = np.percentile(values[region], [0.5, 99.5])
     q = np.clip(((values - low) / max(high - low, 1e-6) * (bins - 1)).round().astype(int), 0, bins - 1)
@@ -36,7 +41,10 @@ def refine_by_intensity(prior: np.ndarray, image: np.ndarray, sigma: float = SIG
     inside, outside = (ndimage.gaussian_filter1d(h, 1.5) for h in (inside, outside))
     inside, outside = inside / inside.sum(), outside / outside.sum()
     spatial = ndimage.gaussian_filter(p.astype(np.float32), sigma)
-    kept = region & (spatial * inside[q] > (1 - spatial) * outside[q])
+    a, b = spatial * inside[q], (1 - spatial) * outside[q]
+    if extra is not None:
+        a, b = a * extra**weight, b * (1 - extra) ** weight
+    kept = region & (a > b)
     out = np.zeros_like(prior)
     out[crop] = kept
     return out
