@@ -30,7 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval_text import CORTICAL, DEEP, truth_mask  # noqa: E402
+from eval_text import CORTICAL, DEEP, dice, truth_mask  # noqa: E402
 
 from medseg.text.intensity import refine_by_intensity  # noqa: E402
 from medseg.text.prompting import LOW_RES, low_res_prior, widened_box  # noqa: E402
@@ -39,11 +39,6 @@ CASES = (("Colin27 T1 <- MNI152+HO", "colin27", "harvard_oxford"),
          ("Colin27 T1 <- MNI152+NMM", "colin27", "neuromorphometrics"),
          ("MNI152 <- Colin27+AAL", "atlases", "colin27_aal"))
 PAD = 8  # voxels kept around the prior and the truth
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return float(2 * np.logical_and(a, b).sum() / total) if total else 1.0
 
 
 def full_logits(low: np.ndarray, h: int, w: int) -> np.ndarray:

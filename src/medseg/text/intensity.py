@@ -28,8 +28,9 @@ def refine_by_intensity(prior: np.ndarray, image: np.ndarray, sigma: float = SIG
     if not prior.any():
         return prior.copy()
     pad = ring + int(np.ceil(3 * sigma)) + 1
-    lo = [max(int(v.min()) - pad, 0) for v in np.nonzero(prior)]
-    hi = [min(int(v.max()) + pad + 1, n) for v, n in zip(np.nonzero(prior), prior.shape, strict=True)]
+    where = np.nonzero(prior)
+    lo = [max(int(v.min()) - pad, 0) for v in where]
+    hi = [min(int(v.max()) + pad + 1, n) for v, n in zip(where, prior.shape, strict=True)]
     crop = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     p, values = prior[crop], np.asarray(image[crop], np.float32)
     extra = None if probability is None else np.clip(np.asarray(probability[crop], np.float32), 0.02, 0.98)
