@@ -113,3 +113,17 @@ def test_importing_volume_does_not_import_scipy_ndimage():
     code = "import medseg.predict.volume, sys; print('scipy.ndimage' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_small_objects_in_large_slices(seed):
+    """Components are found in the masks' bounding box: the same result when it is a small part of the slice,
+    with seeds inside it and outside it in-plane."""
+    rng = np.random.default_rng(seed)
+    masks = {z: np.zeros((90, 110), bool) for z in range(2, 9)}
+    for z in masks:
+        masks[z][30:50, 60:85] = rng.random((20, 25)) < 0.3
+    masks[5][80, 5] = True  # a lone voxel far from the others widens the box
+    seeds = [*foreground_seeds(rng, masks, 2), (4, 10, 10), (3, 0, 70), (6, 40, 109), (5, 80, 5)]
+    for subset in (seeds[:1], seeds[2:4], seeds[2:5], seeds):
+        assert_same(keep_connected(masks, subset), reference(masks, subset))

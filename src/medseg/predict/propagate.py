@@ -263,17 +263,29 @@ def keep_connected(masks: Mapping[int, np.ndarray], seeds: Sequence[tuple[int, i
     if not zs or not seeds:
         return dict(masks)
     lo, hi = zs[0], zs[-1]
-    stack = np.zeros((hi - lo + 1, *masks[zs[0]].shape), bool)
+    # Components are found in the masks' bounding box only (every voxel is inside it, so the components are
+    # the same): a RIDER tumour's 42 slices of 512 x 512 took 45 ms a correction click, its box a few.
+    rows = np.flatnonzero(np.any([masks[z].any(axis=1) for z in zs], axis=0))
+    cols = np.flatnonzero(np.any([masks[z].any(axis=0) for z in zs], axis=0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    stack = np.zeros((hi - lo + 1, y1 - y0, x1 - x0), bool)
     for z in zs:
-        stack[z - lo] = masks[z]
+        stack[z - lo] = masks[z][y0:y1, x0:x1]
     # SimpleITK rather than scipy.ndimage: importing scipy.ndimage costs ~0.33 s at the cold start of
     # every 3D run, and SimpleITK is loaded anyway (medseg.io). fullyConnected=True is 26-connectivity.
     import SimpleITK as sitk
 
     labelled = sitk.ConnectedComponent(sitk.GetImageFromArray(stack.astype(np.uint8)), True)
-    comp = sitk.GetArrayViewFromImage(labelled)  # (Z, H, W), a view valid while `labelled` lives
-    keep = {int(comp[z - lo, y, x]) for z, y, x in seeds if lo <= z <= hi} - {0}
+    comp = sitk.GetArrayViewFromImage(labelled)  # (Z, h, w), a view valid while `labelled` lives
+    keep = {int(comp[z - lo, y - y0, x - x0]) for z, y, x in seeds
+            if lo <= z <= hi and y0 <= y < y1 and x0 <= x < x1} - {0}
     if not keep:
         return dict(masks)
     kept = np.isin(comp, list(keep))
-    return {z: kept[z - lo] for z in zs if kept[z - lo].any()}
+    out = {}
+    for z in zs:
+        if kept[z - lo].any():
+            full = np.zeros_like(masks[z])
+            full[y0:y1, x0:x1] = kept[z - lo]
+            out[z] = full
+    return out
