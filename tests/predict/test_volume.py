@@ -264,3 +264,42 @@ def test_positive_click_on_an_empty_object_starts_it_again(session):
     assert dice(session.mask == 1, sphere()) > 0.9 and len(session.state.objects) == 1
     session.undo()
     assert not session.mask.any() and len(session.state.objects) == 1
+
+
+def test_negative_click_near_the_end_of_a_click_object_cuts_it_there(session):
+    """A click object's z-extent is an estimate: a negative click toward its end removes that slice and those
+    beyond it (``correct.z_cut``); one near the seed slice, or on a 3D box's object, edits a region instead."""
+    session.add_point(34, 30, 12)
+    obj = session.state.objects[-1]
+    before = session.object_mask(1).copy()
+    top = max(obj.masks)
+    assert obj.seed_z == 12 and top >= 18 and before[18, 30, 34]
+    session.add_point(34, 30, 18, positive=False)  # 3/4 of the way to the end; slices 18.. hold ~5% of it
+    after = session.object_mask(1)
+    assert not after[18:].any() and np.array_equal(after[:18], before[:18])
+    assert session.undo() and np.array_equal(session.object_mask(1), before)
+    session.add_point(34, 30, 13, positive=False)  # next to the seed slice: a region edit, no cut
+    assert session.object_mask(1)[14:].any() and not session.object_mask(1)[13, 30, 34]
+
+
+def test_negative_click_on_a_box_object_never_cuts(session):
+    session.add_box3d(25, 21, 4, 43, 39, 20)
+    before = session.object_mask(1).copy()
+    session.add_point(34, 30, 18, positive=False)
+    after = session.object_mask(1)
+    assert not after[18, 30, 34] and after[19:].sum() == before[19:].sum()
+
+
+def test_z_cut_rule():
+    from medseg.predict.correct import z_cut
+
+    masks = {z: np.ones((4, 4), bool) for z in range(10, 21)}  # seed 12: slices 13..20 above it
+    assert z_cut(masks, 12, (10, 20), 17, 1, 1) == []  # 5/8 of the way up, but 4 of 11 slices hold too many voxels
+    masks = {z: np.ones((4, 4), bool) if z < 17 else np.eye(4, dtype=bool) for z in range(10, 21)}
+    assert z_cut(masks, 12, (10, 20), 17, 1, 1) == [17, 18, 19, 20]  # now 16 of 128 voxels
+    assert z_cut(masks, 12, (10, 20), 17, 0, 1) == []  # not on the mask
+    assert z_cut(masks, 12, (10, 20), 14, 1, 1) == []  # only 1/4 of the way
+    assert z_cut(masks, 12, (10, 20), 10, 1, 1) == [10]  # downward: the last slice
+    assert z_cut(masks, 12, (10, 20), 12, 1, 1) == []  # the seed slice
+    assert z_cut(masks, 12, (10, 30), 17, 1, 1) == []  # 5/18 of the way to the end of the first extent
+    assert z_cut(masks, 12, (12, 20), 10, 1, 1) == [10]  # below an extent that starts at the seed slice

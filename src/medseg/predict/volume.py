@@ -25,7 +25,7 @@ from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
 from medseg.predict.click import choices, empty_result, segment_click
-from medseg.predict.correct import Edit, disc_edit, follow, within_limits
+from medseg.predict.correct import Edit, disc_edit, follow, within_limits, z_cut
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
 from medseg.predict.predictor import Prediction, Predictor
@@ -464,6 +464,11 @@ class VolumeSession:
         current = masks.get(z, empty)
         if bool(current[row, col]) == point.positive:
             return Edit(point.positive, MappingProxyType({})), None  # nothing to change under the click
+        if not point.positive and obj.kind == "point":
+            cut = z_cut(masks, obj.seed_z, (obj.track.z_lo, obj.track.z_hi), z, row, col)
+            if cut:  # the object ends before this slice (its z-extent came from a lone click)
+                gone = np.ones(shape, bool)
+                return Edit(False, MappingProxyType({k: gone for k in cut})), None
         prior = None
         if self.predictor.direct_clicks:
             # a click model on its own: the slice decoded again from its box, all its clicks and its last
