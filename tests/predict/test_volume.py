@@ -303,3 +303,31 @@ def test_z_cut_rule():
     assert z_cut(masks, 12, (10, 20), 12, 1, 1) == []  # the seed slice
     assert z_cut(masks, 12, (10, 30), 17, 1, 1) == []  # 5/18 of the way to the end of the first extent
     assert z_cut(masks, 12, (12, 20), 10, 1, 1) == [10]  # below an extent that starts at the seed slice
+
+
+def test_positive_click_past_the_end_is_limited_by_the_nearest_slice():
+    """A positive click on a slice the object does not reach: its region is measured against the object's
+    largest slice (MAX_ADD times its area), so a large bright structure there is not taken in whole; the click
+    then flips a small disc."""
+    s = VolumeSession(fake_predictor())
+    rng = np.random.default_rng(0)
+    volume = rng.integers(10, 30, SHAPE).astype(np.uint8)
+    volume[sphere()] = 200
+    volume[21:24, 10:50, 10:50] = 200  # a large bright block on the slices just past the sphere
+    s.set_volume(volume)
+    s.add_box3d(25, 21, 4, 43, 39, 19)
+    before = s.object_mask(1).copy()
+    assert not before[21:].any()
+    s.add_point(30, 30, 22, positive=True)
+    added = s.object_mask(1) & ~before
+    assert added[22, 30, 30] and added.sum() == 29  # the disc of radius 3, not the 1600-pixel block (limit ~400)
+
+
+def test_largest_area_and_the_positive_limit_on_empty_slices():
+    from medseg.predict.correct import MAX_ADD, largest_area, within_limits
+
+    assert largest_area({10: 0, 12: 50, 15: 80}) == 80 and largest_area({}) == 0
+    part, empty = np.ones((10, 10), bool), np.zeros((10, 10), bool)
+    assert not within_limits(part, empty, True, reference=int(100 / MAX_ADD) - 1)
+    assert within_limits(part, empty, True, reference=50) and within_limits(part, empty, True)
+    assert not within_limits(part, empty, False, reference=1000)  # removals: unchanged

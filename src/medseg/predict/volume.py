@@ -25,7 +25,7 @@ from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
 from medseg.predict.click import choices, empty_result, segment_click
-from medseg.predict.correct import Edit, disc_edit, follow, within_limits, z_cut
+from medseg.predict.correct import Edit, disc_edit, follow, largest_area, within_limits, z_cut
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
 from medseg.predict.predictor import Prediction, Predictor
@@ -480,7 +480,8 @@ class VolumeSession:
         else:
             region = segment_click(self._decode, z, point.x, point.y, shape, climb=False).mask
             region = region & ~current if point.positive else region & current
-        if not region[row, col] or not within_limits(region, current, point.positive):
+        areas = {k: int(m.sum()) for k, m in masks.items()} if point.positive else {}
+        if not region[row, col] or not within_limits(region, current, point.positive, largest_area(areas)):
             # no region under the click, or one that would take the object over: a small disc instead
             return Edit(point.positive, MappingProxyType({z: disc_edit(current, col, row, point.positive)})), prior
 
@@ -488,7 +489,7 @@ class VolumeSession:
             return m & ~masks.get(zz, empty) if point.positive else m & masks.get(zz, empty)
 
         def acceptable(part: np.ndarray, zz: int) -> bool:
-            return within_limits(part, masks.get(zz, empty), point.positive)
+            return within_limits(part, masks.get(zz, empty), point.positive, largest_area(areas))
 
         edit = follow(self._decode, z, region, (0, self.shape[0] - 1), changes, acceptable)
         return Edit(point.positive, edit), prior
