@@ -331,3 +331,34 @@ def test_largest_area_and_the_positive_limit_on_empty_slices():
     assert not within_limits(part, empty, True, reference=int(100 / MAX_ADD) - 1)
     assert within_limits(part, empty, True, reference=50) and within_limits(part, empty, True)
     assert not within_limits(part, empty, False, reference=1000)  # removals: unchanged
+
+
+def test_positive_click_outside_a_click_objects_box_grows_it_and_undo_restores(two_blobs):
+    vol, a, b = two_blobs
+    s = VolumeSession(fake_predictor())
+    s.set_volume(vol)
+    s.add_point(20, 30, 12)  # blob A: the click object's box holds it alone
+    before, encodes = s.mask.copy(), s.encodes
+    limits = s.state.objects[-1].track.limits.copy()
+    assert dice(s.mask == 1, a) > 0.9 and limits[2] < 41
+    s.add_point(46, 30, 12, positive=True)  # blob B, outside that box
+    obj = s.state.objects[-1]
+    assert obj.track.limits[2] >= 50 and obj.track.limits[0] == limits[0]  # the box grew to take B in
+    assert dice(s.mask == 1, a | b) > 0.9 and s.encodes == encodes
+    s.undo()
+    assert np.array_equal(s.mask, before) and np.array_equal(s.state.objects[-1].track.limits, limits)
+
+
+def test_grown_box_rule():
+    from medseg.predict.correct import grown_box
+
+    box = np.array([10, 10, 19, 19], np.float32)  # 10 x 10
+    region = np.zeros((64, 64), bool)
+    region[12:18, 20:30] = True
+    assert grown_box(box, (0, 9), 25, 15, 5, region).tolist() == [10, 10, 29, 19]
+    assert grown_box(box, (0, 9), 15, 15, 5, region) is None  # the click is inside the box
+    assert grown_box(box, (0, 9), 25, 15, 12, region) is None  # beyond the object's slices
+    assert grown_box(box, (0, 9), 25, 15, 5, None) is None and grown_box(box, (0, 9), 25, 15, 5, region & False) is None
+    far = np.zeros((64, 64), bool)
+    far[50:60, 50:60] = True
+    assert grown_box(box, (0, 9), 55, 55, 5, far) is None  # 50 x 50: more than 4 times the box

@@ -25,7 +25,7 @@ from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
 from medseg.predict.click import choices, empty_result, segment_click
-from medseg.predict.correct import Edit, disc_edit, follow, largest_area, within_limits, z_cut
+from medseg.predict.correct import Edit, disc_edit, follow, grown_box, largest_area, within_limits, z_cut
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
 from medseg.predict.predictor import Prediction, Predictor
@@ -448,11 +448,28 @@ class VolumeSession:
         clicks[z] = clicks.get(z, ()) + (point,)
         edit, prior = self._edit(obj, point)
         priors = dict(obj.priors) if prior is None else {**obj.priors, z: prior}
+        grown = None
+        if point.positive and obj.kind == "point" and obj.track.limits is not None:
+            grown = grown_box(obj.track.limits, (obj.track.z_lo, obj.track.z_hi), int(round(point.x)),
+                              int(round(point.y)), z, edit.regions.get(z))
         obj = replace(obj, clicks=MappingProxyType(clicks), edits=obj.edits + (edit,), priors=MappingProxyType(priors))
+        if grown is not None:
+            obj = self._rebox(obj, grown)
         obj = replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
         objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
         self._commit(replace(self.state, objects=objects))
         return obj.label
+
+    def _rebox(self, obj: ObjectState, xy: np.ndarray) -> ObjectState:
+        """``obj`` segmented again inside its grown xy box over the same slices, from its seed slice; its clicks
+        and edits are kept (they apply on top, ``_final``)."""
+        track = Track(obj.track.z_lo, obj.track.z_hi, limits=xy, fallback=xy, bounded=True)
+        z = obj.seed_z
+        with self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
+            seed = prop.result_of(self._decode(z, box=xy), xy, xy if obj.propagation.method == "default" else None,
+                                  best=0)
+        obj = replace(obj, track=track, ref_area=max(seed.area, 1), slices=MappingProxyType({z: seed}))
+        return self._run(obj, z, (1, -1))
 
     def _edit(self, obj: ObjectState, point: Point) -> tuple[Edit, np.ndarray | None]:
         """The region edit a click asks for (see ``medseg.predict.correct``), and the logits of the slice's
