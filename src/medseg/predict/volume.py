@@ -497,8 +497,9 @@ class VolumeSession:
         else:
             region = segment_click(self._decode, z, point.x, point.y, shape, climb=False).mask
             region = region & ~current if point.positive else region & current
-        areas = {k: int(m.sum()) for k, m in masks.items()} if point.positive else {}
-        if not region[row, col] or not within_limits(region, current, point.positive, largest_area(areas)):
+        # a positive region on a slice the object does not reach is measured against its largest slice
+        reference = largest_area({k: int(m.sum()) for k, m in masks.items()}) if point.positive else 0
+        if not region[row, col] or not within_limits(region, current, point.positive, reference):
             # no region under the click, or one that would take the object over: a small disc instead
             return Edit(point.positive, MappingProxyType({z: disc_edit(current, col, row, point.positive)})), prior
 
@@ -506,7 +507,7 @@ class VolumeSession:
             return m & ~masks.get(zz, empty) if point.positive else m & masks.get(zz, empty)
 
         def acceptable(part: np.ndarray, zz: int) -> bool:
-            return within_limits(part, masks.get(zz, empty), point.positive, largest_area(areas))
+            return within_limits(part, masks.get(zz, empty), point.positive, reference)
 
         edit = follow(self._decode, z, region, (0, self.shape[0] - 1), changes, acceptable)
         return Edit(point.positive, edit), prior
