@@ -362,3 +362,79 @@ def test_grown_box_rule():
     far = np.zeros((64, 64), bool)
     far[50:60, 50:60] = True
     assert grown_box(box, (0, 9), 55, 55, 5, far) is None  # 50 x 50: more than 4 times the box
+
+
+def _region_under_click(rows: slice, cols: slice):
+    """A stand-in for ``segment_click``: the model's region under a correction click is this rectangle."""
+
+    def region(decode, z, x, y, shape, *args, **kwargs):
+        from medseg.predict.propagate import SliceResult
+
+        mask = np.zeros(shape, bool)
+        mask[rows, cols] = True
+        return SliceResult(mask, np.zeros((1, 256, 256), np.float32), 0.9, None)
+
+    return region
+
+
+@pytest.mark.parametrize("positive", [True, False])
+def test_correction_region_stays_within_a_band_twice_the_clicks_depth(session, monkeypatch, positive):
+    """The protocol (and a user) clicks in the middle of an error, so a click at distance d from the mask's border
+    says the error is about 2d thick: the region edit keeps to the pixels within BAND * d + 1 of the border, on
+    the click's side (``correct.banded``), rather than the whole of what the model segments under the click."""
+    import medseg.predict.volume as volume_module
+    from medseg.predict.correct import BAND, depth_from_border
+
+    session.add_box3d(25, 21, 4, 43, 39, 20)
+    before = session.object_mask(1).copy()
+    cols = slice(43, 61) if positive else slice(34, 43)  # beside the sphere's disc (x 26..42 on slice 12) / in it
+    monkeypatch.setattr(volume_module, "segment_click", _region_under_click(slice(26, 35), cols))
+    x = 45 if positive else 40  # 2-3 pixels from the border, outside / inside
+    session.add_point(x, 30, 12, positive=positive)
+    changed = session.object_mask(1) ^ before
+    assert changed[12, 30, x] and np.array_equal(np.delete(changed, 12, axis=0), np.zeros_like(np.delete(changed, 12, axis=0)))
+    depth = depth_from_border(before[12].astype(bool), positive)
+    d = depth[30, x]  # about 3
+    assert 2 <= d <= 3 and depth[changed[12]].max() <= BAND * d + 1
+    rectangle = np.zeros(before.shape[1:], bool)
+    rectangle[26:35, cols] = True
+    assert changed[12].sum() < (rectangle & (~before[12] if positive else before[12].astype(bool))).sum()
+
+
+def test_depth_from_border_and_banded():
+    from medseg.predict.correct import banded, depth_from_border
+
+    mask = np.zeros((20, 20), bool)
+    mask[5:15, 5:15] = True
+    inside, outside = depth_from_border(mask, False), depth_from_border(mask, True)
+    assert inside[9, 9] == 5 and inside[5, 9] == 1 and inside[0, 0] == 0
+    assert outside[9, 17] == 3 and outside[9, 10] == 0 and outside[9, 19] == 5
+    part = np.zeros_like(mask)
+    part[9, 15:20] = True
+    assert banded(part, mask, True, 2.0).nonzero()[1].tolist() == [15, 16]
+    assert np.array_equal(banded(part, np.zeros_like(mask), True, 2.0), part)  # no mask on the slice: no band
+    edge = np.zeros((6, 6), bool)
+    edge[:, :3] = True  # a mask touching the image's edge: the edge is a border too
+    assert depth_from_border(edge, False)[2, 0] == 1
+
+
+def test_banded_and_click_depth_on_crops_equal_the_whole_slice():
+    from medseg.predict.correct import banded, click_depth, depth_from_border
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        mask = np.zeros((60, 70), bool)
+        for _ in range(int(rng.integers(1, 4))):
+            y, x, r = rng.integers(0, 60), rng.integers(0, 70), rng.integers(2, 15)
+            yy, xx = np.ogrid[:60, :70]
+            mask |= (yy - y) ** 2 + (xx - x) ** 2 <= r * r
+        part = rng.random((60, 70)) < 0.3
+        positive = bool(rng.integers(0, 2))
+        part = part & ~mask if positive else part & mask
+        width = float(rng.uniform(0.5, 9))
+        whole = depth_from_border(mask, positive)
+        assert np.array_equal(banded(part, mask, positive, width), part & (whole <= width))
+        ys, xs = np.nonzero(~mask if positive else mask)
+        if len(ys):
+            k = int(rng.integers(0, len(ys)))
+            assert click_depth(mask, int(xs[k]), int(ys[k]), positive) == pytest.approx(whole[ys[k], xs[k]])

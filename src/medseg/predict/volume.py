@@ -25,7 +25,8 @@ from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
 from medseg.predict.click import choices, empty_result, segment_click
-from medseg.predict.correct import Edit, disc_edit, follow, grown_box, largest_area, within_limits, z_cut
+from medseg.predict.correct import (BAND, Edit, banded, click_depth, disc_edit, follow, grown_box, largest_area,
+                                    touches, within_limits, z_cut)
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
 from medseg.predict.predictor import Prediction, Predictor
@@ -510,6 +511,11 @@ class VolumeSession:
             return within_limits(part, masks.get(zz, empty), point.positive, reference)
 
         edit = follow(self._decode, z, region, (0, self.shape[0] - 1), changes, acceptable)
+        if current.any() and (not point.positive or touches(region, current)):
+            # the edit keeps to a band along the border as deep as the click (correct.banded)
+            width = BAND * click_depth(current, col, row, point.positive) + 1.0
+            edit = MappingProxyType({zz: banded(part, masks.get(zz, empty), point.positive, width)
+                                     for zz, part in edit.items()})
         return Edit(point.positive, edit), prior
 
     def _redecode(self, obj: ObjectState, point: Point) -> SliceResult:
