@@ -511,8 +511,9 @@ class VolumeSession:
             return within_limits(part, masks.get(zz, empty), point.positive, reference)
 
         edit = follow(self._decode, z, region, (0, self.shape[0] - 1), changes, acceptable)
-        if current.any() and (not point.positive or touches(region, current)):
-            # the edit keeps to a band along the border as deep as the click (correct.banded)
+        if prior is None and current.any() and (not point.positive or touches(region, current)):
+            # the region edit keeps to a band along the border as deep as the click (correct.banded; measured on
+            # the box decoder's regions, not on a click model's own re-decode)
             width = BAND * click_depth(current, col, row, point.positive) + 1.0
             edit = MappingProxyType({zz: banded(part, masks.get(zz, empty), point.positive, width)
                                      for zz, part in edit.items()})
