@@ -392,7 +392,7 @@ def test_correction_region_stays_within_a_band_twice_the_clicks_depth(session, m
     x = 45 if positive else 40  # 2-3 pixels from the border, outside / inside
     session.add_point(x, 30, 12, positive=positive)
     changed = session.object_mask(1) ^ before
-    assert changed[12, 30, x] and np.array_equal(np.delete(changed, 12, axis=0), np.zeros_like(np.delete(changed, 12, axis=0)))
+    assert changed[12, 30, x] and not np.delete(changed, 12, axis=0).any()  # on the clicked slice only
     depth = depth_from_border(before[12].astype(bool), positive)
     d = depth[30, x]  # about 3
     assert 2 <= d <= 3 and depth[changed[12]].max() <= BAND * d + 1

@@ -54,9 +54,10 @@ CUT_FROM = 0.5
 MAX_GROW = 4.0
 # A correction region keeps to the pixels within BAND x (the click's distance to the mask's border) + 1 of that
 # border, on the click's side (``banded``): a click vouches for the error between the border and itself, not for
-# all the model segments under it. A positive region apart from the mask (a missed piece of its own) is kept whole. Held-out 3D protocol, 11 structures, after five / ten clicks: 0.490 / 0.525
-# without, 0.489 / 0.540 with BAND 1, 0.494 / 0.527 with BAND 2; the five tumours after ten (RIDER, pycerr
-# pat_1-4) 0.714 / 0.729 / 0.702 (benchmarks/results/interactive/band.md).
+# all the model segments under it. A positive region apart from the mask (a missed piece of its own) is kept whole.
+# Held-out 3D protocol, 11 structures, after five / ten clicks: 0.490 / 0.525 without, 0.492 / 0.538 with BAND 1
+# (prototypes without the rule for a piece apart: BAND 1 0.489 / 0.540, BAND 2 0.494 / 0.527); the five tumours
+# after ten (RIDER, pycerr pat_1-4): none 0.714, BAND 1 0.729, BAND 2 0.702 (benchmarks/results/interactive/band.md).
 BAND = 1.0
 # With LOCAL_FOLLOW, follow decodes run on the embedding cells around their box alone
 # (``Predictor.predict(within=...)``): only the mask inside the box is kept, and a windowed decode costs 3-5x

@@ -25,8 +25,19 @@ from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
 from medseg.predict.click import choices, empty_result, segment_click
-from medseg.predict.correct import (BAND, Edit, banded, click_depth, disc_edit, follow, grown_box, largest_area,
-                                    touches, within_limits, z_cut)
+from medseg.predict.correct import (
+    BAND,
+    Edit,
+    banded,
+    click_depth,
+    disc_edit,
+    follow,
+    grown_box,
+    largest_area,
+    touches,
+    within_limits,
+    z_cut,
+)
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
 from medseg.predict.predictor import Prediction, Predictor
