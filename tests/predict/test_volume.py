@@ -418,6 +418,27 @@ def test_depth_from_border_and_banded():
     assert depth_from_border(edge, False)[2, 0] == 1
 
 
+def test_band_3d_reaches_past_the_objects_end_as_far_as_the_click_is_deep():
+    """On a slice the object does not reach, the band is measured in 3D through the object's nearest slice: a
+    positive edit from a click d pixels deep may add what lies within d + 1 of the object in 3D, not whole regions
+    on slices past its end (pycerr pat_3: one such click followed its region through 18 false slices)."""
+    from medseg.predict.correct import band_3d, banded
+
+    square = np.zeros((20, 20), bool)
+    square[5:15, 5:15] = True
+    masks = {3: square, 4: square}
+    part = np.zeros_like(square)
+    part[9, 15:20] = True  # 1..5 pixels to the right of the square
+    assert np.array_equal(band_3d(part, masks, 4, True, 3.5, 1.0), banded(part, square, True, 3.5))
+    assert band_3d(part, masks, 5, True, 3.5, 1.0).nonzero()[1].tolist() == [15, 16, 17]  # lift 1: within 3.35
+    assert band_3d(part, masks, 6, True, 3.5, 1.0).nonzero()[1].tolist() == [15, 16]  # lift 2: within 2.87
+    assert band_3d(part, masks, 7, True, 3.5, 1.0).nonzero()[1].tolist() == [15]  # lift 3: within 1.80
+    assert not band_3d(part, masks, 8, True, 3.5, 1.0).any()  # lift 4 > 3.5
+    assert band_3d(part, masks, 1, True, 3.5, 1.0).nonzero()[1].tolist() == [15, 16]  # before its start, too
+    assert not band_3d(part, masks, 5, True, 3.5, 3.6).any()  # 3 mm slices of 0.83 mm pixels: one is too far
+    assert np.array_equal(band_3d(part, {}, 5, True, 3.0, 1.0), part)  # no object yet: nothing to measure from
+
+
 def test_banded_and_click_depth_on_crops_equal_the_whole_slice():
     from medseg.predict.correct import banded, click_depth, depth_from_border
 

@@ -28,7 +28,7 @@ from medseg.predict.click import choices, empty_result, segment_click
 from medseg.predict.correct import (
     BAND,
     Edit,
-    banded,
+    band_3d,
     click_depth,
     disc_edit,
     follow,
@@ -518,15 +518,23 @@ class VolumeSession:
         def changes(zz: int, m: np.ndarray) -> np.ndarray:
             return m & ~masks.get(zz, empty) if point.positive else m & masks.get(zz, empty)
 
+        width = None
+        if prior is None and current.any() and (not point.positive or touches(region, current)):
+            # the region edit keeps to a band along the border as deep as the click, measured in 3D (correct.band_3d;
+            # measured on the box decoder's regions, not on a click model's own re-decode)
+            width = BAND * click_depth(current, col, row, point.positive) + 1.0
+        sx, sy, sz = self._volume().spacing
+        z_step = sz / float(np.sqrt(sx * sy))
+
         def acceptable(part: np.ndarray, zz: int) -> bool:
+            if width is not None and not masks.get(zz, empty).any() and \
+                    not band_3d(part, masks, zz, point.positive, width, z_step).any():
+                return False  # past the band's reach beyond the object's end: the follow stops there
             return within_limits(part, masks.get(zz, empty), point.positive, reference)
 
         edit = follow(self._decode, z, region, (0, self.shape[0] - 1), changes, acceptable)
-        if prior is None and current.any() and (not point.positive or touches(region, current)):
-            # the region edit keeps to a band along the border as deep as the click (correct.banded; measured on
-            # the box decoder's regions, not on a click model's own re-decode)
-            width = BAND * click_depth(current, col, row, point.positive) + 1.0
-            edit = MappingProxyType({zz: banded(part, masks.get(zz, empty), point.positive, width)
+        if width is not None:
+            edit = MappingProxyType({zz: band_3d(part, masks, zz, point.positive, width, z_step)
                                      for zz, part in edit.items()})
         return Edit(point.positive, edit), prior
 
