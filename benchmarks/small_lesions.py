@@ -1,11 +1,11 @@
 """Clicks against a tight 3D box on smaller lesions: the five real tumours resampled to coarser pixels.
 
-The lesions medseg can fetch are large in pixels (RIDER's lung tumour is ~90 px across, pycerr's 35-100 px).
+The lesions medseg can fetch are large in pixels (RIDER's lung tumour is ~100 px across, pycerr's 33-100 px).
 Lesions in practice are often a few pixels to a few tens of pixels across. Here each tumour's volume is cropped to
 its slices (8 around) and resampled in-plane by ``--scales`` (linear for the image, the label's linear resample
-> 0.5; the spacing grows accordingly, so the geometry stays true). Each scaled case then runs the CVPR25 3D
-protocol (first click at the deepest voxel, each later click at the deepest voxel of the largest error, no box)
-and the tight 3D box protocol (``medseg.evaluate.protocols``).
+> 0.5; the spacing grows by 1 / scale and the origin moves to the first slice kept). Each scaled case then runs the
+CVPR25 3D protocol (first click at the deepest voxel, each later click at the deepest voxel of the largest error, no
+box) and the tight 3D box protocol (``medseg.evaluate.protocols``).
 
 Cases: RIDER lung CT (manual SEG, CC BY 4.0) and pycerr radiomics phantom pat_1-4 (CC BY-NC 3.0: evaluation only,
 never trained on). Prints a markdown table and writes it with the raw numbers to --out.
@@ -36,7 +36,8 @@ MARGIN = 8  # slices kept beyond the lesion's first and last
 
 
 def scaled(image: Image, truth: np.ndarray, scale: float) -> tuple[Image, np.ndarray]:
-    """The lesion's slices (MARGIN around), resampled in-plane by ``scale`` with the spacing grown to match."""
+    """The lesion's slices (MARGIN around), resampled in-plane by ``scale``: the spacing grown by 1 / scale, the origin
+    moved to the first slice kept."""
     from scipy import ndimage
 
     zs = np.flatnonzero(truth.any(axis=(1, 2)))
@@ -48,7 +49,8 @@ def scaled(image: Image, truth: np.ndarray, scale: float) -> tuple[Image, np.nda
         mask = ndimage.zoom(mask, (1, scale, scale), order=1)
     g = image.geometry
     spacing = (g.spacing[0] / scale, g.spacing[1] / scale, g.spacing[2])
-    return Image(array, Geometry(spacing, g.origin, g.direction)), mask > 0.5
+    origin = tuple(float(v) for v in np.asarray(g.origin) + np.reshape(g.direction, (3, 3))[:, 2] * lo * g.spacing[2])
+    return Image(array, Geometry(spacing, origin, g.direction)), mask > 0.5
 
 
 def run(predictor, scales: list[float], clicks: int) -> list[dict]:
