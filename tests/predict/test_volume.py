@@ -401,6 +401,30 @@ def test_correction_region_stays_within_a_band_twice_the_clicks_depth(session, m
     assert changed[12].sum() < (rectangle & (~before[12] if positive else before[12].astype(bool))).sum()
 
 
+def test_positive_edit_followed_past_the_objects_end_stops_within_the_clicks_depth(monkeypatch):
+    """A bright prism on slices 2..21, segmented only on slices 8..14 and up to x 33; a positive click 2 pixels right
+    of the mask on slice 14 adds the missed part there within d + 1 = 3 of the border, and its follow beyond the
+    object's ends keeps within that depth in 3D (three slices past each end, then the follow stops), where before it
+    added the whole prism on every slice to the prism's ends."""
+    import medseg.predict.volume as volume_module
+
+    vol = np.full(SHAPE, 20, np.uint8)
+    vol[2:22, 20:41, 20:41] = 200
+    s = VolumeSession(fake_predictor())
+    s.set_volume(vol)
+    s.add_box3d(20, 20, 8, 34, 40, 14)
+    before = s.object_mask(1).astype(bool)
+    assert np.flatnonzero(before.any(axis=(1, 2))).tolist() == list(range(8, 15))
+    assert np.flatnonzero(before[14].any(axis=0)).max() == 33
+    monkeypatch.setattr(volume_module, "segment_click", _region_under_click(slice(20, 41), slice(34, 41)))
+    s.add_point(35, 30, 14, positive=True)
+    changed = s.object_mask(1).astype(bool) & ~before
+    assert changed[14, 30, 34:37].all() and not changed[14, :, 37:].any()
+    assert np.flatnonzero(changed.any(axis=(1, 2))).tolist() == list(range(5, 18))
+    assert changed[15, 30, 35] and not changed[15, :, 36:].any()  # lift 1: within sqrt(8) of slice 14's mask
+    assert changed[17, 30, 33] and not changed[17, :, 34:].any()  # lift 3: its projection only
+
+
 def test_depth_from_border_and_banded():
     from medseg.predict.correct import banded, depth_from_border
 
