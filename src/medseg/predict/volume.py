@@ -526,16 +526,21 @@ class VolumeSession:
         sx, sy, sz = self._volume().spacing
         z_step = sz / float(np.sqrt(sx * sy))
 
+        kept: dict[int, np.ndarray] = {}  # slice -> its part within the band, computed once
+
+        def in_band(part: np.ndarray, zz: int) -> np.ndarray:
+            if zz not in kept:
+                kept[zz] = band_3d(part, masks, zz, point.positive, width, z_step)
+            return kept[zz]
+
         def acceptable(part: np.ndarray, zz: int) -> bool:
-            if width is not None and not masks.get(zz, empty).any() and \
-                    not band_3d(part, masks, zz, point.positive, width, z_step).any():
+            if width is not None and not masks.get(zz, empty).any() and not in_band(part, zz).any():
                 return False  # past the band's reach beyond the object's end: the follow stops there
             return within_limits(part, masks.get(zz, empty), point.positive, reference)
 
         edit = follow(self._decode, z, region, (0, self.shape[0] - 1), changes, acceptable)
         if width is not None:
-            edit = MappingProxyType({zz: band_3d(part, masks, zz, point.positive, width, z_step)
-                                     for zz, part in edit.items()})
+            edit = MappingProxyType({zz: in_band(part, zz) for zz, part in edit.items()})
         return Edit(point.positive, edit), prior
 
     def _redecode(self, obj: ObjectState, point: Point) -> SliceResult:
