@@ -105,9 +105,13 @@ def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = 
               image: np.ndarray | None = None) -> list[float]:
     """Dice after each of n clicks (first at the deepest pixel unless a box starts), corrections at the deepest
     pixel of the largest error, previous logits as the mask prompt; with a box, Dice of the box first."""
+    from medseg.predict.zoom import on_slice
+
+    # as medseg.predict.segment: small boxes decoded from magnified crops (medseg.predict.zoom)
+    decode = on_slice(p, image) if image is not None else (lambda _z=0, **kw: p.predict(**kw))
     pts, labs, prior, out = [], [], None, []
     if box is not None:
-        pred = p.predict(box=box)
+        pred = decode(box=box)
         out.append(dice(pred.masks[0], truth))
         prior, mask = pred.low_res_logits[:1], pred.masks[0]
     else:
@@ -129,7 +133,7 @@ def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = 
             mask, prior = res.mask, res.logits
             box_k = widened_box(res.mask, 0)  # as medseg.predict.segment: later clicks keep the seed's tight box
         else:
-            pred = p.predict(box=box if box is not None else (box_k if not p.direct_clicks else None),
+            pred = decode(box=box if box is not None else (box_k if not p.direct_clicks else None),
                              points=np.array(pts, np.float32), point_labels=np.array(labs), mask_input=prior,
                              correction=prior is not None)
             mask, prior = pred.masks[0], pred.low_res_logits[:1]
@@ -166,7 +170,7 @@ def eval_2d(p: Predictor) -> dict[str, dict[str, list[float]]]:
             r["1 point"].append(pts[0])
             r["3 points"].append(pts[2])
             r["5 points"].append(pts[4])
-            bp = clicks_2d(p, m, 2, box)
+            bp = clicks_2d(p, m, 2, box, image=image)
             r["box"].append(bp[0])
             r["box + 2 points"].append(bp[2])
     return res
@@ -214,7 +218,12 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true", help="only write the report of the --merge results")
     ap.add_argument("--encodes", default=None, help="folder keeping slice embeddings between runs")
     ap.add_argument("--merge", action="append", help="results.json of an earlier run to report beside this one")
+    ap.add_argument("--no-zoom", action="store_true", help="every decode on the whole slice (medseg.predict.zoom off)")
     args = ap.parse_args()
+    if args.no_zoom:
+        from medseg.predict import zoom
+
+        zoom.ON = False
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store: dict = {}

@@ -3,14 +3,23 @@
 The lesions medseg can fetch are large in pixels (RIDER's lung tumour is ~100 px across, pycerr's 33-100 px).
 Lesions in practice are often a few pixels to a few tens of pixels across. Here each tumour's volume is cropped to
 its slices (8 around) and resampled in-plane by ``--scales`` (linear for the image, the label's linear resample
-> 0.5; the spacing grows by 1 / scale and the origin moves to the first slice kept). Each scaled case then runs the
-CVPR25 3D protocol (first click at the deepest voxel, each later click at the deepest voxel of the largest error, no
-box) and the tight 3D box protocol (``medseg.evaluate.protocols``).
+> 0.5; the spacing grows by 1 / scale and the origin moves to the first slice kept).
+
+The model sees a slice resized so that its longer side is 256 pixels, so what makes a lesion small for it is its
+size against the field of view, not its pixels. Resampling a cropped case shrinks the field of view with the lesion
+(pycerr's cases are crops of 136-204 pixels: at 1/4 a lesion of 9 pixels still spans 60 model pixels). So
+``--fov 512`` (the default) pads each slice back to a 512 x 512 matrix, as a CT's, with the volume's minimum (air):
+at scale 1 each lesion has its true pixel size in a typical CT matrix, at 1/2 and 1/4 it is a smaller lesion in
+the same field of view. ``--fov 0`` keeps the crops as they are (the table of 2026-12-05, stop 33).
+
+Each scaled case then runs the CVPR25 3D protocol (first click at the deepest voxel, each later click at the deepest
+voxel of the largest error, no box) and the tight 3D box protocol (``medseg.evaluate.protocols``). ``--no-zoom``
+turns off the decoding of small objects from magnified crops (``medseg.predict.zoom``), for the before column.
 
 Cases: RIDER lung CT (manual SEG, CC BY 4.0) and pycerr radiomics phantom pat_1-4 (CC BY-NC 3.0: evaluation only,
 never trained on). Prints a markdown table and writes it with the raw numbers to --out.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/small_lesions.py [--scales 1,0.5,0.25] [--clicks 10]
+    PYTHONPATH=src .venv/bin/python benchmarks/small_lesions.py [--scales 1,0.5,0.25] [--clicks 10] [--fov 512]
 """
 
 from __future__ import annotations
@@ -35,9 +44,10 @@ CASES = (("rider_lung", "seg_manual"), ("radiomics_phantom", "pat_1"), ("radiomi
 MARGIN = 8  # slices kept beyond the lesion's first and last
 
 
-def scaled(image: Image, truth: np.ndarray, scale: float) -> tuple[Image, np.ndarray]:
+def scaled(image: Image, truth: np.ndarray, scale: float, fov: int = 0) -> tuple[Image, np.ndarray]:
     """The lesion's slices (MARGIN around), resampled in-plane by ``scale``: the spacing grown by 1 / scale, the origin
-    moved to the first slice kept."""
+    moved to the first slice kept. With ``fov``, each slice is then padded (centred, with the volume's minimum: air
+    in CT) to at least ``fov`` x ``fov`` pixels, the origin moved back by the padding."""
     from scipy import ndimage
 
     zs = np.flatnonzero(truth.any(axis=(1, 2)))
@@ -49,16 +59,24 @@ def scaled(image: Image, truth: np.ndarray, scale: float) -> tuple[Image, np.nda
         mask = ndimage.zoom(mask, (1, scale, scale), order=1)
     g = image.geometry
     spacing = (g.spacing[0] / scale, g.spacing[1] / scale, g.spacing[2])
-    origin = tuple(float(v) for v in np.asarray(g.origin) + np.reshape(g.direction, (3, 3))[:, 2] * lo * g.spacing[2])
-    return Image(array, Geometry(spacing, origin, g.direction)), mask > 0.5
+    axes = np.reshape(g.direction, (3, 3))
+    origin = np.asarray(g.origin, float) + axes[:, 2] * lo * g.spacing[2]
+    (h, w), before = array.shape[1:], (0, 0)
+    if fov and max(h, w) < fov:
+        before = ((max(fov, h) - h) // 2, (max(fov, w) - w) // 2)
+        pad = ((0, 0), (before[0], max(fov, h) - h - before[0]), (before[1], max(fov, w) - w - before[1]))
+        array = np.pad(array, pad, constant_values=float(image.array.min()))
+        mask = np.pad(mask, pad)
+        origin = origin - axes[:, 0] * before[1] * spacing[0] - axes[:, 1] * before[0] * spacing[1]
+    return Image(array, Geometry(spacing, tuple(float(v) for v in origin), g.direction)), mask > 0.5
 
 
-def run(predictor, scales: list[float], clicks: int) -> list[dict]:
+def run(predictor, scales: list[float], clicks: int, fov: int = 0) -> list[dict]:
     rows = []
     jobs = [(ds, case, s) for ds, case in CASES for s in scales]
     for ds, case, scale in tqdm(jobs, unit="case", desc="small lesions"):
         source = load_labelled(ds, [case])[0]
-        image, truth = scaled(source.image, source.labels == 1, scale)
+        image, truth = scaled(source.image, source.labels == 1, scale, fov)
         labels = truth.astype(np.uint8)
         rng = np.random.default_rng(0)
         out = run_case("interactive", predictor, image, labels, [1],
@@ -93,15 +111,23 @@ def main() -> None:
     ap.add_argument("--clicks", type=int, default=10)
     ap.add_argument("--model", default="litemedsam-interactive")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--fov", type=int, default=512, help="pad slices to this many pixels a side (0: no padding)")
+    ap.add_argument("--no-zoom", action="store_true", help="every decode on the whole slice (medseg.predict.zoom off)")
     args = ap.parse_args()
+    if args.no_zoom:
+        from medseg.predict import zoom
+
+        zoom.ON = False
     predictor = load_predictor(args.model)
-    rows = run(predictor, [float(v) for v in args.scales.split(",")], args.clicks)
+    rows = run(predictor, [float(v) for v in args.scales.split(",")], args.clicks, args.fov)
     table = report(rows, args.clicks)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "results.json", json.dumps(rows, indent=1) + "\n")
+    setting = f"{args.model}, {args.clicks} clicks, field of view {args.fov or 'as cropped'}" + (
+        ", zoom off" if args.no_zoom else "")
     write_text(out / "README.md", f"# Clicks vs a tight 3D box on smaller lesions\n\nWritten by "
-               f"`benchmarks/small_lesions.py` ({args.model}, {args.clicks} clicks). Machine: {describe_machine()}."
+               f"`benchmarks/small_lesions.py` ({setting}). Machine: {describe_machine()}."
                f"\n\n{table}\n")
     print(table)
 

@@ -26,3 +26,20 @@ def test_scaled_crops_the_lesions_slices_and_grows_the_spacing():
     assert abs(len(ys) - 16) <= 1 and abs(len(xs) - 8) <= 1  # half the lesion's rows and columns
     same, same_mask = scaled(image, truth, 1.0)
     assert np.array_equal(same.array, array[20 - MARGIN:31 + MARGIN]) and np.array_equal(same_mask, truth[12:39])
+
+
+def test_scaled_pads_to_the_field_of_view_keeping_world_positions():
+    array = np.random.default_rng(0).normal(0, 100, (40, 64, 48)).astype(np.float32)
+    truth = np.zeros(array.shape, bool)
+    truth[20:25, 30:34, 10:14] = True
+    direction = (0, 1, 0, 1, 0, 0, 0, 0, 1)  # x along world y, y along world x
+    image = Image(array, Geometry((0.8, 0.7, 3.0), (1.0, 2.0, 3.0), direction))
+    out, mask = scaled(image, truth, 0.5, fov=128)
+    assert out.array.shape == (5 + 2 * MARGIN, 128, 128) and mask.shape == out.array.shape
+    assert out.array[:, 0, 0].min() == array.min()  # padded with the volume's minimum
+    # voxel (x=0, y=0, slice 0) of the scaled crop is at padded index (x=52, y=48) and keeps its world position
+    crop, _ = scaled(image, truth, 0.5)
+    axes = np.reshape(direction, (3, 3))
+    moved = np.asarray(out.geometry.origin) + axes[:, 0] * 52 * 1.6 + axes[:, 1] * 48 * 1.4
+    assert np.allclose(moved, crop.geometry.origin)
+    assert np.array_equal(out.array[:, 48:80, 52:76], crop.array)

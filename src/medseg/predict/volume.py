@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -43,6 +44,8 @@ from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent,
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.segment import window_for
+from medseg.predict.zoom import SMALL, TINY, Crop, Zoomed, crop_for, holds
+from medseg.predict.zoom import decode as zoomed_decode
 from medseg.preprocess.window import WindowChoice, WindowedVolume
 from medseg.prompts import Box, Box3D, Point, check_box, check_point, check_slice, clip_box3d
 from medseg.validate import coordinates, number
@@ -149,6 +152,7 @@ class VolumeSession:
         self.messages: list[str] = []
         self.image: Image | None = None
         self.text_router = None  # medseg.text.routes.Router, made by the first add_text
+        self._crop: Crop | None = None  # the crop decodes run in (medseg.predict.zoom): see _zoomed
         self.text_refine: str | None = None  # add_text's default refinement (None: medseg.text's)
         self._vol: _Volume | None = None
 
@@ -182,24 +186,47 @@ class VolumeSession:
             raise RuntimeError("call set_volume() first")
         return self._vol
 
-    def _encode(self, key: int | Plane):
+    def _encode(self, key: int | Plane | Zoomed):
+        return self.predictor.embed(self._image(key))
+
+    def _image(self, key: int | Plane | Zoomed) -> np.ndarray:
+        """The 0..255 image of a slice, a plane, or a crop of either."""
         data = self._volume().data
-        return self.predictor.embed(key.image(data) if isinstance(key, Plane) else data[key])
+        crop = None
+        if isinstance(key, Zoomed):
+            key, crop = key.key, key.crop
+        image = key.image(data) if isinstance(key, Plane) else data[key]
+        return image if crop is None else image[crop[0]:crop[2], crop[1]:crop[3]]
 
     def _reading_ahead(self, order: list[int]):
-        """Slices of ``order`` are encoded ahead while inside, where the engine can (``open_lanes``)."""
-        data = self._volume().data
-        return self.cache.reading_ahead(order, lambda todo: self.predictor.read_ahead(todo, data.__getitem__))
+        """Slices of ``order`` are encoded ahead while inside, where the engine can (``open_lanes``); inside
+        ``_zoomed`` on a small object, its crops of those slices."""
+        if isinstance(self._crop, tuple):
+            order = [Zoomed(z, self._crop) for z in order]
+        return self.cache.reading_ahead(order, lambda todo: self.predictor.read_ahead(todo, self._image))
+
+    @contextmanager
+    def _zoomed(self, xy: np.ndarray | None, holding: Point | None = None, small: float = SMALL) -> Iterator[None]:
+        """Decodes inside run in the crop of the xy box (x0, y0, x1, y1) when it is under ``small`` model pixels
+        (``medseg.predict.zoom``), all of them in that one crop; on whole slices when the box is not small, is None,
+        or its crop does not hold the ``holding`` click."""
+        before = self._crop
+        crop = None if xy is None else crop_for(xy, self.shape[1:], self.predictor.input_size, small)
+        self._crop = crop if holding is None or holds(crop, holding.x, holding.y) else None
+        try:
+            yield
+        finally:
+            self._crop = before
 
     def _decode(self, z: int, **prompts) -> Prediction:
-        self.predictor.set_embedding(self.cache.get(z), self.shape[1:])
-        return self.predictor.predict(**prompts)
+        """A decode on slice z's cached embedding, or on the small object's magnified crop of it (``_zoomed``)."""
+        return zoomed_decode(self.predictor, self.cache.get, z, self.shape[1:], crop=self._crop, **prompts)
 
     def _plane_decoder(self, plane: Plane):
         """(the plane's 0..255 image, a decode function on its cached embedding)."""
         image = plane.image(self._volume().data)
 
-        def decode(_z: int, **prompts) -> Prediction:
+        def decode(_z: int, **prompts) -> Prediction:  # whole planes: they serve a lone click's choice
             self.predictor.set_embedding(self.cache.get(plane), image.shape)
             return self.predictor.predict(**prompts)
 
@@ -288,8 +315,11 @@ class VolumeSession:
         xy = box.box2d().as_array()
         track = Track(box.z0, box.z1, limits=xy, fallback=xy, bounded=True)
         pts, labels = prop.click_arrays(clicks if prompt_clicks else ())
-        # The seed slice is read ahead with the rest: its encode runs beside the next slice's.
-        with self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
+        # The seed slice is read ahead with the rest: its encode runs beside the next slice's. A small object's
+        # decodes all run in its box's crop: a user's box under SMALL model pixels, a click's under TINY (crops of
+        # lone clicks' boxes of 20-30 model pixels lost Dice on the held-out caudate and hippocampus).
+        small = TINY if kind == "point" else SMALL
+        with self._zoomed(xy, small=small), self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
             pred = self._decode(z, box=prop.with_clicks(xy, clicks) if prompt_clicks else xy, points=pts,
                                 point_labels=labels)
             seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
@@ -312,7 +342,8 @@ class VolumeSession:
         check_box(Box(*box, z=z), (h, w))
         xy = np.asarray(box, np.float32)
         cfg = prop.config(propagation or self.propagation)
-        seed = prop.result_of(self._decode(z, box=xy), xy, best=0)
+        with self._zoomed(xy):
+            seed = prop.result_of(self._decode(z, box=xy), xy, best=0)
         if not propagate or cfg.method == "baseline" or not seed.area:
             track = Track(0, depth - 1) if propagate else Track(z, z)
             return self._new_object("box", z, track, cfg, seed)
@@ -458,7 +489,11 @@ class VolumeSession:
         z = int(point.z)
         clicks = dict(obj.clicks)
         clicks[z] = clicks.get(z, ()) + (point,)
-        edit, prior = self._edit(obj, point)
+        # a correction's decodes (its region's proposals, the follow) run in the object's own crop when the object is
+        # under TINY model pixels and the click lies in it, else on whole slices (the correction rules were measured
+        # there; crops of 20-30 model-pixel objects lost Dice), never in crops of their own small boxes
+        with self._zoomed(self._xy_extent(obj), holding=point, small=TINY):
+            edit, prior = self._edit(obj, point)
         priors = dict(obj.priors) if prior is None else {**obj.priors, z: prior}
         grown = None
         if point.positive and obj.kind == "point" and obj.track.limits is not None:
@@ -472,16 +507,27 @@ class VolumeSession:
         self._commit(replace(self.state, objects=objects))
         return obj.label
 
+    @staticmethod
+    def _xy_extent(obj: ObjectState) -> np.ndarray | None:
+        """(x0, y0, x1, y1) of the object's masks over all its slices, or None."""
+        if not obj.masks:
+            return None
+        rows = np.any([m.any(axis=1) for m in obj.masks.values()], axis=0)
+        cols = np.any([m.any(axis=0) for m in obj.masks.values()], axis=0)
+        (r0, r1), (c0, c1) = np.flatnonzero(rows)[[0, -1]], np.flatnonzero(cols)[[0, -1]]
+        return np.array([c0, r0, c1, r1], np.float32)
+
     def _rebox(self, obj: ObjectState, xy: np.ndarray) -> ObjectState:
         """``obj`` segmented again inside its grown xy box over the same slices, from its seed slice; its clicks
         and edits are kept (they apply on top, ``_final``)."""
         track = Track(obj.track.z_lo, obj.track.z_hi, limits=xy, fallback=xy, bounded=True)
         z = obj.seed_z
-        with self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
+        with self._zoomed(xy, small=TINY if obj.kind == "point" else SMALL), \
+                self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
             seed = prop.result_of(self._decode(z, box=xy), xy, xy if obj.propagation.method == "default" else None,
                                   best=0)
-        obj = replace(obj, track=track, ref_area=max(seed.area, 1), slices=MappingProxyType({z: seed}))
-        return self._run(obj, z, (1, -1))
+            obj = replace(obj, track=track, ref_area=max(seed.area, 1), slices=MappingProxyType({z: seed}))
+            return self._run(obj, z, (1, -1))
 
     def _edit(self, obj: ObjectState, point: Point) -> tuple[Edit, np.ndarray | None]:
         """The region edit a click asks for (see ``medseg.predict.correct``), and the logits of the slice's

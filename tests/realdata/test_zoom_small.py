@@ -1,0 +1,53 @@
+"""Small objects decoded from magnified crops (medseg.predict.zoom) on real images, LiteMedSAM.
+
+The 40 smallest of the 125 stardist nuclei (512 x 512 fluorescence, 12-26 pixels across: 6-13 model pixels),
+a tight box each, through ``segment_2d`` (what ``medseg segment`` runs). Measured 2026-12-05: mean Dice 0.717
+on whole slices, 0.819 from crops (all 125: 0.803 -> 0.876).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from medseg.data import sample
+from medseg.io import read_image
+from medseg.predict import zoom
+from medseg.predict.segment import segment_2d
+from medseg.prompts import ObjectPrompts, box_from_mask
+
+pytestmark = pytest.mark.realdata
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
+
+
+def smallest_nuclei(count: int) -> tuple[np.ndarray, list[int]]:
+    truth = tifffile.imread(sample.path("nuclei", "mask2d.tif"))
+    ids = [int(i) for i in np.unique(truth) if i]
+    side = {i: max(np.ptp(np.nonzero(truth == i)[0]), np.ptp(np.nonzero(truth == i)[1])) + 1 for i in ids}
+    return truth, sorted(ids, key=lambda i: (side[i], i))[:count]
+
+
+def segmented(predictor, truth: np.ndarray, ids: list[int]) -> list[float]:
+    image = read_image(sample.path("nuclei", "img2d.tif"))
+    result = segment_2d(predictor, image, [ObjectPrompts(box=box_from_mask(truth == i)) for i in ids])
+    return [dice(result.labels == k, truth == i) for k, i in enumerate(ids, start=1)]  # nuclei do not touch
+
+
+@pytest.fixture(scope="module")
+def fast():
+    from medseg.predict.predictor import load_predictor
+
+    return load_predictor("litemedsam")  # the engine medseg segment runs (40 crop encodes: ~1 s each eager)
+
+
+def test_small_nuclei_gain_from_crops(fast, monkeypatch):
+    truth, ids = smallest_nuclei(40)
+    zoomed = segmented(fast, truth, ids)
+    monkeypatch.setattr(zoom, "ON", False)
+    whole = segmented(fast, truth, ids)
+    assert np.mean(zoomed) >= 0.78  # measured 0.819
+    assert np.mean(zoomed) >= np.mean(whole) + 0.06  # whole slices: 0.717
