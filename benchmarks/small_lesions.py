@@ -10,7 +10,10 @@ size against the field of view, not its pixels. Resampling a cropped case shrink
 (pycerr's cases are crops of 136-204 pixels: at 1/4 a lesion of 9 pixels still spans 60 model pixels). So
 ``--fov 512`` (the default) pads each slice back to a 512 x 512 matrix, as a CT's, with the volume's minimum (air):
 at scale 1 each lesion has its true pixel size in a typical CT matrix, at 1/2 and 1/4 it is a smaller lesion in
-the same field of view. ``--fov 0`` keeps the crops as they are (the table of 2026-12-05, stop 33).
+the same field of view. ``--fov 0`` keeps the crops as they are (the table of 2026-12-05, stop 33). Padding with
+air is itself unnatural for pycerr's crops: their tissue becomes a bright rectangle in the dark, a salient object
+that a lone click's box proposals can take (pat_3 at scale 1: one click 0.06 padded, 0.55-0.71 cropped); RIDER's
+slices, a whole chest in air, stay natural. Read the box columns, and RIDER's clicks.
 
 Each scaled case then runs the CVPR25 3D protocol (first click at the deepest voxel, each later click at the deepest
 voxel of the largest error, no box) and the tight 3D box protocol (``medseg.evaluate.protocols``). ``--no-zoom``

@@ -87,6 +87,20 @@ def test_session_segments_a_small_object_from_crops():
     assert len(set(crops)) == len(crops)  # each crop encoded once
 
 
+def test_3d_objects_zoom_only_under_tiny():
+    # a box of 40 px on a 512 slice (20 model px) is zoomed in 2D (under SMALL) but not in a VolumeSession: in 3D,
+    # tumours of 16-32 model px lost as often as they gained from crops (benchmarks/results/interactive/zoom.md)
+    box2d = [280, 180, 319, 219]
+    assert zoom.crop_for(box2d, (512, 512), 256) is not None
+    assert zoom.crop_for(box2d, (512, 512), 256, zoom.TINY) is None
+    vol, _ = small_volume()
+    session = VolumeSession(fake_predictor(), progress=False)
+    session.set_volume(vol)
+    session.add_box3d(280, 180, 1, 319, 219, 4)
+    session.add_box(2, (280, 180, 319, 219))
+    assert session.cache.encoded and not any(isinstance(k, zoom.Zoomed) for k in session.cache.encoded)
+
+
 def test_session_without_zoom_is_coarser(monkeypatch):
     vol, truth = small_volume()
     monkeypatch.setattr(zoom, "ON", False)

@@ -44,7 +44,7 @@ from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent,
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.segment import window_for
-from medseg.predict.zoom import SMALL, TINY, Crop, Zoomed, crop_for, holds
+from medseg.predict.zoom import TINY, Crop, Zoomed, crop_for, holds
 from medseg.predict.zoom import decode as zoomed_decode
 from medseg.preprocess.window import WindowChoice, WindowedVolume
 from medseg.prompts import Box, Box3D, Point, check_box, check_point, check_slice, clip_box3d
@@ -206,12 +206,12 @@ class VolumeSession:
         return self.cache.reading_ahead(order, lambda todo: self.predictor.read_ahead(todo, self._image))
 
     @contextmanager
-    def _zoomed(self, xy: np.ndarray | None, holding: Point | None = None, small: float = SMALL) -> Iterator[None]:
-        """Decodes inside run in the crop of the xy box (x0, y0, x1, y1) when it is under ``small`` model pixels
+    def _zoomed(self, xy: np.ndarray | None, holding: Point | None = None) -> Iterator[None]:
+        """Decodes inside run in the crop of the xy box (x0, y0, x1, y1) when it is under TINY model pixels
         (``medseg.predict.zoom``), all of them in that one crop; on whole slices when the box is not small, is None,
         or its crop does not hold the ``holding`` click."""
         before = self._crop
-        crop = None if xy is None else crop_for(xy, self.shape[1:], self.predictor.input_size, small)
+        crop = None if xy is None else crop_for(xy, self.shape[1:], self.predictor.input_size, TINY)
         self._crop = crop if holding is None or holds(crop, holding.x, holding.y) else None
         try:
             yield
@@ -316,10 +316,9 @@ class VolumeSession:
         track = Track(box.z0, box.z1, limits=xy, fallback=xy, bounded=True)
         pts, labels = prop.click_arrays(clicks if prompt_clicks else ())
         # The seed slice is read ahead with the rest: its encode runs beside the next slice's. A small object's
-        # decodes all run in its box's crop: a user's box under SMALL model pixels, a click's under TINY (crops of
-        # lone clicks' boxes of 20-30 model pixels lost Dice on the held-out caudate and hippocampus).
-        small = TINY if kind == "point" else SMALL
-        with self._zoomed(xy, small=small), self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
+        # decodes all run in its box's crop, under TINY model pixels (in 3D, crops of 16-32 model-pixel objects lost
+        # as often as they gained: see medseg.predict.zoom).
+        with self._zoomed(xy), self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
             pred = self._decode(z, box=prop.with_clicks(xy, clicks) if prompt_clicks else xy, points=pts,
                                 point_labels=labels)
             seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
@@ -492,7 +491,7 @@ class VolumeSession:
         # a correction's decodes (its region's proposals, the follow) run in the object's own crop when the object is
         # under TINY model pixels and the click lies in it, else on whole slices (the correction rules were measured
         # there; crops of 20-30 model-pixel objects lost Dice), never in crops of their own small boxes
-        with self._zoomed(self._xy_extent(obj), holding=point, small=TINY):
+        with self._zoomed(self._xy_extent(obj), holding=point):
             edit, prior = self._edit(obj, point)
         priors = dict(obj.priors) if prior is None else {**obj.priors, z: prior}
         grown = None
@@ -522,7 +521,7 @@ class VolumeSession:
         and edits are kept (they apply on top, ``_final``)."""
         track = Track(obj.track.z_lo, obj.track.z_hi, limits=xy, fallback=xy, bounded=True)
         z = obj.seed_z
-        with self._zoomed(xy, small=TINY if obj.kind == "point" else SMALL), \
+        with self._zoomed(xy), \
                 self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
             seed = prop.result_of(self._decode(z, box=xy), xy, xy if obj.propagation.method == "default" else None,
                                   best=0)

@@ -6,17 +6,19 @@ small object (a box whose longer side is under SMALL model pixels) is decoded fr
 around it, SIDE_PER_BOX times the box's longer side, encoded on its own (resized to 256 and min-max normalised
 like any slice). The crop's side and corner are snapped to 16 pixels, so that nearby boxes share an encode.
 
-Who zooms: in 3D (``VolumeSession``) the object decides once: a 3D box's (or a lone click's chosen box's) xy
-extent, and for a correction the object's current extent (when the click lies in that crop); all the object's
-decodes then run in that one crop, so each slice costs one crop encode. Big objects, and the proposals of a lone
-click (whose choice was fitted on whole slices), stay on whole slices. In 2D (``medseg segment``) a small box
-and the clicks after it.
+Who zooms: in 3D (``VolumeSession``) an object under TINY model pixels (16: 32 pixels on a 512 slice) decides
+once: a 3D box's (or a 2D box's, or a lone click's chosen box's) xy extent, and for a correction the object's current
+extent (when the click lies in that crop); all the object's decodes then run in that one crop, so each slice costs
+one crop encode. Bigger objects, and the proposals of a lone click (whose choice was fitted on whole slices), stay on
+whole slices. In 2D (``medseg segment``) a box under SMALL model pixels (32) and the clicks after it.
 
-Measured (LiteMedSAM, tight boxes; ``tests/realdata/test_zoom_small.py``, ``benchmarks/small_lesions.py``):
-the 125 stardist nuclei (512 x 512 fluorescence, 10-39 px across) through ``medseg segment``'s 2D path, mean Dice
-0.803 -> 0.876 (the 40 smallest, 10-26 px: 0.717 -> 0.819). The held-out 3D protocol does not change (its
-structures are not small). A crop of tumours 50 model pixels across lost Dice in a trial (RIDER 2D 0.845 ->
-0.813), hence SMALL.
+Measured (LiteMedSAM, tight boxes; ``tests/realdata/test_zoom_small.py``, ``benchmarks/small_lesions.py``,
+``benchmarks/results/interactive/zoom.md``): the 125 stardist nuclei (512 x 512 fluorescence, 10-39 px across)
+through ``medseg segment``'s 2D path, mean Dice 0.803 -> 0.876 (the 40 smallest, 10-26 px: 0.717 -> 0.819). In 3D,
+five real tumours resampled into a 512 matrix: tight 3D boxes of objects under 16 model pixels gained on 6 of 7
+(pycerr pat_2 at 9 px 0.014 -> 0.495), those of 16-32 model pixels lost as often as they gained (RIDER at 49 px
+0.843 -> 0.712, pycerr pat_1 at 49 px 0.571 -> 0.784), hence TINY in 3D. A crop of tumours 50 model pixels across
+lost Dice in a trial (RIDER 2D 0.845 -> 0.813), hence SMALL.
 
 Prompts go into the crop and results come back on the slice: masks are pasted into the slice, and the low-res
 logits (the mask prompts of later decodes) are resampled to the slice's own model frame, so a mask prompt
@@ -33,8 +35,8 @@ from typing import Any
 import numpy as np
 
 ON = True  # off: every decode on the whole slice (as before 2026-12-05)
-SMALL = 32.0  # model pixels: a box whose longer side is below this is decoded from a crop
-TINY = 16.0  # model pixels: the same for objects started by a click and for corrections (see VolumeSession)
+SMALL = 32.0  # model pixels: in 2D, a box whose longer side is below this is decoded from a crop
+TINY = 16.0  # model pixels: the same in 3D, for every object and its corrections (see VolumeSession)
 SIDE_PER_BOX = 4.0  # the crop's side over the box's longer side
 MIN_SIDE = 32  # pixels: the smallest crop
 OUTSIDE = -20.0  # logits where a frame has no value (as the engines' cropped decodes)
