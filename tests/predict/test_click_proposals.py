@@ -82,6 +82,17 @@ def test_a_correction_region_keeps_the_first_enclosed_mask():
     assert calls == [(0, True), (1, True), (2, True)]  # box + click, stopping at the first enclosed mask
 
 
+def test_a_correction_region_skips_proposals_under_smallest():
+    halves = half_widths(SHAPE)
+    decode, calls = scripted({1: (disc(3), 0.6), 3: (disc(7), 0.7)})
+    # proposal 1 would enclose first; from a half-width of proposal 2 on, proposal 3 answers
+    assert segment_click(decode, 0, 32, 32, SHAPE, climb=False, smallest=halves[2]).area == disc(7).sum()
+    assert calls == [(2, True), (3, True)]
+    decode, calls = scripted({})
+    segment_click(decode, 0, 32, 32, SHAPE, climb=False, smallest=1e9)  # beyond every proposal: the largest alone
+    assert calls == [(len(halves) - 1, True)]
+
+
 @pytest.mark.parametrize("radius", [2, 5, 11])
 def test_the_ring_is_the_4_connected_dilation(radius):
     # SliceStats crops around the mask and uses a city-block distance; it must equal r dilation steps

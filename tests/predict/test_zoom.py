@@ -101,6 +101,29 @@ def test_3d_objects_zoom_only_under_tiny():
     assert session.cache.encoded and not any(isinstance(k, zoom.Zoomed) for k in session.cache.encoded)
 
 
+def test_correction_proposals_start_at_two_cells_in_the_decode_frame(monkeypatch):
+    # a correction's first proposal is 4 model px in half-width: 8 px on a whole 512 slice, at most 1 px in the ring's
+    # crop (magnified 4x or more)
+    import medseg.predict.volume as volume_module
+
+    seen = []
+
+    def region(decode, z, x, y, shape, *args, smallest=0.0, **kwargs):
+        seen.append(smallest)
+        return volume_module.empty_result(shape)
+
+    vol, _ = small_volume()
+    session = VolumeSession(fake_predictor(), progress=False)
+    session.set_volume(vol)
+    monkeypatch.setattr(volume_module, "segment_click", region)
+    small = session.add_box3d(*BOX)
+    crop = zoom.crop_for(session._xy_extent(session._object(small)), (512, 512), 256, zoom.TINY)
+    session.add_point(300, 209, 2, positive=True, obj=small)  # beside the ring, in its crop
+    big = session.add_box3d(0, 0, 1, 140, 140, 4)  # the bright 120-px square: on whole slices
+    session.add_point(125, 60, 2, positive=True, obj=big)
+    assert seen == [4.0 * (crop[2] - crop[0]) / 256, 8.0] and crop[2] - crop[0] <= 64
+
+
 def test_session_without_zoom_is_coarser(monkeypatch):
     vol, truth = small_volume()
     monkeypatch.setattr(zoom, "ON", False)

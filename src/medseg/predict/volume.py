@@ -25,7 +25,7 @@ from tqdm import tqdm
 from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
-from medseg.predict.click import choices, empty_result, segment_click
+from medseg.predict.click import CORRECTION_SMALLEST, choices, empty_result, segment_click
 from medseg.predict.correct import (
     BAND,
     Edit,
@@ -217,6 +217,11 @@ class VolumeSession:
             yield
         finally:
             self._crop = before
+
+    def _model_scale(self) -> float:
+        """Model pixels per slice pixel of the decodes now running (a small object's crop is magnified)."""
+        r0, c0, r1, c1 = self._crop if self._crop is not None else (0, 0, *self.shape[1:])
+        return self.predictor.input_size / max(r1 - r0, c1 - c0)
 
     def _decode(self, z: int, **prompts) -> Prediction:
         """A decode on slice z's cached embedding, or on the small object's magnified crop of it (``_zoomed``)."""
@@ -552,7 +557,8 @@ class VolumeSession:
             region = redone.mask & ~current if point.positive else current & ~redone.mask
             prior = redone.logits
         else:
-            region = segment_click(self._decode, z, point.x, point.y, shape, climb=False).mask
+            region = segment_click(self._decode, z, point.x, point.y, shape, climb=False,
+                                   smallest=CORRECTION_SMALLEST / self._model_scale()).mask
             region = region & ~current if point.positive else region & current
         # a positive region on a slice the object does not reach is measured against its largest slice
         reference = largest_area({k: int(m.sum()) for k, m in masks.items()}) if point.positive else 0
