@@ -28,8 +28,9 @@ GROWTH = 1.4  # ratio between the half-widths of consecutive proposals
 SMALLEST = 4.0  # half-width in pixels of the first proposal
 MARGIN = 2  # pixels a mask must keep from its proposal's border to count as enclosed
 # A correction's region (``climb=False``) starts at proposals of this half-width in model pixels (a box of two
-# embedding cells): on a 512 slice SMALLEST is 2 model pixels, half a cell, and such boxes never gave the region. RIDER
-# CT, 12 corrections: the same masks, 202 -> 166 decodes, median 438 -> 364 ms a click (Intel Xeon, 2 cores).
+# embedding cells): on a 512 slice SMALLEST is 2 model pixels, half a cell. RIDER CT, the 12 corrections of
+# benchmarks/bench_serve.py in process: the same masks, 202 -> 166 decodes, median 438 -> 376 ms a click (Intel Xeon,
+# 2 cores); the held-out 3D protocol is unchanged click for click.
 CORRECTION_SMALLEST = 4.0
 MIN_AREA = 4
 
