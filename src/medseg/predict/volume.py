@@ -201,7 +201,7 @@ class VolumeSession:
     def _reading_ahead(self, order: list[int]):
         """Slices of ``order`` are encoded ahead while inside, where the engine can (``open_lanes``); inside
         ``_zoomed`` on a small object, its crops of those slices."""
-        if isinstance(self._crop, tuple):
+        if self._crop is not None:
             order = [Zoomed(z, self._crop) for z in order]
         return self.cache.reading_ahead(order, lambda todo: self.predictor.read_ahead(todo, self._image))
 
