@@ -2,12 +2,15 @@
 
 latency: RIDER lung CT cropped to 512 x 512 x 100 (slices 116..215, the tumour at 146..187): set_image,
     the first 3D box (the tumour's box: 42 slices encoded), then correction clicks on encoded slices
-    (positive on a missed tumour voxel, negative on a wrong one, alternating), one at a time.
+    (positive on a missed tumour voxel, negative on a wrong one, alternating), one at a time; with --think S,
+    each S seconds after the last answer, as a person looks at it (the server encodes ahead meanwhile; --ahead 0
+    turns that off).
 load: N clients at once on Colin27, each a 3D box on its own AAL structure, then clicks from all clients
     interleaved (each client a thread); latency percentiles over all clicks, errors, server peak memory.
 
 The server runs as its own process (`medseg serve`), so its peak memory (VmHWM) is its own.
-Usage: python benchmarks/bench_serve.py [latency|load|all] [--clients 4] [--clicks 20]
+Usage: python benchmarks/bench_serve.py [latency|load|all] [--clients 4] [--clicks 20] [--think 0] [--ahead 2]
+    [--out latency.json]
 Results: benchmarks/results/serve/{latency,load}.json and README.md lines printed to stdout.
 """
 
@@ -43,11 +46,12 @@ def load_average() -> float:
 class Served:
     """`medseg serve` in a subprocess on a free loopback port."""
 
-    def __init__(self, sessions: int) -> None:
+    def __init__(self, sessions: int, ahead: int = 2) -> None:
         self.port = free_port()
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
         self.proc = subprocess.Popen([sys.executable, "-m", "medseg.cli.main", "serve", "--port", str(self.port),
-                                      "--max-sessions", str(sessions), "--cache-mib", "2048"], env=env,
+                                      "--max-sessions", str(sessions), "--cache-mib", "2048",
+                                      "--ahead", str(ahead)], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.url = f"http://127.0.0.1:{self.port}"
         start = time.monotonic()
@@ -97,12 +101,14 @@ def server_times(session) -> list[float]:
     return found
 
 
-def clicks(session, buf, gt, n: int, times: list[float]) -> int:
+def clicks(session, buf, gt, n: int, times: list[float], think: float = 0.0) -> int:
+    """n correction clicks, each ``think`` seconds after the last answer (a person looking at it)."""
     errors = 0
     for k in range(n):
         where = correction(buf, gt, positive=k % 2 == 0) or correction(buf, gt, positive=k % 2 == 1)
         if where is None:
             break
+        time.sleep(think)
         start = time.perf_counter()
         try:
             session.add_point_interaction(where, include_interaction=k % 2 == 0)
@@ -121,12 +127,12 @@ def dice(a, b) -> float:
     return float(2 * (a & b).sum() / (a.sum() + b.sum()))
 
 
-def latency(n_clicks: int) -> dict:
+def latency(n_clicks: int, think: float = 0.0, ahead: int = 2) -> dict:
     case = load_labelled("rider_lung", ["seg_manual"])[0]
     image = case.image.array[116:216]
     gt = case.labels[116:216] > 0
     spacing = [float(v) for v in reversed(case.image.geometry.spacing)]
-    served = Served(1)
+    served = Served(1, ahead)
     try:
         s = nnInteractiveRemoteInferenceSession(served.url, read_timeout=900)
         t0 = time.perf_counter()
@@ -140,11 +146,13 @@ def latency(n_clicks: int) -> dict:
         d_box = dice(buf > 0, gt)
         times: list[float] = []
         computed = server_times(s)
-        errors = clicks(s, buf, gt, n_clicks, times)
+        time.sleep(think)
+        errors = clicks(s, buf, gt, n_clicks, times, think)
         d_clicks = dice(buf > 0, gt)
         s.close()
         return {"volume": f"RIDER lung CT slices 116..215, {list(image.shape)} (z, y, x), {image.dtype}",
-                "server_startup_s": served.startup, "set_image_s": t_image, "first_box3d_s": t_box,
+                "think_s": think, "ahead": ahead, "server_startup_s": served.startup, "set_image_s": t_image,
+                "first_box3d_s": t_box,
                 "box3d_slices": int(gt.any(axis=(1, 2)).sum()), "dice_box3d": d_box, "dice_after_clicks": d_clicks,
                 "clicks": len(times), "click_median_s": float(np.median(times)), "click_p90_s": pct(times, 90),
                 "click_times_s": times, "click_compute_median_s": float(np.median(computed)),
@@ -214,10 +222,14 @@ def main() -> None:
     ap.add_argument("what", nargs="?", default="all", choices=["latency", "load", "all"])
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--clicks", type=int, default=20)
+    ap.add_argument("--think", type=float, default=0.0, help="latency: seconds between an answer and the next click "
+                    "(a person looking at the result; the server encodes ahead meanwhile)")
+    ap.add_argument("--ahead", type=int, default=2, help="the server's --ahead (0: no idle encodes)")
+    ap.add_argument("--out", default="latency.json", help="latency: file name in benchmarks/results/serve")
     args = ap.parse_args()
     if args.what in ("latency", "all"):
-        r = latency(args.clicks)
-        write_text(OUT / "latency.json", json.dumps(r, indent=1))
+        r = latency(args.clicks, args.think, args.ahead)
+        write_text(OUT / args.out, json.dumps(r, indent=1))
         print(f"latency: set_image {r['set_image_s']:.2f} s, first 3D box ({r['box3d_slices']} slices) "
               f"{r['first_box3d_s']:.1f} s, click median {r['click_median_s'] * 1000:.0f} ms "
               f"(p90 {r['click_p90_s'] * 1000:.0f} ms, {r['clicks']} clicks; on the server "

@@ -64,6 +64,14 @@ def test_threads_split_the_work_without_changing_a_value(native):
     assert np.array_equal(native(x, 2), one) and np.array_equal(native(x, 3), one)
 
 
+def test_stoppable_run_splits_layers_without_changing_a_value(native):
+    # with a stop flag each layer's rows run in pieces, checking the flag between them (a server's idle encodes stop
+    # within a few ms); the pieces must not change a value
+    x = np.random.default_rng(1).random((1, 3, 256, 256), dtype=np.float32)
+    for threads in (1, 2):
+        assert np.array_equal(native(x, threads, ctypes.c_int(0)), native(x, threads))
+
+
 def test_stopped_run_raises_and_bad_shapes_are_refused(native):
     x = np.zeros((1, 3, 256, 256), np.float32)
     with pytest.raises(RuntimeError, match="terminate"):

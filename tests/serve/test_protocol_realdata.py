@@ -127,3 +127,23 @@ def test_slicer_extension_call_sequence(live, colin27):
     leases = len(server.leases)
     s.close()
     assert len(server.leases) == leases - 1  # close releases the slot
+
+
+def test_slices_past_an_objects_ends_are_encoded_while_idle(live, colin27):
+    """After a 3D box the server encodes the two slices past each end of the object while no prompt runs
+    (medseg.serve.idle), so a correction followed past an end does not wait for an encode."""
+    import time
+
+    bg, server = live
+    case, gt = colin27
+    c, buf = connect(bg, case)
+    c.add_bbox_interaction(half_open_box(gt["Amygdala_L"]), include_interaction=True)
+    session = server.leases.get(c._lease_token).state.session
+    zs = np.flatnonzero(buf.any(axis=(1, 2)))
+    past = [int(zs[-1]) + 1, int(zs[-1]) + 2, int(zs[0]) - 1, int(zs[0]) - 2]
+    deadline = time.monotonic() + 120
+    while not all(z in session.cache for z in past):
+        assert time.monotonic() < deadline, [z for z in past if z not in session.cache]
+        time.sleep(0.2)
+    assert session.slices_ahead() == []  # nothing left to encode for this object
+    c.close()

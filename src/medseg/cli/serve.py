@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "is dropped (default 600)")
     p.add_argument("--liveness-timeout", type=float, default=60, help="seconds without any request (heartbeats "
                    "count) before a crashed client's session is dropped (default 60)")
+    p.add_argument("--ahead", type=int, default=2, help="slices past each end of an object to encode while the "
+                   "server is idle, so that a click there does not wait for them (default 2; 0: none)")
     p.add_argument("--model", default=None, help="model name or fine-tuned model.pt (default: the model for "
                    "clicks, see `medseg info`)")
     p.add_argument("--engine", default="auto", help="auto, eager, onnx, openvino or native (default auto)")
@@ -33,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
     number(args.port, "--port", integer=True, minimum=1, maximum=65535, example=1527)
     check_host(args.host, args.api_key)
     limits = Limits(max_sessions=args.max_sessions, cache_mib=args.cache_mib, idle_seconds=args.idle_timeout,
-                    liveness_seconds=args.liveness_timeout)
+                    liveness_seconds=args.liveness_timeout, ahead=args.ahead)
     serve(args.host, args.port, limits, args.api_key, args.model, args.engine)
     return 0

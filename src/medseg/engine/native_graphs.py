@@ -114,7 +114,7 @@ class NativeEncoder:
         self._local = threading.local()  # each calling thread's work buffer (about 48 MiB)
 
     def __call__(self, images: np.ndarray, threads: int, stop: ctypes.c_int | None = None) -> np.ndarray:
-        """Embeddings of ``images``; a nonzero ``stop`` ends the run between layers (RuntimeError)."""
+        """Embeddings of ``images``; a nonzero ``stop`` ends the run within a few ms (RuntimeError)."""
         s = self.side
         if images.ndim != 4 or images.shape[1:] != (3, s, s):
             raise ValueError(f"the encoder takes (B, 3, {s}, {s}) images, got {images.shape}")

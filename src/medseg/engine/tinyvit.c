@@ -116,13 +116,14 @@ static int front(const float *image, int H, int W, Stream *ps, int mid, int c, i
     Dense s1 = take_dense(ps, 3, mid), s2 = take_dense(ps, mid, c);
     float *a = work, *b = work + (size_t)H * W * c;
     StemCtx sc = {&s1, &s2, image, a, H, W};
-    if (parallel(stem_rows, &sc, H, threads)) return 1;
+    int failed = parallel(stem_rows, &sc, H, threads);
+    if (failed) return failed;
     for (int n = 0; n <= blocks; n++) {
         int merging = n == blocks;
         Block bk = take_block(ps, c, merging ? cout : hid, merging ? cout : c);
         BlockCtx bc = {&bk, H, W, merging ? 2 : 1, !merging, a, merging ? tokens : b};
         if (stop && *stop) return 2;
-        if (parallel(block_rows, &bc, H / bc.stride, threads)) return 1;
+        if ((failed = parallel(block_rows, &bc, H / bc.stride, threads))) return failed;
         float *t = a;
         a = b;
         b = t;
@@ -310,9 +311,11 @@ long medseg_encoder_work(const int *dims) {
 }
 
 /* image (3, side, side) -> out (neck, side / 8, side / 8) for LiteMedSAM's layout. Returns 0; 1 if memory
- * or threads ran out; 2 if *stop became nonzero (checked between layers). */
+ * or threads ran out; 2 if *stop became nonzero (checked between layers and between pieces of each layer's
+ * rows, ``running_stop``). */
 int medseg_encoder(const float *image, const float *params, const int *dims, float *work, float *out,
                    int threads, volatile int *stop) {
+    running_stop = stop;
     Dims m = read_dims(dims);
     size_t third = (size_t)medseg_encoder_work(dims) / 3;
     float *pad = work, *xa = work + third, *xb = work + 2 * third;
@@ -335,22 +338,23 @@ int medseg_encoder(const float *image, const float *params, const int *dims, flo
             at.bias = take(&ps, (size_t)heads * ws * ws * ROUND16(ws * ws));
             at.proj = take_dense(&ps, C, C);
             AttnCtx ac = {&at, x, side, side, C, heads, ws};
-            if (parallel(attention_bands, &ac, (side + ws - 1) / ws, threads)) return 1;
+            if ((failed = parallel(attention_bands, &ac, (side + ws - 1) / ws, threads))) return failed;
             ConvCtx cc = {take(&ps, 9 * (size_t)C), 0, x, pad, side, side, C};
             cc.b = take(&ps, C);
             clear_border(pad, side, side, C);
-            if (parallel(pad_rows, &cc, side, threads) || parallel(conv_rows, &cc, side, threads)) return 1;
+            if ((failed = parallel(pad_rows, &cc, side, threads)) || (failed = parallel(conv_rows, &cc, side, threads)))
+                return failed;
             Mlp mlp;
             mlp.norm = take_norm(&ps, C);
             mlp.fc1 = take_dense(&ps, C, hid);
             mlp.fc2 = take_dense(&ps, hid, C);
             MlpCtx mc = {&mlp, x, tokens};
-            if (parallel(mlp_blocks, &mc, (tokens + MLP_TOKENS - 1) / MLP_TOKENS, threads)) return 1;
+            if ((failed = parallel(mlp_blocks, &mc, (tokens + MLP_TOKENS - 1) / MLP_TOKENS, threads))) return failed;
         }
         if (cout) {
             Block bk = take_block(&ps, C, cout, cout);
             BlockCtx bc = {&bk, side, side, stride, 0, x, other};
-            if (parallel(block_rows, &bc, side / stride, threads)) return 1;
+            if ((failed = parallel(block_rows, &bc, side / stride, threads))) return failed;
             float *t = x;
             x = other;
             other = t;
@@ -368,6 +372,7 @@ int medseg_encoder(const float *image, const float *params, const int *dims, flo
     nc.out = out;
     nc.H = nc.W = side;
     clear_border(pad, side, side, m.neck);
-    if (parallel(neck_in, &nc, side, threads) || parallel(neck_out, &nc, side, threads)) return 1;
-    return 0;
+    if ((failed = parallel(neck_in, &nc, side, threads)) || (failed = parallel(neck_out, &nc, side, threads)))
+        return failed;
+    return stop && *stop ? 2 : 0;
 }

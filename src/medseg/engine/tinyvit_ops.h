@@ -222,15 +222,33 @@ static void depthwise_row(int w_out, int stride, int C, const float *top, const 
 /* ---- threads ------------------------------------------------------------------------------------- */
 
 typedef void (*RangeFn)(const void *ctx, int begin, int end, int *failed);
-typedef struct { RangeFn fn; const void *ctx; int begin, end, failed; } Part;
+typedef struct { RangeFn fn; const void *ctx; int begin, end, failed; volatile int *stop; } Part;
+
+/* The stop flag of the encode running on this thread (medseg_encoder sets it): a stoppable run does its parts in
+ * STOP_CHUNKS pieces and gives up between them once the flag is set, so a stop takes effect within a few ms rather
+ * than at the end of a layer (up to 150 ms on one thread). */
+static __thread volatile int *running_stop;
+#define STOP_CHUNKS 8
 
 static void *run_part(void *arg) {
     Part *p = arg;
-    p->fn(p->ctx, p->begin, p->end, &p->failed);
+    if (!p->stop) {
+        p->fn(p->ctx, p->begin, p->end, &p->failed);
+        return 0;
+    }
+    int n = p->end - p->begin, step = n / STOP_CHUNKS > 0 ? n / STOP_CHUNKS : 1;
+    for (int b = p->begin; b < p->end && !p->failed; b += step) {
+        if (*p->stop) {
+            p->failed = 2;
+            break;
+        }
+        p->fn(p->ctx, b, b + step < p->end ? b + step : p->end, &p->failed);
+    }
     return 0;
 }
 
-/* fn over [0, n) in contiguous parts on up to `threads` threads (the caller's is one); nonzero if any failed. */
+/* fn over [0, n) in contiguous parts on up to `threads` threads (the caller's is one); nonzero if any failed (2: the
+ * run was stopped). */
 static int parallel(RangeFn fn, const void *ctx, int n, int threads) {
     Part parts[8];
     pthread_t th[8];
@@ -238,14 +256,15 @@ static int parallel(RangeFn fn, const void *ctx, int n, int threads) {
     if (threads > 8) threads = 8;
     if (threads > n) threads = n;
     if (threads < 1) threads = 1;
-    for (int i = 0; i < threads; i++) parts[i] = (Part){fn, ctx, n * i / threads, n * (i + 1) / threads, 0};
+    for (int i = 0; i < threads; i++)
+        parts[i] = (Part){fn, ctx, n * i / threads, n * (i + 1) / threads, 0, running_stop};
     for (int i = 1; i < threads; i++) started[i] = pthread_create(&th[i], 0, run_part, &parts[i]) == 0;
     for (int i = 1; i < threads; i++)
         if (!started[i]) run_part(&parts[i]);
     run_part(&parts[0]);
     for (int i = 0; i < threads; i++) {
         if (i && started[i]) pthread_join(th[i], 0);
-        failed |= parts[i].failed;
+        if (parts[i].failed > failed) failed = parts[i].failed;
     }
     return failed;
 }

@@ -74,6 +74,14 @@ class EmbeddingCache:
         self._store_new(z, emb)
         return emb
 
+    def add(self, z: Hashable, emb: Any) -> bool:
+        """Keep an embedding of slice z encoded elsewhere (a server's idle encodes) if z is not cached and it fits
+        in the budget without evicting anything; whether it was kept."""
+        if z in self._store or self.nbytes + emb.nbytes > self.budget_bytes:
+            return False
+        self._store_new(z, emb)
+        return True
+
     @contextmanager
     def reading_ahead(self, order: Iterable[Hashable],
                       start: Callable[[list[Hashable]], ReadAhead | None]) -> Iterator[None]:

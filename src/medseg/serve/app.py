@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from medseg.errors import MedsegError
 from medseg.serve.cache import Store
+from medseg.serve.idle import COMPUTE
 from medseg.serve.leases import Full, Gone, Leases
 from medseg.serve.limits import MIB, Limits
 from medseg.serve.target import ServedSession, Target
@@ -43,12 +44,13 @@ class Server:
         self.limits = limits
         self.api_key = api_key
         self.store = Store(limits.cache_mib)
-        self.leases = Leases(self.new_target, limits.max_sessions, limits.idle_seconds, limits.liveness_seconds)
+        self.leases = Leases(self.new_target, limits.max_sessions, limits.idle_seconds, limits.liveness_seconds,
+                             drop=lambda target: COMPUTE.idle.want(target.session, []))
         self.auth = Depends(self._check_key)
 
     def new_session(self) -> ServedSession:
 
-        return ServedSession(self.predictor.twin(), self.store)
+        return ServedSession(self.predictor.twin(), self.store, self.limits.ahead)
 
     def new_target(self) -> Target:
         return Target(self.new_session())

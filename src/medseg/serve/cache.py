@@ -3,7 +3,7 @@ opened (the same volume, windowed the same way) is encoded once.
 
 ``SharedCache`` is an ``EmbeddingCache`` whose store is a view, keyed by the volume's digest, on one
 least-recently-used store with the server's budget (``--cache-mib``). Sessions use it under
-``medseg.serve.target.COMPUTE``, so the store needs no lock of its own.
+``medseg.serve.idle.COMPUTE``, so the store needs no lock of its own.
 """
 
 from __future__ import annotations

@@ -37,13 +37,15 @@ class Leases:
 
     Args:
         make: builds the per-lease state (called outside the registry lock).
+        drop: called with the state of each lease released or reaped (outside the registry lock).
         max_sessions, idle_seconds, liveness_seconds: see ``medseg.serve.limits.Limits``.
         clock: time source (tests pass a fake one).
     """
 
     def __init__(self, make: Callable[[], Any], max_sessions: int, idle_seconds: float, liveness_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, drop: Callable[[Any], None] | None = None) -> None:
         self._make = make
+        self._drop = drop
         self.max_sessions = max_sessions
         self.idle_seconds = idle_seconds
         self.liveness_seconds = liveness_seconds
@@ -88,7 +90,10 @@ class Leases:
 
     def release(self, token: str | None) -> bool:
         with self._mu:
-            return self._leases.pop(token or "", None) is not None
+            lease = self._leases.pop(token or "", None)
+        if lease is not None and self._drop is not None:
+            self._drop(lease.state)
+        return lease is not None
 
     def remaining(self, lease: Lease) -> float:
         return max(0.0, self.idle_seconds - (self._clock() - lease.active))
@@ -99,7 +104,9 @@ class Leases:
         with self._mu:
             dead = [t for t, lease in self._leases.items()
                     if now - lease.seen > self.liveness_seconds or now - lease.active > self.idle_seconds]
-            for token in dead:
-                del self._leases[token]
+            gone = [self._leases.pop(token) for token in dead]
             self.reaped += len(dead)
+        if self._drop is not None:
+            for lease in gone:
+                self._drop(lease.state)
         return len(dead)

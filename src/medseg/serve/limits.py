@@ -26,6 +26,8 @@ class Limits:
         cache_mib: embedding-cache budget shared by all sessions (``medseg.serve.cache``).
         idle_seconds: a lease without a real action (image, prompt, undo, ...) for this long is reaped.
         liveness_seconds: a lease without any request (heartbeats count) for this long is reaped.
+        ahead: slices past each end of an object encoded while the server is idle (``medseg.serve.idle``); 0: the
+            server encodes only what a prompt asks for.
     """
 
     max_sessions: int = 4
@@ -35,6 +37,7 @@ class Limits:
     cache_mib: float = 1024
     idle_seconds: float = 600.0
     liveness_seconds: float = 60.0
+    ahead: int = 2
 
     def __post_init__(self) -> None:
         number(self.max_sessions, "--max-sessions", integer=True, positive=True, maximum=256, example=4)
@@ -43,3 +46,4 @@ class Limits:
                              ("liveness_seconds", "--liveness-timeout")):
             number(getattr(self, name), option, positive=True, maximum=2**30)
         number(self.max_voxels, "max voxels", integer=True, positive=True)
+        number(self.ahead, "--ahead", integer=True, minimum=0, maximum=64, example=2)

@@ -16,22 +16,27 @@ After each action the buffer is compared with the new mask and only the changed 
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Hashable
 
 import numpy as np
 
 from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict.volume import VolumeSession
+from medseg.predict.zoom import Zoomed
 from medseg.serve.cache import SharedCache, Store, digest
+from medseg.serve.idle import COMPUTE
+
+AHEAD = 2  # slices past each end of an object encoded while the server is idle (medseg.serve.idle)
 
 
 class ServedSession(VolumeSession):
     """A VolumeSession whose embeddings live in the server's shared cache (``medseg.serve.cache``)."""
 
-    def __init__(self, predictor: object, store: Store) -> None:
+    def __init__(self, predictor: object, store: Store, ahead: int = AHEAD) -> None:
         super().__init__(predictor)
         self.store = store
+        self.ahead = ahead
 
     def set_volume(self, image: Image | np.ndarray, window: str = "auto"):
         choice = super().set_volume(image, window)
@@ -39,9 +44,29 @@ class ServedSession(VolumeSession):
         self.cache = SharedCache(self._encode, self.store, digest(array, (choice.low, choice.high)))
         return choice
 
-
-# One model, one set of CPU cores: prompts of all sessions run one at a time.
-COMPUTE = threading.Lock()
+    def slices_ahead(self, reach: int | None = None) -> list[tuple[Hashable, np.ndarray]]:
+        """(cache key, image) of the slices not yet encoded that a next click likely needs, most likely first:
+        ``reach`` past each end of every object (where a correction's follow goes beyond what was segmented), then
+        those inside an object's range (an object from a mask or the atlas has none encoded). A small object's keys
+        are its crops of those slices, as its corrections decode them (``medseg.predict.zoom``). ``reach`` defaults
+        to the server's ``--ahead``; 0: none at all."""
+        reach = self.ahead if reach is None else reach
+        if reach <= 0:
+            return []
+        first: list[Hashable] = []  # past the ends
+        then: list[Hashable] = []  # inside the ranges
+        for obj in self.state.objects:
+            zs = [z for z, m in obj.masks.items() if m.any()]
+            if not zs:
+                continue
+            lo, hi = min(zs), max(zs)
+            with self._zoomed(self._xy_extent(obj)):
+                crop = self._crop
+            ends = [z for d in range(1, reach + 1) for z in (hi + d, lo - d) if 0 <= z < self.shape[0]]
+            first += [z if crop is None else Zoomed(z, crop) for z in ends]
+            then += [z if crop is None else Zoomed(z, crop) for z in range(lo, hi + 1)]
+        keys = [key for key in dict.fromkeys(first + then) if key not in self.cache]
+        return [(key, self._image(key)) for key in keys]
 
 
 class Refused(MedsegError):
@@ -89,6 +114,7 @@ class Target:
                             tuple(float(v) for v in np.eye(3).ravel()))
         with COMPUTE:
             self.session.set_volume(Image(volume, geometry))
+            COMPUTE.idle.want(self.session, [])  # what it wanted of the last volume is void
         self.image_shape = tuple(volume.shape)
         self.buffer = None
         self._filled = set()
@@ -132,6 +158,7 @@ class Target:
                               "axial slice, or draw a 3D box")
             else:
                 self.session.add_box3d(x0, y0, z0, x1 - 1, y1 - 1, z1 - 1)
+            self._ahead()
         self.pending = True
 
     def add_point(self, coordinates: object, positive: bool) -> None:
@@ -146,6 +173,7 @@ class Target:
         under = [o.label for o in objects if (m := o.masks.get(z)) is not None and m[y, x]]
         with COMPUTE:
             self.session.add_point(x, y, z, positive=positive, obj=under[-1] if under else None)
+            self._ahead()
         self.pending = True
 
     def add_initial_seg(self, seg: np.ndarray) -> None:
@@ -158,6 +186,8 @@ class Target:
         zs = np.flatnonzero(inside.any(axis=(1, 2)))
         if len(zs):
             self.session.add_mask(inside)  # undo returns to empty
+            with COMPUTE:
+                self._ahead()
         self.buffer[...] = inside  # the client wrote initial_seg into its own buffer already
         self._filled = {int(z) for z in zs}
         self.pending = False
@@ -166,6 +196,8 @@ class Target:
         self._ready()
         if not self.session.undo():
             return False
+        with COMPUTE:
+            self._ahead()
         self.pending = True
         return True
 
@@ -174,10 +206,15 @@ class Target:
         if self.image_shape is None:
             return
         self.session.clear()
+        COMPUTE.idle.want(self.session, [])
         if self.buffer is not None:
             self.buffer.fill(0)
         self._filled = set()
         self.pending = False
+
+    def _ahead(self) -> None:
+        """Under COMPUTE: the slices the next click likely needs are encoded while the server is idle."""
+        COMPUTE.idle.want(self.session, self.session.slices_ahead())
 
     # ----- results ----------------------------------------------------------------------------------
     def sync(self) -> tuple[list[list[int]], np.ndarray] | None:

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from medseg.errors import MedsegError
 from medseg.io.image import Image
 from medseg.serve import niivue
-from medseg.serve.target import COMPUTE
+from medseg.serve.idle import COMPUTE
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": ("index.html", "text/html"), "/viewer.js": ("viewer.js", "text/javascript"),
@@ -260,6 +260,7 @@ class Viewer:
                         label = fn(payload)
                     finally:
                         self.forget_gone()
+                    COMPUTE.idle.want(self.session, self.session.slices_ahead())  # encoded while idle
                     out = {"label": label, "objects": self.objects(), "messages": self.session.messages[-3:]}
                     if centre:  # where the page moves its crosshair: the new object's centre of mass
                         out["centre_mm"] = self.world(np.argwhere(self.session.mask == label).mean(0))
