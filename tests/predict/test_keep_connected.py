@@ -127,3 +127,29 @@ def test_small_objects_in_large_slices(seed):
     seeds = [*foreground_seeds(rng, masks, 2), (4, 10, 10), (3, 0, 70), (6, 40, 109), (5, 80, 5)]
     for subset in (seeds[:1], seeds[2:4], seeds[2:5], seeds):
         assert_same(keep_connected(masks, subset), reference(masks, subset))
+
+
+def test_occupied_rows_and_columns_of_a_union():
+    from medseg.predict.propagate import occupied, widened_box
+
+    rng = np.random.default_rng(3)
+    masks = [rng.random((40, 56)) > 0.995 for _ in range(5)]
+    before = [m.copy() for m in masks]
+    rows, cols = occupied(masks)
+    union = np.any(masks, axis=0)
+    ys, xs = np.nonzero(union)
+    assert np.array_equal(rows, np.unique(ys)) and np.array_equal(cols, np.unique(xs))
+    assert occupied([np.zeros((4, 4), bool)] * 3) is None and occupied([]) is None
+    assert all(np.array_equal(m, b) for m, b in zip(masks, before, strict=True))  # the union is a new array
+    ys, xs = np.nonzero(masks[0])
+    expected = [max(xs.min() - 2.5, 0), max(ys.min() - 2.5, 0), min(xs.max() + 2.5, 55), min(ys.max() + 2.5, 39)]
+    assert np.array_equal(widened_box(masks[0], 2.5), np.array(expected, np.float32))
+
+
+def test_slices_nothing_was_dropped_from_are_the_same_masks():
+    a = np.zeros((6, 6), bool)
+    a[1:3, 1:3] = True
+    b = a.copy()
+    b[5, 5] = True  # a separate component, dropped
+    out = keep_connected({0: a, 1: b}, [(0, 1, 1)])
+    assert out[0] is a and out[1] is not b and not out[1][5, 5] and out[1][1:3, 1:3].all()

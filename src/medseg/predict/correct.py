@@ -116,7 +116,7 @@ def follow(decode: Decode, z: int, region: np.ndarray, z_range: tuple[int, int],
             # only the mask inside the box is kept: the upscaling of the rest is skipped (exact)
             pred = decode(zz, box=box, within=box, only=box) if LOCAL_FOLLOW else decode(zz, box=box, only=box)
             found = crop_to_box(pred.masks[0], box)
-            if found.sum() < MIN_AREA or mask_iou(found, prev) < MIN_OVERLAP:
+            if np.count_nonzero(found) < MIN_AREA or mask_iou(found, prev) < MIN_OVERLAP:
                 break
             part = changes(zz, found)
             if not part.any() or not acceptable(part, zz):
@@ -141,8 +141,8 @@ def z_cut(masks: Mapping[int, np.ndarray], seed_z: int, extent: tuple[int, int],
     if abs(z - seed_z) < CUT_FROM * abs(end - seed_z):  # (past an extent that ends at the seed: always far enough)
         return []
     cut = [k for k in masks if (k - z) * d >= 0]
-    total = sum(int(m.sum()) for m in masks.values())
-    return cut if sum(int(masks[k].sum()) for k in cut) <= CUT_SHARE * total else []
+    total = sum(int(np.count_nonzero(m)) for m in masks.values())
+    return cut if sum(int(np.count_nonzero(masks[k])) for k in cut) <= CUT_SHARE * total else []
 
 
 def disc_edit(current: np.ndarray, col: int, row: int, positive: bool) -> np.ndarray:
@@ -226,11 +226,11 @@ def within_limits(part: np.ndarray, mask: np.ndarray, positive: bool, reference:
     """Whether editing ``part`` into/out of a slice's ``mask`` stays within MAX_ADD / MAX_REMOVE. On a slice
     where the object has no mask, a positive part is measured against ``reference`` (the area of the object's
     largest slice, ``largest_area``; 0: no limit)."""
-    area = int(mask.sum())
+    area = int(np.count_nonzero(mask))
     if positive:
         area = area or reference
-        return area == 0 or part.sum() <= MAX_ADD * area
-    return part.sum() <= MAX_REMOVE * area
+        return area == 0 or np.count_nonzero(part) <= MAX_ADD * area
+    return np.count_nonzero(part) <= MAX_REMOVE * area
 
 
 def largest_area(areas: Mapping[int, int]) -> int:

@@ -18,7 +18,7 @@ Coordinates: slices are (H, W) = (rows, cols); boxes are (x0, y0, x1, y1) inclus
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,7 +48,7 @@ class SliceResult:
 
     @property
     def area(self) -> int:
-        return int(self.mask.sum())
+        return int(np.count_nonzero(self.mask))
 
 
 @dataclass(frozen=True)
@@ -146,12 +146,30 @@ class Decode(Protocol):
 
 def widened_box(mask: np.ndarray, px: float) -> np.ndarray | None:
     """Bounding box of a (H, W) mask widened by px on each side, clipped to the slice; None if empty."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    found = occupied([mask])
+    if found is None:
         return None
-    h, w = mask.shape
-    return np.array([max(xs.min() - px, 0), max(ys.min() - px, 0), min(xs.max() + px, w - 1),
-                     min(ys.max() + px, h - 1)], np.float32)
+    (ys, xs), (h, w) = found, mask.shape
+    return np.array([max(xs[0] - px, 0), max(ys[0] - px, 0), min(xs[-1] + px, w - 1),
+                     min(ys[-1] + px, h - 1)], np.float32)
+
+
+def occupied(masks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sorted row and column indices that hold a True pixel of any of the (H, W) bool masks; None if all are
+    empty. One union and two reductions along its axes: a 512 x 512 mask's ``nonzero`` took 0.45 ms, its two
+    reductions 0.03 ms, and a union of 42 slices is faster than reducing each one."""
+    union, owned = None, False
+    for m in masks:
+        if union is None:
+            union = m
+        elif owned:
+            np.logical_or(union, m, out=union)
+        else:
+            union, owned = np.logical_or(union, m), True
+    if union is None:
+        return None
+    rows = np.flatnonzero(union.any(axis=1))
+    return (rows, np.flatnonzero(union.any(axis=0))) if len(rows) else None
 
 
 def _inside(box: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
@@ -224,8 +242,8 @@ def step(decode: Decode, z: int, prev: SliceResult, track: Track, cfg: Propagati
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two bool masks (0 when both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+    union = np.count_nonzero(np.logical_or(a, b))
+    return float(np.count_nonzero(np.logical_and(a, b)) / union) if union else 0.0
 
 
 def ends(result: SliceResult, ref_area: int, track: Track, cfg: Propagation) -> bool:
@@ -265,8 +283,7 @@ def keep_connected(masks: Mapping[int, np.ndarray], seeds: Sequence[tuple[int, i
     lo, hi = zs[0], zs[-1]
     # Components are found in the masks' bounding box only (every voxel is inside it, so the components are
     # the same): a RIDER tumour's 42 slices of 512 x 512 took 45 ms a correction click, its box a few.
-    rows = np.flatnonzero(np.any([masks[z].any(axis=1) for z in zs], axis=0))
-    cols = np.flatnonzero(np.any([masks[z].any(axis=0) for z in zs], axis=0))
+    rows, cols = occupied(masks[z] for z in zs)
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     stack = np.zeros((hi - lo + 1, y1 - y0, x1 - x0), bool)
     for z in zs:
@@ -284,8 +301,13 @@ def keep_connected(masks: Mapping[int, np.ndarray], seeds: Sequence[tuple[int, i
     kept = np.isin(comp, list(keep))
     out = {}
     for z in zs:
-        if kept[z - lo].any():
-            full = np.zeros_like(masks[z])
-            full[y0:y1, x0:x1] = kept[z - lo]
-            out[z] = full
+        part = kept[z - lo]
+        if not part.any():
+            continue
+        if np.array_equal(part, stack[z - lo]):  # nothing of this slice dropped: the same mask (masks are not
+            out[z] = masks[z]                     # changed in place; edits make new ones)
+            continue
+        full = np.zeros_like(masks[z])
+        full[y0:y1, x0:x1] = part
+        out[z] = full
     return out

@@ -514,12 +514,11 @@ class VolumeSession:
     @staticmethod
     def _xy_extent(obj: ObjectState) -> np.ndarray | None:
         """(x0, y0, x1, y1) of the object's masks over all its slices, or None."""
-        if not obj.masks:
+        found = prop.occupied(obj.masks.values())
+        if found is None:
             return None
-        rows = np.any([m.any(axis=1) for m in obj.masks.values()], axis=0)
-        cols = np.any([m.any(axis=0) for m in obj.masks.values()], axis=0)
-        (r0, r1), (c0, c1) = np.flatnonzero(rows)[[0, -1]], np.flatnonzero(cols)[[0, -1]]
-        return np.array([c0, r0, c1, r1], np.float32)
+        rows, cols = found
+        return np.array([cols[0], rows[0], cols[-1], rows[-1]], np.float32)
 
     def _rebox(self, obj: ObjectState, xy: np.ndarray) -> ObjectState:
         """``obj`` segmented again inside its grown xy box over the same slices, from its seed slice; its clicks
@@ -561,7 +560,7 @@ class VolumeSession:
                                    smallest=CORRECTION_SMALLEST / self._model_scale()).mask
             region = region & ~current if point.positive else region & current
         # a positive region on a slice the object does not reach is measured against its largest slice
-        reference = largest_area({k: int(m.sum()) for k, m in masks.items()}) if point.positive else 0
+        reference = largest_area({k: int(np.count_nonzero(m)) for k, m in masks.items()}) if point.positive else 0
         if not region[row, col] or not within_limits(region, current, point.positive, reference):
             # no region under the click, or one that would take the object over: a small disc instead
             return Edit(point.positive, MappingProxyType({z: disc_edit(current, col, row, point.positive)})), prior
