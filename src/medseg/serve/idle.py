@@ -15,6 +15,7 @@ encode ahead.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 import weakref
@@ -67,6 +68,8 @@ class IdleEncoder:
         with self._cond:
             self._jobs.pop(id(session), None)
             self._jobs[id(session)] = queue
+            if not self._workers:  # at exit, stop them first: a run in native code must not outlive its session
+                atexit.register(self.pause)
             while len(self._workers) < lanes:
                 worker = threading.Thread(target=self._work, name=f"medseg-idle-{len(self._workers)}", daemon=True)
                 self._workers.append(worker)
