@@ -26,8 +26,12 @@ def test_small_budget_training_reproduces_the_reference_and_fp16_keeps_parity(tm
     from medseg.interactive.train import main
 
     out = tmp_path / "run"
-    summary = main(["--out", str(out), "--steps", "8", "--batch-size", "2", "--rounds", "2",
-                    "--only", "nuclei/train_half", "--quiet"])
+    before = torch.get_num_threads()
+    try:
+        summary = main(["--out", str(out), "--steps", "8", "--batch-size", "2", "--rounds", "2",
+                        "--only", "nuclei/train_half", "--quiet"])
+    finally:  # the command sets torch's thread count (--threads); later tests must not inherit it
+        torch.set_num_threads(before)
     after = np.array(summary["val_click_dice_after"])
     assert np.abs(after - REFERENCE_AFTER).max() <= TOLERANCE, after
     assert after.mean() > np.mean(summary["val_click_dice_before"]) + 0.3  # it learnt clicks

@@ -33,11 +33,20 @@ def colin27():
 
 @pytest.fixture(scope="session")
 def live(colin27):
+    import torch
+
+    from medseg.cpu import default_threads
     from medseg.serve.limits import Limits
     from medseg.serve.run import Background, build
 
     case, _ = colin27
-    app, server = build(Limits(max_sessions=4, cache_mib=1024), viewer_scan=case.image)
+    before = torch.get_num_threads()
+    torch.set_num_threads(default_threads())  # the engine takes torch's count: as `medseg serve` starts, whatever
+    try:                                      # an earlier test left
+        app, server = build(Limits(max_sessions=4, cache_mib=1024), viewer_scan=case.image)
+    finally:
+        torch.set_num_threads(before)
+    assert server.predictor.open_lanes() == min(2, default_threads())
     bg = Background(app).start()
     yield bg, server
     bg.stop()

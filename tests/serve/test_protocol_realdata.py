@@ -135,6 +135,8 @@ def test_slices_past_an_objects_ends_are_encoded_while_idle(live, colin27):
     import time
 
     bg, server = live
+    if server.predictor.open_lanes() < 2:
+        pytest.skip("one core: no side-by-side encoder that a prompt could stop, so nothing is encoded ahead")
     case, gt = colin27
     c, buf = connect(bg, case)
     c.add_bbox_interaction(half_open_box(gt["Amygdala_L"]), include_interaction=True)

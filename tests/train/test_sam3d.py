@@ -37,8 +37,12 @@ def one_thread():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny run (2 steps, float32 model file) shared by the tests that only read it."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
-    return train_tiny(tmp_path_factory.mktemp("sam3d"), half=False)
+    try:
+        return train_tiny(tmp_path_factory.mktemp("sam3d"), half=False)
+    finally:  # later tests (a server's engine takes torch's thread count) must not inherit one thread
+        torch.set_num_threads(before)
 
 
 def test_decoder_shapes_and_deep_outputs():
