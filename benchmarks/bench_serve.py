@@ -166,12 +166,12 @@ def latency(n_clicks: int, think: float = 0.0, ahead: int = 2) -> dict:
 STRUCTURES = ["Amygdala_L", "Amygdala_R", "Caudate_L", "Caudate_R", "Putamen_L", "Putamen_R"]
 
 
-def load(n_clients: int, n_clicks: int) -> dict:
+def load(n_clients: int, n_clicks: int, ahead: int = 2) -> dict:
     case = load_labelled("colin27")[0]
     ids = {name: value for value, name in case.names.items()}
     image = case.image.array
     spacing = [float(v) for v in reversed(case.image.geometry.spacing)]
-    served = Served(n_clients)
+    served = Served(n_clients, ahead)
     try:
         clients = []
         for k in range(n_clients):
@@ -210,7 +210,7 @@ def load(n_clients: int, n_clicks: int) -> dict:
                 "structures": STRUCTURES[:n_clients], "box3d_s": box_times, "clicks": len(times),
                 "click_p50_s": pct(times, 50), "click_p90_s": pct(times, 90), "click_p99_s": pct(times, 99),
                 "click_max_s": max(times) if times else None, "clicks_per_s": len(times) / wall,
-                "errors": sum(errors), "dice_after_clicks": dices, "server_peak_mib": served.peak_mib(),
+                "errors": sum(errors), "dice_after_clicks": dices, "ahead": ahead, "server_peak_mib": served.peak_mib(),
                 "machine": describe_machine(), "load_average_1min_at_end": load_average(),
                 "python": platform.python_version()}
     finally:
@@ -237,7 +237,7 @@ def main() -> None:
               f"ms), Dice {r['dice_box3d']:.3f} -> "
               f"{r['dice_after_clicks']:.3f}, server peak {r['server_peak_mib']:.0f} MiB, errors {r['errors']}")
     if args.what in ("load", "all"):
-        r = load(args.clients, args.clicks)
+        r = load(args.clients, args.clicks, args.ahead)
         write_text(OUT / "load.json", json.dumps(r, indent=1))
         print(f"load: {r['clients']} clients, {r['clicks']} clicks, p50 {r['click_p50_s'] * 1000:.0f} ms, "
               f"p90 {r['click_p90_s'] * 1000:.0f} ms, p99 {r['click_p99_s'] * 1000:.0f} ms, "
