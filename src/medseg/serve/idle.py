@@ -94,8 +94,9 @@ class IdleEncoder:
             self._cond.notify_all()
 
     # ----- the workers ----------------------------------------------------------------------------
-    def _next(self) -> _Job | None:
-        """The next job to run (under the condition's lock), or None when there is none now."""
+    def _next(self) -> tuple[_Job, Any] | None:
+        """The next job to run and its session's predictor (under the condition's lock), or None when there is none
+        now."""
         while self._jobs:
             sid, jobs = next(reversed(self._jobs.items()))  # the latest asker first
             if not jobs:
@@ -111,7 +112,7 @@ class IdleEncoder:
             if job.cache.nbytes + EMBEDDING_BYTES > job.cache.budget_bytes:
                 del self._jobs[sid]  # the cache is full: idle encodes never evict
                 continue
-            return job
+            return job, session.predictor
         return None
 
     def _work(self) -> None:
@@ -120,17 +121,13 @@ class IdleEncoder:
                 while True:
                     wait = self._quiet_since + self.quiet_seconds - time.monotonic()
                     if self._busy == 0 and wait <= 0:
-                        job = self._next()
-                        if job is not None:
+                        found = self._next()
+                        if found is not None:
                             break
                         wait = None
                     self._cond.wait(wait if wait is not None and wait > 0 else None)
-                session = job.session()
-                if session is None:
-                    continue
-                predictor, tag = session.predictor, object()
+                (job, predictor), tag = found, object()
                 self._running[tag] = predictor
-                del session
             embedding = None
             try:
                 embedding = predictor.embed(job.image, lane=True, tag=tag)
