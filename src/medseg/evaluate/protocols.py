@@ -43,6 +43,8 @@ class ProtocolConfig:
     nsd_min_dice: float = 0.2  # 3D protocols: NSD counted only when DSC exceeds this
     slices: int = 0  # box2d on volumes: 0 = every slice (3D scores), N = N slices scored in 2D
     window: str = "auto"
+    click_atlas: bool = True  # interactive / sammed3d: a first click on a deep grey structure takes the atlas's
+    atlas_pack: str = ""  # the atlas route's pack for text and clicks ("": medseg.text's default)
 
 
 @dataclass
@@ -120,6 +122,12 @@ def run_case(protocol: str, predictor, image: Image, gt: np.ndarray, labels: lis
 
     session = VolumeSession(predictor, progress=False)
     session.set_volume(image, cfg.window)
+    session.click_atlas = cfg.click_atlas
+    if cfg.atlas_pack:
+        from medseg.text.atlas_route import AtlasRoute
+        from medseg.text.routes import Router
+
+        session.text_router = Router([AtlasRoute(cfg.atlas_pack)])
     runner = {"box3d": _box3d, "interactive": _interactive, "sammed3d": _sammed3d}.get(protocol)
     if runner is None:
         raise MedsegError(f"unknown protocol '{protocol}'; choose from {', '.join(PROTOCOLS)}")

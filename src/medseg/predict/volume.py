@@ -61,7 +61,8 @@ class ObjectState:
 
     Attributes:
         label: value of the object in the label map.
-        kind: "box3d", "box" (2D box, propagated or not), "point" or "text" (``add_text``).
+        kind: "box3d", "box" (2D box, propagated or not), "point", "text" (``add_text``) or "atlas" (a click
+            the atlas route answered, ``medseg.text.pointed``).
         seed_z: slice the first prompt was given on.
         track: z-range and xy limits propagation may use.
         propagation: the rule this object propagates with.
@@ -154,6 +155,8 @@ class VolumeSession:
         self.text_router = None  # medseg.text.routes.Router, made by the first add_text
         self._crop: Crop | None = None  # the crop decodes run in (medseg.predict.zoom): see _zoomed
         self.text_refine: str | None = None  # add_text's default refinement (None: medseg.text's)
+        # a new object's click on a deep grey structure of a brain MR takes the atlas's structure (medseg.text.pointed)
+        self.click_atlas = True
         self._vol: _Volume | None = None
 
     # ----- volume and cache -------------------------------------------------------------------------
@@ -379,7 +382,8 @@ class VolumeSession:
         if new_object or not self.state.objects:
             if not positive:
                 raise MedsegError(f"a new object needs a positive point; {x:g},{y:g},{z} is negative")
-            return self._point_object(point, prop.config(propagation or self.propagation), propagate)
+            label = self._atlas_object(point) if propagate and self.click_atlas else None
+            return label or self._point_object(point, prop.config(propagation or self.propagation), propagate)
         return self._correct(self._object(obj if obj is not None else self.state.objects[-1].label), point)
 
     def add_text(self, text: str, router=None, refine: str | None = None) -> int:
@@ -391,6 +395,30 @@ class VolumeSession:
 
         self._volume()
         return add_text(self, text, router, refine)
+
+    def _atlas_object(self, point: Point) -> int | None:
+        """The structure an atlas route knows under a new object's click (``medseg.text.pointed``), as an object
+        of kind "atlas"; None when no route serves the scan or the click is not on such a structure."""
+        from medseg.text import pointed
+
+        if not pointed.might_serve(self.image):
+            return None
+        from medseg.text.prompting import refine_slices
+        from medseg.text.session import session_router
+
+        try:
+            router = session_router(self)
+        except MedsegError as exc:  # the atlases are not fetched: the model answers clicks
+            self.click_atlas = False
+            self.messages.append(f"clicks answered by the model alone: {exc}")
+            return None
+        found = pointed.structure_at(router, self.image, point.x, point.y, int(point.z))
+        if found is None:
+            return None
+        label = self.add_slices("atlas", refine_slices(self._decode, found.mask, "atlas"), name=found.resolved.name)
+        self.messages.append(f"click at {point.x:g},{point.y:g},{point.z}: {found.resolved.name} via "
+                             f"{found.route.describe()}")
+        return label
 
     def add_slices(self, kind: str, slices: dict[int, SliceResult], name: str = "") -> int:
         """A new object from ready per-slice results (z -> SliceResult); returns its label.

@@ -129,22 +129,14 @@ class AtlasRoute:
         table = {**self.pack.names, BRAIN_VALUE: "Brain"}
         self.vocabulary = Vocabulary([table], scope=f"brain structures of the atlas route ({self.describe()})")
         self._warped: dict[str, Warped] = {}
+        self._failed: dict[str, str] = {}  # registration key -> why it failed
 
     def describe(self) -> str:
         return f"brain MR, {self.pack.name} atlas registered to the scan"
 
     def accepts(self, image: Image) -> str | None:
         """Why this route cannot serve ``image`` (one line), or None."""
-        if not image.is_volume:
-            return "the atlas route needs a 3D brain MR volume, not a 2D image"
-        if image.modality == "CT":
-            return "the atlas route serves brain MR; this scan is CT"
-        low = float(np.min(image.array))
-        if low < CT_FLOOR:
-            return f"the atlas route serves brain MR; this scan looks like CT (values down to {low:.0f})"
-        if min(image.array.shape) < 16:
-            return f"the atlas route needs a whole brain; the volume is only {image.array.shape} voxels"
-        return None
+        return refusal(image)
 
     # ----- registration -------------------------------------------------------------------------------
     def _key(self, image: Image) -> str:
@@ -162,10 +154,16 @@ class AtlasRoute:
         key = self._key(image)
         if key in self._warped:
             return self._warped[key]
+        if key in self._failed:  # a registration that failed once fails again: not tried twice
+            raise MedsegError(self._failed[key])
         path = cache_dir() / f"{key}.npz"
         found = _read_cache(path) if self.use_cache else None
         if found is None:
-            found = self._register(image, what)
+            try:
+                found = self._register(image, what)
+            except MedsegError as exc:
+                self._failed[key] = str(exc)
+                raise
             if self.use_cache:
                 _write_cache(path, found)
         self._warped[key] = found
@@ -210,6 +208,20 @@ class AtlasRoute:
         if not out.any():
             raise MedsegError(f"text prompt {resolved.text!r}: {resolved.name} lies outside this scan's field of view")
         return out
+
+
+def refusal(image: Image) -> str | None:
+    """Why no atlas route can serve ``image`` (one line), or None; no pack needed."""
+    if not image.is_volume:
+        return "the atlas route needs a 3D brain MR volume, not a 2D image"
+    if image.modality == "CT":
+        return "the atlas route serves brain MR; this scan is CT"
+    low = float(np.min(image.array))
+    if low < CT_FLOOR:
+        return f"the atlas route serves brain MR; this scan looks like CT (values down to {low:.0f})"
+    if min(image.array.shape) < 16:
+        return f"the atlas route needs a whole brain; the volume is only {image.array.shape} voxels"
+    return None
 
 
 def _in_view(scan, template, brain_on_scan: np.ndarray, volume_ratio: float) -> float:

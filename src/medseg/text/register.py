@@ -124,7 +124,9 @@ def register(scan, template, spacing: float = 2.0, demons_iterations: int = 40) 
     fixed, moving = _resampled(scan, spacing), _resampled(template, spacing)
     affine, metric = _affine(fixed, moving)
     ratio = 1.0 / abs(float(np.linalg.det(np.array(sitk.AffineTransform(affine).GetMatrix()).reshape(3, 3))))
-    transform = _demons(fixed, moving, affine, demons_iterations) if demons_iterations else affine
+    # an affine that found no brain fails the check whatever follows: no deformable stage for it
+    deform = demons_iterations and metric <= MI_FLOOR
+    transform = _demons(fixed, moving, affine, demons_iterations) if deform else affine
     return Registration(transform, metric, ratio, time.perf_counter() - begin)
 
 
