@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="text objects: the warped atlas label itself, moved by the scan's intensities, or "
                         "LiteMedSAM prompted per slice with its box (+ the label as mask prompt); default: the "
                         "measured best (intensity; box+mask for 'brain')")
+    p.add_argument("--no-click-atlas", action="store_true",
+                   help="a first click on a deep grey structure of a brain MR is answered by the model alone, not "
+                        "by the atlas route's structure (docs/interactive.md)")
     p.add_argument("--propagate", action="store_true",
                    help="propagate the 2D box (or point) on --slice up and down until the structure ends")
     p.add_argument("--propagation", default="default", choices=("default", "baseline"),
@@ -124,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
         session = VolumeSession(predictor, args.propagation, args.embedding_budget, progress=True)
         session.text_refine = args.text_refine
+        session.click_atlas = not args.no_click_atlas
         result = segment_volume(session, image, objects, args.window)
         for note in session.messages:
             print(f"note: {note}")

@@ -74,7 +74,8 @@ class ObjectState:
             connectivity rule.
         priors: z -> (1, 256, 256) low-res logits of the latest correction decode on that slice (the mask
             prompt of the next correction there, with a click-trained model).
-        name: the structure's name (text objects), else "".
+        name: the structure's name (text and atlas objects), else "".
+        atlas: an atlas object's ``medseg.text.pointed.Prior`` (its corrections move it), else None.
     """
 
     label: int
@@ -89,6 +90,7 @@ class ObjectState:
     masks: MappingProxyType = field(default_factory=_empty)
     priors: MappingProxyType = field(default_factory=_empty)
     name: str = ""
+    atlas: Any = None
 
     @property
     def z_range(self) -> tuple[int, int] | None:
@@ -110,6 +112,13 @@ class _Volume:
     window: WindowChoice
     spacing: tuple[float, float, float]  # ITK order (x, y, z)
     history: list[VolumeState] = field(default_factory=list)
+
+
+def _slices_track(slices: dict[int, SliceResult]) -> Track:
+    """The track of an object made of ready slices: their z-range inside their boxes' union."""
+    boxes = np.array([r.box for r in slices.values() if r.box is not None], np.float32)
+    xy = (np.array([*boxes[:, :2].min(0), *boxes[:, 2:].max(0)], np.float32) if len(boxes) else None)
+    return Track(min(slices), max(slices), limits=xy, fallback=xy, bounded=True)
 
 
 def _walk_order(track: Track, z: int, directions: Iterable[int]) -> list[int]:
@@ -415,29 +424,28 @@ class VolumeSession:
         found = pointed.structure_at(router, self.image, point.x, point.y, int(point.z))
         if found is None:
             return None
-        label = self.add_slices("atlas", refine_slices(self._decode, found.mask, "atlas"), name=found.resolved.name)
+        label = self.add_slices("atlas", refine_slices(self._decode, found.mask, "atlas"), name=found.resolved.name,
+                                atlas=found.prior)
         self.messages.append(f"click at {point.x:g},{point.y:g},{point.z}: {found.resolved.name} via "
                              f"{found.route.describe()}")
         return label
 
-    def add_slices(self, kind: str, slices: dict[int, SliceResult], name: str = "") -> int:
+    def add_slices(self, kind: str, slices: dict[int, SliceResult], name: str = "", atlas: Any = None) -> int:
         """A new object from ready per-slice results (z -> SliceResult); returns its label.
 
         Its track is the slices' z-range inside their boxes' union; it is not propagated further and keeps
-        all its parts (no connectivity rule), so a structure of two sides stays whole.
+        all its parts (no connectivity rule), so a structure of two sides stays whole. ``atlas``: the
+        ``medseg.text.pointed.Prior`` an atlas object's corrections move.
         """
         if not slices:
             raise MedsegError(f"object {name or kind!r} has no voxel on this volume")
-        boxes = np.array([r.box for r in slices.values() if r.box is not None], np.float32)
-        xy = (np.array([*boxes[:, :2].min(0), *boxes[:, 2:].max(0)], np.float32) if len(boxes) else None)
-        track = Track(min(slices), max(slices), limits=xy, fallback=xy, bounded=True)
         cfg = replace(self.propagation, keep_connected=False)
         seed_z = max(slices, key=lambda z: slices[z].area)
         label = self.state.next_label
         if label > 255:
             raise MedsegError("255 objects exceed the labels of a uint8 mask")
-        obj = ObjectState(label, kind, seed_z, track, cfg, max(slices[seed_z].area, 1), MappingProxyType(dict(slices)),
-                          name=name)
+        obj = ObjectState(label, kind, seed_z, _slices_track(slices), cfg, max(slices[seed_z].area, 1),
+                          MappingProxyType(dict(slices)), name=name, atlas=atlas)
         obj = replace(obj, masks=MappingProxyType(self._final(obj, dict(slices))))
         self._commit(VolumeState(self.state.objects + (obj,), label + 1))
         return label
@@ -516,6 +524,8 @@ class VolumeSession:
     def _correct(self, obj: ObjectState, point: Point) -> int:
         """A correction click: the region under it is added or removed on its slice and followed to the
         slices around (``medseg.predict.correct``); decoder work only."""
+        if obj.atlas is not None:  # the atlas's structure: the click moves its prior (medseg.text.pointed)
+            return self._atlas_correct(obj, point)
         if point.positive and not obj.masks:  # nothing segmented yet: start the object again from this click
             return self._point_object(point, obj.propagation, replaces=obj.label)
         z = int(point.z)
@@ -535,6 +545,29 @@ class VolumeSession:
         if grown is not None:
             obj = self._rebox(obj, grown)
         obj = replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
+        objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
+        self._commit(replace(self.state, objects=objects))
+        return obj.label
+
+    def _atlas_correct(self, obj: ObjectState, point: Point) -> int:
+        """A correction of an atlas object: the intensity step again with the click as a bump on its prior
+        (``medseg.text.pointed.corrected``); no model work."""
+        from medseg.text.pointed import corrected
+        from medseg.text.prompting import refine_slices
+
+        z, row, col = int(point.z), int(round(point.y)), int(round(point.x))
+        current = np.zeros(self.shape, bool)
+        for k, m in obj.masks.items():
+            current[k] = m
+        clicks = {**obj.clicks, z: obj.clicks.get(z, ()) + (point,)}
+        obj = replace(obj, clicks=MappingProxyType(clicks))
+        if bool(current[z, row, col]) != point.positive:  # else nothing to change under the click
+            spacing = tuple(reversed(self._volume().spacing))
+            atlas, mask = corrected(obj.atlas, current, self.image.array, spacing, (z, row, col), point.positive)
+            slices = refine_slices(self._decode, mask, "atlas")
+            if slices:
+                obj = replace(obj, atlas=atlas, slices=MappingProxyType(slices), track=_slices_track(slices))
+                obj = replace(obj, masks=MappingProxyType(self._final(obj, slices)))
         objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
         self._commit(replace(self.state, objects=objects))
         return obj.label

@@ -18,7 +18,10 @@ Rules (general, none fitted to an evaluation case):
   3 robust standard deviations of the structure's median intensity: a click on a lesion darker or brighter than
   the structure keeps the model's answer.
 
-The object it makes is of kind ``"atlas"`` and carries the structure's name; corrections edit it as any object.
+The object it makes is of kind ``"atlas"`` and carries the structure's name and its :class:`Prior`. A correction
+click on it is one more input to the same intensity step (``corrected``): a bump on the spatial prior around the
+click, so the scan's intensities still draw the border. The model's region edits on these structures lost Dice
+(Colin27, 12 deep structures, 1 / 5 / 10 clicks: 0.715 / 0.709 / 0.680; the bumps: 0.715 / 0.745 / 0.759).
 """
 
 from __future__ import annotations
@@ -30,10 +33,28 @@ import numpy as np
 
 from medseg.errors import MedsegError
 from medseg.io.image import Image
+from medseg.text.intensity import Click, refine_by_intensity
 from medseg.text.vocabulary import Resolved
 
 POINTED = frozenset({"thalamus", "caudate", "putamen", "pallidum", "hippocampus", "amygdala", "accumbens"})
+# a correction's bump: BUMP x (the click's distance to the border + the finest spacing) wide. Chosen on Colin27 with
+# the Harvard-Oxford pack (training data; 12 deep structures, 1 / 5 / 10 clicks): 0.7 -> 0.715 / 0.739 / 0.754,
+# 1.0 -> 0.715 / 0.745 / 0.759, 1.3 -> 0.715 / 0.738 / 0.743, 2.0 -> 0.715 / 0.653 / 0.639
+BUMP = 1.0
 TYPICAL = 3.0  # robust standard deviations from the structure's median the click's neighbourhood may lie
+
+
+@dataclass(frozen=True, eq=False)
+class Prior:
+    """What an atlas object's corrections move: the structure's warped atlas label and the clicks so far.
+
+    Attributes:
+        label: bool (z, y, x) the atlas's structure on the scan grid, before the intensity step.
+        clicks: the corrections, each a bump on the spatial prior (``medseg.text.intensity.Click``).
+    """
+
+    label: np.ndarray
+    clicks: tuple[Click, ...] = ()
 
 
 @dataclass
@@ -43,11 +64,13 @@ class Pointed:
     Attributes:
         route: the atlas route that served it.
         resolved: its name (``resolved.name``: "left thalamus").
+        prior: its warped atlas label (no clicks yet).
         mask: bool (z, y, x) the structure on the scan grid, moved to the scan's intensities.
     """
 
     route: Any
     resolved: Resolved
+    prior: Prior
     mask: np.ndarray
 
 
@@ -64,8 +87,6 @@ def structure_at(router: Any, image: Image, x: float, y: float, z: int) -> Point
     A route that cannot serve the scan (refused, registration failed) is skipped; its registration is made once
     per scan and cached (``AtlasRoute.warped``).
     """
-    from medseg.text.intensity import refine_by_intensity
-
     col, row = int(round(x)), int(round(y))
     for route in router.routes:
         if getattr(route, "kind", None) != "atlas" or route.accepts(image):
@@ -79,10 +100,49 @@ def structure_at(router: Any, image: Image, x: float, y: float, z: int) -> Point
         if entry is None or entry.key not in POINTED:
             return None
         resolved = Resolved(entry.name, entry.name, ((entry.key, entry.side),), "click")
-        mask = refine_by_intensity(route.prior(image, resolved), image.array)
+        label = route.prior(image, resolved)
+        mask = refine_by_intensity(label, image.array)
         ok = _inside(mask, z, row, col) and _typical(image.array, mask, z, row, col)
-        return Pointed(route, resolved, mask) if ok else None
+        return Pointed(route, resolved, Prior(label), mask) if ok else None
     return None
+
+
+def corrected(prior: Prior, mask: np.ndarray, volume: np.ndarray, spacing: tuple[float, float, float],
+              voxel: tuple[int, int, int], positive: bool) -> tuple[Prior, np.ndarray]:
+    """An atlas object corrected by a click: (its prior with the click, the new (z, y, x) bool mask).
+
+    The click becomes a Gaussian bump on the spatial prior of the intensity step (``refine_by_intensity``), as wide
+    as BUMP x (its distance to the object's border + the finest spacing), in mm; the step then runs again with every
+    click so far, so the scan's intensities still place the border, and the clicked voxel lands on its side.
+
+    Args:
+        prior: the object's Prior.
+        mask: its current (z, y, x) bool mask.
+        volume: the scan's voxels.
+        spacing: (z, y, x) mm.
+        voxel: the click (z, y, x).
+        positive: a missed part (True) or a wrong one.
+    """
+    distance = _border_distance(mask, spacing, voxel, positive)
+    width = BUMP * (distance + min(spacing))
+    click = Click(voxel, positive, tuple(width / s for s in spacing))
+    prior = Prior(prior.label, prior.clicks + (click,))
+    return prior, refine_by_intensity(prior.label, volume, clicks=prior.clicks)
+
+
+def _border_distance(mask: np.ndarray, spacing: tuple[float, float, float], voxel: tuple[int, int, int],
+                     positive: bool, reach: int = 40) -> float:
+    """mm from the voxel to the mask's border on its side (to the nearest mask voxel from outside, to the nearest
+    voxel outside from inside), looked for within ``reach`` voxels (that far when nothing is nearer)."""
+    from scipy import ndimage
+
+    box = tuple(slice(max(c - reach, 0), c + reach + 1) for c in voxel)
+    part = mask[box]
+    side = ~part if positive else part
+    if side.all():
+        return reach * min(spacing)
+    at = tuple(c - b.start for c, b in zip(voxel, box, strict=True))
+    return float(ndimage.distance_transform_edt(side, sampling=spacing)[at])
 
 
 def _typical(volume: np.ndarray, mask: np.ndarray, z: int, row: int, col: int) -> bool:
