@@ -116,3 +116,23 @@ def test_ct_and_unlike_scans_refused(tmp_path, capsys, text_cache):
     err = capsys.readouterr().err
     assert "does not look like a brain MR" in err and "mutual information" in err  # measured MI -0.08
     assert not out.exists()
+
+
+def test_cli_click_on_the_thalamus_takes_the_atlas_structure(tmp_path, capsys, text_cache, aal):
+    """medseg.text.pointed from the command line: a click at Thalamus_L's deepest voxel is answered with the atlas
+    route's left thalamus (0.770 against AAL), named in the note."""
+    from scipy import ndimage
+
+    truth, values = aal
+    thalamus = truth == values["Thalamus_L"]
+    depth = ndimage.distance_transform_edt(np.pad(thalamus, 1))[1:-1, 1:-1, 1:-1]
+    z, y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    scan = sample.path("colin27", "ch2.nii.gz")
+    out = tmp_path / "click.nii.gz"
+    code = main(["segment", str(scan), "-o", str(out), "--point", f"{x},{y},{z}"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert f"note: click at {x},{y},{z}: left thalamus via brain MR, harvard_oxford atlas" in printed.out
+    assert not (tmp_path / "click.labels.json").exists()  # the labels file is for --text (its name is known ahead)
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    assert dice(labels == 1, thalamus) >= 0.72  # 0.770

@@ -139,3 +139,47 @@ def test_a_ct_volume_never_asks_the_atlas():
     s.text_router = Router([route])
     s.add_point(CAUDATE[2], CAUDATE[1], CAUDATE[0])
     assert route.registrations == 0 and s.state.objects[0].kind == "point"
+
+
+def test_corrections_move_the_prior_and_the_intensities_keep_the_border():
+    """medseg.text.pointed.corrected: the atlas's label is shifted 3 voxels off the bright structure; a positive
+    click in the missed part adds mostly bright voxels around it, a negative click in the wrong part removes
+    what is around it; the clicked voxel lands on its side."""
+    from medseg.text.intensity import refine_by_intensity
+    from medseg.text.pointed import Prior, corrected
+
+    rng = np.random.default_rng(1)
+    vol = rng.normal(20, 3, SHAPE).astype(np.float32)
+    truth = np.zeros(SHAPE, bool)
+    truth[4:12, 10:20, 8:18] = True
+    vol[truth] = rng.normal(200, 5, int(truth.sum()))
+    label = np.roll(truth, 3, axis=2)  # misregistered by 3 voxels in x
+    prior = Prior(label)
+    mask = refine_by_intensity(label, vol)
+    spacing = (1.0, 1.0, 1.0)
+    missed = (8, 15, 8)  # bright, left out
+    assert truth[missed] and not mask[missed]
+    prior2, mask2 = corrected(prior, mask, vol, spacing, missed, True)
+    assert mask2[missed] and len(prior2.clicks) == 1 and prior.clicks == ()
+    added = mask2 & ~mask
+    assert (added & truth).sum() > 2 * (added & ~truth).sum()  # mostly bright voxels join
+    wrong = tuple(int(v[len(v) // 2]) for v in np.nonzero(mask2 & ~truth))  # a wrongly kept voxel
+    prior3, mask3 = corrected(prior2, mask2, vol, spacing, wrong, False)
+    assert not mask3[wrong] and len(prior3.clicks) == 2
+    dice = [2 * (m & truth).sum() / (m.sum() + truth.sum()) for m in (mask, mask2, mask3)]
+    assert dice[0] < dice[1] < dice[2]
+
+
+def test_atlas_object_corrections_are_undone_exactly():
+    route = WarpedRoute()
+    s = session_with(route)
+    label = s.add_point(CAUDATE[2], CAUDATE[1], CAUDATE[0])
+    states = [s.mask.copy()]
+    for x, y, z, positive in ((13, 18, 11, False), (6, 11, 5, False), (9, 14, 12, True)):
+        s.add_point(x, y, z, positive=positive, obj=label)
+        assert bool(s.mask[z, y, x]) == positive
+        states.append(s.mask.copy())
+    assert s.state.objects[0].kind == "atlas" and len(s.state.objects[0].atlas.clicks) == 3
+    for before in reversed(states[:-1]):
+        assert s.undo()
+        np.testing.assert_array_equal(s.mask, before)
