@@ -109,7 +109,11 @@ def test_viewer_click_undo_save_in_chromium(live, colin27, tmp_path):
         print(f"first click answered in {time.perf_counter() - start:.1f} s")
         labels = np.frombuffer(page.request.get(bg.url + "/api/labels").body(), np.uint8).reshape(thalamus.shape)
         assert page.evaluate("window.__labelled") == int((labels > 0).sum())
-        assert dice(labels > 0, thalamus) >= 0.62  # the same click as the client test (0.695)
+        d_click = dice(labels > 0, thalamus)
+        objects = page.request.get(bg.url + "/api/info").json()["objects"]
+        print(f"Thalamus_L from one click in the viewer: {objects[0]['name']!r}, Dice {d_click:.3f}")
+        # the atlas route's structure (medseg.text.pointed; the client test's model answer to this click: 0.695)
+        assert objects[0]["name"] == "left thalamus" and d_click >= 0.70, (objects, d_click)
         assert red_pixels(page) > red_before + 50  # the overlay shows it
         if SCREENSHOT:
             Path(SCREENSHOT).parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,8 @@ class ServedSession(VolumeSession):
     def slices_ahead(self, reach: int | None = None) -> list[tuple[Hashable, np.ndarray]]:
         """(cache key, image) of the slices not yet encoded that a next click likely needs, most likely first:
         ``reach`` past each end of every object (where a correction's follow goes beyond what was segmented), then
-        those inside an object's range (an object from a mask or the atlas has none encoded). A small object's keys
+        those inside an object's range (an object from a mask or a text prompt has none encoded); none for an object
+        a click on the atlas's structure made, whose corrections need no model. A small object's keys
         are its crops of those slices, as its corrections decode them (``medseg.predict.zoom``). ``reach`` defaults
         to the server's ``--ahead``; 0: none at all."""
         reach = self.ahead if reach is None else reach
@@ -57,7 +58,7 @@ class ServedSession(VolumeSession):
         then: list[Hashable] = []  # inside the ranges
         for obj in self.state.objects:
             zs = [z for z, m in obj.masks.items() if m.any()]
-            if not zs:
+            if not zs or obj.atlas is not None:  # an atlas object's corrections need no model (medseg.text.pointed)
                 continue
             lo, hi = min(zs), max(zs)
             with self._zoomed(self._xy_extent(obj)):
@@ -114,6 +115,9 @@ class Target:
                             tuple(float(v) for v in np.eye(3).ravel()))
         with COMPUTE:
             self.session.set_volume(Image(volume, geometry))
+            # the protocol carries no orientation, so the atlas could not tell left from right: clicks stay the
+            # model's (medseg.text.pointed; the browser viewer reads the scan's file and keeps them)
+            self.session.click_atlas = False
             COMPUTE.idle.want(self.session, [])  # what it wanted of the last volume is void
         self.image_shape = tuple(volume.shape)
         self.buffer = None
