@@ -92,6 +92,15 @@ def test_box_click_undo_reset_through_the_client(served):
     s.close()
 
 
+def test_protocol_sessions_leave_clicks_to_the_model(served):
+    """The protocol carries no orientation, so the atlas's structures (medseg.text.pointed) are not used there."""
+    bg, server, _ = served
+    s, _ = loaded(bg)
+    (lease,) = server.leases._leases.values()
+    assert lease.state.session.click_atlas is False
+    s.close()
+
+
 def test_run_prediction_false_then_predict(served):
     bg, _, _ = served
     s, buf = loaded(bg)
