@@ -21,7 +21,7 @@ Rules (general, none fitted to an evaluation case):
 The object it makes is of kind ``"atlas"`` and carries the structure's name and its :class:`Prior`. A correction
 click on it is one more input to the same intensity step (``corrected``): a bump on the spatial prior around the
 click, so the scan's intensities still draw the border. The model's region edits on these structures lost Dice
-(Colin27, 12 deep structures, 1 / 5 / 10 clicks: 0.715 / 0.709 / 0.680; the bumps: 0.715 / 0.745 / 0.759).
+(Colin27, 12 deep structures, 1 / 5 / 10 clicks: 0.715 / 0.713 / 0.706; the bumps: 0.715 / 0.745 / 0.759).
 """
 
 from __future__ import annotations
