@@ -48,3 +48,55 @@ def test_refinement_measured_best_per_structure():
     assert route.refine_for(route.vocabulary.resolve("brain")) == "box+mask"
     assert route.refine_for(route.vocabulary.resolve("left caudate")) == "intensity"
     assert BRAIN_VALUE not in pack.names
+
+
+def small_route(tmp_path, monkeypatch, fail: bool = False):
+    """An AtlasRoute on a tiny stand-in pack whose registration is a slow fake that counts its calls."""
+    import threading
+    import time
+
+    from medseg.errors import MedsegError
+    from medseg.text.atlas_route import AtlasPack, AtlasRoute
+
+    monkeypatch.setenv("MEDSEG_TEXT_CACHE", str(tmp_path))
+    labels = np.zeros((16, 16, 16), np.uint16)
+    labels[6:10, 6:10, 6:10] = 1
+    pack = AtlasPack("test", Image(labels.astype(np.float32), Geometry.identity(3)), labels, {1: "Left_Caudate"}, "")
+    route = AtlasRoute(pack)
+    calls = []
+    lock = threading.Lock()
+
+    def register(image, what):
+        with lock:
+            calls.append(what)
+        time.sleep(0.2)
+        if fail:
+            raise MedsegError(f"{what} does not look like a brain MR to the atlas route")
+        return Warped(labels, labels > 0, -0.5, 0.2, False)
+
+    monkeypatch.setattr(route, "_register", register)
+    return route, Image(np.ones((16, 16, 16), np.float32), Geometry.identity(3)), calls
+
+
+def test_concurrent_callers_share_one_registration(tmp_path, monkeypatch):
+    """A prompt that needs the atlas while the viewer's warm-up registers it waits for that one (no second)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    route, image, calls = small_route(tmp_path, monkeypatch)
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: route.warped(image), range(3)))
+    assert len(calls) == 1 and all(r is results[0] for r in results)
+
+
+def test_a_failed_registration_is_not_tried_again(tmp_path, monkeypatch):
+    import pytest
+
+    from medseg.errors import MedsegError
+    from medseg.text.pointed import warm
+    from medseg.text.routes import Router
+
+    route, image, calls = small_route(tmp_path, monkeypatch, fail=True)
+    warm(Router([route]), image)  # the viewer's warm-up: the failure is kept, not raised
+    with pytest.raises(MedsegError, match="does not look like a brain MR"):
+        route.warped(image)
+    assert len(calls) == 1

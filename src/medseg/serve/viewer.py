@@ -72,6 +72,27 @@ class Viewer:
         g = scan.geometry
         self._to_world = np.asarray(g.direction, float).reshape(3, 3) @ np.diag(g.spacing)
         self._origin = np.asarray(g.origin, float)
+        self.warming = self._warm_atlas()
+
+    def _warm_atlas(self) -> threading.Thread | None:
+        """On a scan the atlas route may serve (a 3D volume, not CT), register the atlas in the background from the
+        start, so that neither the first click on a brain structure nor the first name waits for it (5-20 s on 2
+        cores); it holds no compute lock, and a prompt that needs it meanwhile waits for this registration rather
+        than making its own. Returns the thread, or None when there is nothing to warm."""
+        if text_problem() is not None:
+            return None
+        from medseg.text import pointed
+        from medseg.text.session import session_router
+
+        if not pointed.might_serve(self.scan):
+            return None
+        try:
+            router = session_router(self.session)
+        except MedsegError:  # the atlases are not fetched: text prompts say so when asked
+            return None
+        thread = threading.Thread(target=pointed.warm, args=(router, self.scan), name="medseg-atlas", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def is_dicom(self) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,7 @@ class AtlasRoute:
         self.vocabulary = Vocabulary([table], scope=f"brain structures of the atlas route ({self.describe()})")
         self._warped: dict[str, Warped] = {}
         self._failed: dict[str, str] = {}  # registration key -> why it failed
+        self._lock = threading.Lock()  # one registration at a time: a second caller waits for it, not redoes it
 
     def describe(self) -> str:
         return f"brain MR, {self.pack.name} atlas registered to the scan"
@@ -151,6 +153,10 @@ class AtlasRoute:
         problem = self.accepts(image)
         if problem:
             raise MedsegError(f"{what}: {problem}")
+        with self._lock:
+            return self._warped_once(image, what)
+
+    def _warped_once(self, image: Image, what: str) -> Warped:
         key = self._key(image)
         if key in self._warped:
             return self._warped[key]

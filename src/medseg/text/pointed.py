@@ -81,6 +81,17 @@ def might_serve(image: Image) -> bool:
     return refusal(image) is None
 
 
+def warm(router: Any, image: Image) -> None:
+    """Make (or read from the cache) the registration of every atlas route that serves ``image``; a failure is
+    remembered by the route and reported when a prompt needs it."""
+    for route in router.routes:
+        if getattr(route, "kind", None) == "atlas" and not route.accepts(image):
+            try:
+                route.warped(image)
+            except MedsegError:
+                pass
+
+
 def structure_at(router: Any, image: Image, x: float, y: float, z: int) -> Pointed | None:
     """The :data:`POINTED` structure of an atlas route under voxel (x, y, z), or None (the model answers).
 
