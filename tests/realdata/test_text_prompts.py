@@ -136,3 +136,25 @@ def test_cli_click_on_the_thalamus_takes_the_atlas_structure(tmp_path, capsys, t
     assert not (tmp_path / "click.labels.json").exists()  # the labels file is for --text (its name is known ahead)
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
     assert dice(labels == 1, thalamus) >= 0.72  # 0.770
+
+
+def test_a_click_on_a_lesion_inside_the_thalamus_is_not_the_thalamus(text_cache, aal):
+    """medseg.text.pointed's intensity gate on a real scan: a ball of radius 6 voxels at 1.4 x the thalamus's median
+    intensity pasted into Colin27's left thalamus (the atlas's spatial prior alone would keep it in the structure);
+    a click at its centre is not answered with the thalamus (a dark one at 0.6 x measured the same)."""
+    from dataclasses import replace
+
+    from medseg.io import read_image
+    from medseg.text.pointed import structure_at
+    from medseg.text.routes import Router
+
+    image = read_image(sample.path("colin27", "ch2.nii.gz"))
+    truth, values = aal
+    thalamus = truth == values["Thalamus_L"]
+    z, y, x = (int(v.mean()) for v in np.nonzero(thalamus))
+    router = Router()
+    assert structure_at(router, image, x, y, z).resolved.name == "left thalamus"
+    zz, yy, xx = np.ogrid[: truth.shape[0], : truth.shape[1], : truth.shape[2]]
+    lesion = image.array.astype(np.float32)
+    lesion[(zz - z) ** 2 + (yy - y) ** 2 + (xx - x) ** 2 <= 36] = 1.4 * float(np.median(image.array[thalamus]))
+    assert structure_at(router, replace(image, array=lesion), x, y, z) is None
