@@ -120,7 +120,7 @@ def test_ct_and_unlike_scans_refused(tmp_path, capsys, text_cache):
 
 def test_cli_click_on_the_thalamus_takes_the_atlas_structure(tmp_path, capsys, text_cache, aal):
     """medseg.text.pointed from the command line: a click at Thalamus_L's deepest voxel is answered with the atlas
-    route's left thalamus (0.770 against AAL), named in the note."""
+    route's left thalamus (0.770 against AAL), named in the note; --no-click-atlas leaves it to the model."""
     from scipy import ndimage
 
     truth, values = aal
@@ -136,6 +136,11 @@ def test_cli_click_on_the_thalamus_takes_the_atlas_structure(tmp_path, capsys, t
     assert not (tmp_path / "click.labels.json").exists()  # the labels file is for --text (its name is known ahead)
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
     assert dice(labels == 1, thalamus) >= 0.72  # 0.770
+    code = main(["segment", str(scan), "-o", str(out), "--point", f"{x},{y},{z}", "--no-click-atlas", "--overwrite"])
+    printed = capsys.readouterr()
+    assert code == 0 and "note: click at" not in printed.out, printed.err
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    print(f"Thalamus_L from the same click, the model alone: {dice(labels == 1, thalamus):.3f}")
 
 
 def test_a_click_on_a_lesion_inside_the_thalamus_is_not_the_thalamus(text_cache, aal):
