@@ -84,8 +84,9 @@ def test_no_structure_outside_the_deep_grey(where):
         z, y, x = 2, 2, 2
     elif where == "lesion":
         vol[6:11, 11:17, 6:12] = 150  # darker than the caudate, as a lesion in over a quarter of it
-    else:
-        y = 10  # the structure's first row: a neighbour lies outside it
+    else:  # the atlas's first row of the structure is background on this scan: not the structure here
+        vol[:, 10, :] = scan(route)[2, 2, 2]
+        y = 10
     assert structure_at(Router([route]), image_of(vol), x, y, z) is None
 
 

@@ -13,10 +13,13 @@ Rules (general, none fitted to an evaluation case):
   (spine MR, a knee, a head CT: the model answers the click as before);
 - only the compact subcortical grey structures of :data:`POINTED`; a click on cortex, white matter, a ventricle or
   the cerebellum keeps the model's answer (atlas parcels of the cortex are conventions, not edges in the image);
-- the click must lie in the structure as moved to the scan's intensities, and so must its six neighbours (a click on
-  the structure's very edge keeps the model's answer), and the mean of its 3 x 3 x 3 neighbourhood must lie within
-  3 robust standard deviations of the structure's median intensity: a click on a lesion darker or brighter than
-  the structure keeps the model's answer.
+- the click must lie in the structure as moved to the scan's intensities, and the mean of its 3 x 3 x 3
+  neighbourhood within 3 robust standard deviations of the structure's median intensity: a click on a lesion darker
+  or brighter than the structure keeps the model's answer. Clicks near the structure's border are answered too:
+  on Colin27 with the default pack (training data), 360 clicks uniform in 14 deep structures, the atlas's answer to
+  the 65 within one voxel of the moved structure's border had mean Dice 0.593 (those deeper: 0.679), well above
+  the model's lone click there (SAM-Med3D protocol on Colin27: 0.000-0.381 on three of its four structures); a
+  rule requiring the six neighbours inside (before 2026-12-05, same day) left them to the model.
 
 The object it makes is of kind ``"atlas"`` and carries the structure's name and its :class:`Prior`. A correction
 click on it is one more input to the same intensity step (``corrected``): a bump on the spatial prior around the
@@ -113,7 +116,7 @@ def structure_at(router: Any, image: Image, x: float, y: float, z: int) -> Point
         resolved = Resolved(entry.name, entry.name, ((entry.key, entry.side),), "click")
         label = route.prior(image, resolved)
         mask = refine_by_intensity(label, image.array)
-        ok = _inside(mask, z, row, col) and _typical(image.array, mask, z, row, col)
+        ok = bool(mask[z, row, col]) and _typical(image.array, mask, z, row, col)
         return Pointed(route, resolved, Prior(label), mask) if ok else None
     return None
 
@@ -168,11 +171,3 @@ def _typical(volume: np.ndarray, mask: np.ndarray, z: int, row: int, col: int) -
     scale = max(spread, 1e-3 * (float(values.max()) - float(values.min())), 1e-6)
     return abs(float(np.mean(around)) - median) <= TYPICAL * scale
 
-
-def _inside(mask: np.ndarray, z: int, row: int, col: int) -> bool:
-    """The voxel and its six face neighbours (those inside the volume) are all in ``mask``."""
-    for dz, dy, dx in ((0, 0, 0), (1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)):
-        at = (z + dz, row + dy, col + dx)
-        if all(0 <= v < n for v, n in zip(at, mask.shape, strict=True)) and not mask[at]:
-            return False
-    return True
