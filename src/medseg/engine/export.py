@@ -78,7 +78,9 @@ class _DecoderGraph(nn.Module):
             tokens = tokens + (lab == k) * self.label_embeds[k]
         dense = has_mask * self.mask_downscaling(mask) + (1 - has_mask) * self.no_mask
         # slices with tensor bounds: traced as ONNX Slice with the window as its inputs (a copy of the window's
-        # cells, none for the full grid; index_select's Gather took 9 of a decode's 41 ms on the full grid)
+        # cells; index_select's Gather took 9 of a decode's 41 ms on the full grid). ONNX Runtime copies the full grid
+        # too: these four Slices took 1.9 of a 13-18 ms whole-grid decode (ORT profiler, 2-core Xeon, 2026-12-05);
+        # windowing in the caller (numpy views, no copy for the full grid) with the PE fed as an input would save it
         emb = embeddings[:, :, window[0]:window[2], window[1]:window[3]]
         pe = self.image_pe[:, :, window[0]:window[2], window[1]:window[3]]
         inside = crop - torch.stack([window[0], window[1], window[0], window[1]])
