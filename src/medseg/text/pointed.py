@@ -44,8 +44,7 @@ from medseg.text.vocabulary import Resolved
 POINTED = frozenset({"thalamus", "caudate", "putamen", "pallidum", "hippocampus", "amygdala", "accumbens"})
 # a correction's bump: BUMP x (the click's distance to the border + the finest spacing) wide. Chosen on Colin27 with
 # the Harvard-Oxford pack (training data; 12 deep structures, 1 / 5 / 10 clicks; scripts/click_atlas_dev.py --bump):
-# 0.7 -> 0.715 / 0.739 / 0.754,
-# 1.0 -> 0.715 / 0.745 / 0.759, 1.3 -> 0.715 / 0.738 / 0.743, 2.0 -> 0.715 / 0.653 / 0.639
+# 0.7 -> 0.715 / 0.739 / 0.754, 1.0 -> 0.715 / 0.745 / 0.759, 1.3 -> 0.715 / 0.738 / 0.743, 2.0 -> 0.715 / 0.653 / 0.639
 BUMP = 1.0
 TYPICAL = 3.0  # robust standard deviations from the structure's median the click's neighbourhood may lie
 
