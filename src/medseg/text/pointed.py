@@ -90,9 +90,9 @@ def warm(router: Any, image: Image) -> None:
     """Make (or read from the cache) the registration of every atlas route that serves ``image``; a failure is
     remembered by the route and reported when a prompt needs it."""
     for route in router.routes:
-        if getattr(route, "kind", None) == "atlas" and not route.accepts(image):
+        if getattr(route, "kind", None) == "atlas":
             try:
-                route.warped(image)
+                route.warped(image)  # a route that cannot serve the scan says so here
             except MedsegError:
                 pass
 
@@ -105,10 +105,10 @@ def structure_at(router: Any, image: Image, x: float, y: float, z: int) -> Point
     """
     col, row = int(round(x)), int(round(y))
     for route in router.routes:
-        if getattr(route, "kind", None) != "atlas" or route.accepts(image):
+        if getattr(route, "kind", None) != "atlas":
             continue
         try:
-            warped = route.warped(image)
+            warped = route.warped(image)  # checks that the route serves the scan (AtlasRoute.accepts) first
         except MedsegError:
             continue
         value = int(warped.labels[z, row, col])
