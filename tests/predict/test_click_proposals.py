@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 
 from medseg.predict import click_choice
-from medseg.predict.click import half_widths, segment_click
+from medseg.predict.click import enclosed, half_widths, segment_click
 
 SHAPE = (64, 64)
 
@@ -26,7 +26,7 @@ def scripted(answers: dict[int, tuple[np.ndarray, float]]):
     halves = half_widths(SHAPE)
     calls = []
 
-    def decode(_z, box, points=None, point_labels=None):
+    def decode(_z, box, points=None, point_labels=None, only=None):
         k = int(np.argmin([abs((box[2] - box[0]) / 2 - h) for h in halves]))
         calls.append((k, points is not None))
         mask, iou = answers.get(k, (np.zeros(SHAPE, bool), 0.1))
@@ -80,6 +80,34 @@ def test_a_correction_region_keeps_the_first_enclosed_mask():
     decode, calls = scripted({2: (disc(4), 0.6), 3: (disc(7), 0.7)})
     assert segment_click(decode, 0, 32, 32, SHAPE, climb=False).area == disc(4).sum()
     assert calls == [(0, True), (1, True), (2, True)]  # box + click, stopping at the first enclosed mask
+
+
+@pytest.mark.parametrize("radius", [9, 40])
+def test_a_correction_region_sees_its_proposals_masks_around_their_boxes_and_a_fallback_whole(radius):
+    # the model's mask is a disc whatever the box; a correction's proposals are upscaled only in the square PARTIAL
+    # times their width, where a mask leaving its box shows: the disc of 9 leaves the small boxes and the first box
+    # enclosing it answers, as with whole decodes; the disc of 40 leaves every box and the fallback is decoded again
+    # whole
+    calls = []
+
+    def decode(_z, box, points=None, point_labels=None, only=None):
+        mask = disc(radius)
+        if only is not None:
+            x0, y0, x1, y1 = (int(round(v)) for v in only)
+            seen = np.zeros(SHAPE, bool)
+            seen[y0:y1 + 1, x0:x1 + 1] = True
+            mask = mask & seen
+        calls.append((only is None, enclosed(mask, box), enclosed(disc(radius), box)))
+        return SimpleNamespace(masks=mask[None], low_res_logits=np.zeros((1, 1, 4, 4), np.float32),
+                               iou=np.array([0.5]))
+
+    found = segment_click(decode, 0, 32, 32, SHAPE, climb=False)
+    assert found.area == disc(radius).sum()
+    assert all(partial == whole for _, partial, whole in calls[:-1])  # the same choices as whole decodes
+    if radius == 9:
+        assert [c[0] for c in calls] == [False] * len(calls) and calls[-1][1] and not calls[0][1]
+    else:  # every proposal partial, then the fallback whole
+        assert [c[0] for c in calls] == [False] * len(half_widths(SHAPE)) + [True]
 
 
 def test_a_correction_region_skips_proposals_under_smallest():

@@ -16,7 +16,7 @@ from pathlib import Path
 from medseg.checkpoints import CHECKPOINT_ENV, packaged_decoder, resolve_checkpoint, sha256_of
 from medseg.registry import DEFAULT_MODEL, MODELS
 
-EXPORT_VERSION = 15
+EXPORT_VERSION = 16
 CACHE_ENV = "MEDSEG_ENGINE_CACHE"
 
 

@@ -129,23 +129,23 @@ class MatMulUpscaling(nn.Module):
         return logits.reshape(b, k, 4 * h, 4 * w)
 
 
-def fast_forward_all(decoder: MaskDecoder, upscaling: MatMulUpscaling, image_embeddings: torch.Tensor,
-                     image_pe: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor,
-                     mask_tokens: torch.Tensor | None = None,
+def fast_forward_all(decoder: MaskDecoder, upscaling: MatMulUpscaling, image: torch.Tensor, image_pe: torch.Tensor,
+                     sparse: torch.Tensor, mask_tokens: torch.Tensor | None = None,
                      crop: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``MaskDecoder.forward_all`` with ``upscaling`` in place of its output upscaling; dense may be
-    (B or 1, C, 64, 64) or (1, C, 1, 1) (broadcast). Arguments and results as ``forward_all``, except
-    that only the mask tokens listed in ``mask_tokens`` (indices into the four) are upscaled and returned:
-    the unused masks cost no upscaling product and no image-sized copies. ``crop`` (4,) (row0, col0, row1, col1),
-    ends exclusive, in cells of ``image_embeddings``: only these cells are upscaled (the upscaling is local to each
-    cell, so their logits are those of the whole grid), and the logits are (B, K, 4 rows, 4 cols) of the crop."""
+    """``MaskDecoder.forward_all`` channels last, with ``upscaling`` in place of its output upscaling.
+
+    ``image``: (1, h, w, C) image embedding with the dense prompt embedding added (the prompt batch is reached by
+    broadcasting in the first image update, without copies); ``image_pe`` (1, h, w, C); ``sparse`` (B, T, C). Only the
+    mask tokens listed in ``mask_tokens`` (indices into the four) are upscaled and returned: the unused masks cost no
+    upscaling product and no image-sized copies. ``crop`` (4,) (row0, col0, row1, col1), ends exclusive, in cells of
+    ``image``: only these cells are upscaled (the upscaling is local to each cell, so their logits are those of the
+    whole grid), and the logits are (B, K, 4 rows, 4 cols) of the crop."""
     batch = sparse.shape[0]
     out_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
     tokens = torch.cat([out_tokens.unsqueeze(0).expand(batch, -1, -1), sparse], dim=1)
-    # No expand to the prompt batch: broadcasting in the first image update does it, without copies.
-    src = image_embeddings + dense
-    h, w = src.shape[-2:]
-    hs, image_tokens = decoder.transformer(src, image_pe, tokens)
+    h, w, channels = image.shape[1], image.shape[2], image.shape[3]
+    hs, image_tokens = decoder.transformer.forward_tokens(image.reshape(1, h * w, channels),
+                                                          image_pe.reshape(1, h * w, channels), tokens)
     tokens_out = hs[:, 1:1 + decoder.num_mask_tokens]
     hyper = torch.stack([mlp(tokens_out[:, i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], 1)
     iou = decoder.iou_prediction_head(hs[:, 0])

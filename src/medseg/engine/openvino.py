@@ -26,6 +26,7 @@ class OpenVINOGraphs(Graphs):
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         self.encoder = core.compile_model(str(encoder), "CPU", config).create_infer_request()
+        self.decoder_path = decoder
         self.decoder = core.compile_model(str(decoder), "CPU", config).create_infer_request()
 
     def _encode(self, images: np.ndarray) -> np.ndarray:

@@ -84,8 +84,11 @@ class TwoWayTransformer(nn.Module):
 
     def forward(self, image: torch.Tensor, image_pe: torch.Tensor,
                 tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        image = image.flatten(2).transpose(1, 2)
-        image_pe = image_pe.flatten(2).transpose(1, 2)
+        return self.forward_tokens(image.flatten(2).transpose(1, 2), image_pe.flatten(2).transpose(1, 2), tokens)
+
+    def forward_tokens(self, image: torch.Tensor, image_pe: torch.Tensor,
+                       tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` on image tokens already channels last: image (B, H*W, C), image_pe (1 or B, H*W, C)."""
         token_pe = tokens
         queries = tokens
         for layer in self.layers:

@@ -115,9 +115,12 @@ class Predictor:
         """
         tf = ResizeLongest(tuple(slice_0_255.shape[:2]), self.input_size)
         images = tf.image_array(slice_0_255) if self.arrays else tf.image(slice_0_255)
-        if lane:
-            return self.engine.encode_lane(images, tag)
-        return self.engine.encode(images)
+        emb = self.engine.encode_lane(images, tag) if lane else self.engine.encode(images)
+        if self.arrays:  # kept channels last: every later decode of the slice takes it without a copy
+            from medseg.engine.graphs import channels_last
+
+            emb = channels_last(emb)
+        return emb
 
     def stop_lanes(self, tags: list) -> None:
         """End the running ``embed(..., lane=True, tag=t)`` calls for t in tags, where the engine can."""
