@@ -83,11 +83,18 @@ class Edit:
     regions: Mapping[int, np.ndarray]
 
     def apply(self, masks: dict[int, np.ndarray], shape: tuple[int, int]) -> dict[int, np.ndarray]:
+        """``masks`` (z -> non-empty (H, W) bool) with the edit applied; slices it empties are dropped."""
         out = dict(masks)
         for z, region in self.regions.items():
-            base = out.get(z, np.zeros(shape, bool))
-            out[z] = (base | region) if self.positive else (base & ~region)
-        return {z: m for z, m in out.items() if m.any()}
+            base = out.get(z)
+            if base is None:
+                base = np.zeros(shape, bool)
+            changed = (base | region) if self.positive else (base & ~region)
+            if changed.any():
+                out[z] = changed
+            else:
+                out.pop(z, None)
+        return out
 
 
 def follow(decode: Decode, z: int, region: np.ndarray, z_range: tuple[int, int],

@@ -300,11 +300,10 @@ def load_predictor(model: str | None = None, checkpoint: str | None = None, engi
                    without_torch: bool = True) -> Predictor:
     """A Predictor for a model name (or fine-tuned model.pt) and checkpoint, as ``medseg segment`` makes it.
 
-    When ``without_torch`` is set, the engine is native or ONNX Runtime ("auto", "native" or "onnx") and
-    the model's files are already exported (``medseg.engine.cache``), it runs on numpy, onnxruntime (and
-    the compiled encoder) alone: torch is
-    never imported, which saves the 1-2 s of ``import torch`` and the model build. Otherwise the model
-    is built and the engine made (and exported on first use) as usual.
+    When ``without_torch`` is set and the engine is native or ONNX Runtime ("auto", "native" or "onnx"), it runs on
+    numpy, onnxruntime (and the compiled encoder) alone: once the model's files are exported (``medseg.engine.cache``;
+    the first call exports them), torch is never imported, which saves the 1-2 s of ``import torch`` and the model
+    build. Otherwise the model is built and the engine made as usual (torch tensors around each decode).
 
     A card whose ``boxes`` names another model gets that model's predictor as ``box_decoder``: box-only
     prompts are decoded by it (what measures best for boxes), everything with points by this model.
@@ -322,7 +321,7 @@ def _load_predictor(model: str | None, checkpoint: str | None, engine: str, with
     if without_torch and engine in ("auto", "native", "onnx"):
         from medseg.cpu import default_threads
         from medseg.engine import auto_order, available
-        from medseg.engine.cache import cached_graphs
+        from medseg.engine.cache import cached_graphs, checkpoint_sha256
         from medseg.registry import DEFAULT_MODEL, MODELS
 
         card = MODELS.get(model or DEFAULT_MODEL)
@@ -331,6 +330,16 @@ def _load_predictor(model: str | None, checkpoint: str | None, engine: str, with
         graphs = None
         if name in ("native", "onnx") and (engine == "auto" or available(name)):  # auto_order checked it
             graphs = cached_graphs(model, checkpoint, native=name == "native")
+            if graphs is None and checkpoint_sha256(model, checkpoint) is not None:  # not exported yet: once
+                from medseg.build import build_model
+                from medseg.engine.export import onnx_files
+
+                built = build_model(model, checkpoint)
+                if getattr(built, "checkpoint_sha256", None):
+                    onnx_files(built)
+                    graphs = cached_graphs(model, checkpoint, native=name == "native")
+                if graphs is None:
+                    return Predictor(built, engine=engine)
         if graphs is not None and name == "native":
             from medseg.engine.native_graphs import NativeGraphs
 

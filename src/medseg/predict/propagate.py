@@ -18,6 +18,7 @@ Coordinates: slices are (H, W) = (rows, cols); boxes are (x0, y0, x1, y1) inclus
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -46,8 +47,9 @@ class SliceResult:
     iou: float
     box: np.ndarray | None
 
-    @property
+    @functools.cached_property
     def area(self) -> int:
+        """Pixels of the mask (counted once: masks are not changed in place)."""
         return int(np.count_nonzero(self.mask))
 
 

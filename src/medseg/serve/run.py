@@ -42,8 +42,9 @@ def build(limits: Limits, api_key: str | None = None, model: str | None = None, 
         from medseg.predict.predictor import load_predictor
         from medseg.registry import CLICK_MODEL
 
-        # clicks are the server's main work: the click model (its card may hand boxes to another decoder)
-        predictor = load_predictor(model or CLICK_MODEL, engine=engine, without_torch=False)
+        # clicks are the server's main work: the click model (its card may hand boxes to another decoder), on numpy
+        # arrays (no torch tensors around each decode: RIDER corrections through the client 189 -> xxx ms)
+        predictor = load_predictor(model or CLICK_MODEL, engine=engine)
     server = Server(predictor, limits, api_key)
     viewer = None
     if viewer_scan is not None:
