@@ -125,3 +125,24 @@ def test_export_form_of_the_encoder_is_exact():
         ref, out = encoder(x), ExportEncoder(encoder)(x)
     assert out.shape == ref.shape == (2, 256, 64, 64)
     assert torch.allclose(out, ref, atol=1e-4), (out - ref).abs().max()
+
+
+@pytest.mark.skipif(not available("onnx"), reason="ONNX Runtime not installed")
+def test_decoder_takes_embeddings_channels_last_with_the_grids_positional_encoding(random_model):
+    """Export v16: the graph's default positional encoding is the prompt encoder's (channels last), and a decode gives
+    the same logits from an embedding laid out either way, for the whole grid and for a window."""
+    from medseg.engine.graphs import channels_last
+
+    model, engines, _ = random_model
+    graphs = engines["onnx"].graphs
+    with torch.no_grad():
+        pe = model.prompt_encoder.dense_pe().permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(graphs.positional_encoding(), pe)
+    emb = np.random.default_rng(3).standard_normal((1, 256, 64, 64)).astype(np.float32)
+    last = channels_last(emb)
+    assert np.array_equal(last, emb) and last.transpose(0, 2, 3, 1).flags.c_contiguous
+    boxes = np.array([[40.0, 50, 120, 140]], np.float32)
+    for window in (None, (8, 6, 40, 44)):
+        a = graphs.decode(emb, boxes=boxes, window=window, crop=(12, 10, 30, 31))
+        b = graphs.decode(last, boxes=boxes, window=window, crop=(12, 10, 30, 31))
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])

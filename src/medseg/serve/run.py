@@ -43,7 +43,9 @@ def build(limits: Limits, api_key: str | None = None, model: str | None = None, 
         from medseg.registry import CLICK_MODEL
 
         # clicks are the server's main work: the click model (its card may hand boxes to another decoder), on numpy
-        # arrays (no torch tensors around each decode: RIDER corrections through the client 189 -> xxx ms)
+        # arrays (no torch tensors and torch resizing around each decode: the RIDER corrections of
+        # benchmarks/bench_serve.py through the client, median 189-193 -> 163-171 ms; server peak 1256-1329 ->
+        # 1011-1035 MiB)
         predictor = load_predictor(model or CLICK_MODEL, engine=engine)
     server = Server(predictor, limits, api_key)
     viewer = None
