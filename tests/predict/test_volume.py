@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from medseg.errors import MedsegError
+from medseg.predict.correct import FOLLOW_MEMO, FollowMemo
 from medseg.predict.embedding_cache import MIB
 from medseg.predict.volume import VolumeSession
 
@@ -244,6 +246,45 @@ def test_negative_click_removes_a_region_on_every_slice_it_reaches(two_blobs):
     assert s.encodes == encodes  # decoder only
     s.undo()
     assert dice(s.mask == 1, a | b) > 0.95
+
+
+def test_a_follow_decoded_again_is_remembered_bit_for_bit(two_blobs):
+    """A click again after undo decodes no follow box twice; its masks equal a session's that remembers nothing."""
+    vol = two_blobs[0]
+    runs = []
+    for size in (0, FOLLOW_MEMO):
+        s = VolumeSession(fake_predictor())
+        s.set_volume(vol)
+        s._follows = FollowMemo(size)
+        s.add_box3d(13, 23, 5, 52, 37, 19)
+        masks = []
+        for x, y, z, positive in ((46, 30, 12, False), (46, 30, 12, False), (20, 30, 10, False)):
+            s.add_point(x, y, z, positive=positive)
+            masks.append(s.mask.copy())
+            s.undo()
+        runs.append((masks, s._follows.hits))
+    assert runs[0][1] == 0 and runs[1][1] >= 5  # the second click's follow: every slice it reached (measured 10)
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][0], runs[1][0], strict=True))
+
+
+def test_follow_memo_keys_on_slice_crop_and_box_and_forgets_the_oldest():
+    calls = []
+
+    def decode(z, box, only):
+        calls.append(z)
+        mask = np.zeros((1, 20, 30), bool)
+        mask[0, 2 + z:9, 3:25] = True  # reaches beyond the box: only its part inside comes back
+        return SimpleNamespace(masks=mask)
+
+    memo = FollowMemo(2)
+    box = np.array([4.0, 3.0, 12.5, 8.0], np.float32)
+    first = memo.finder(decode, None)(1, box)
+    assert first.any() and not first[:, 14:].any() and not first[:2].any()
+    assert np.array_equal(memo.finder(decode, None)(1, box), first) and calls == [1]
+    memo.finder(decode, (0, 0, 10, 10))(1, box)  # another crop: decoded
+    memo.finder(decode, None)(2, box)  # another slice: decoded; the memo's oldest (slice 1, no crop) goes
+    memo.finder(decode, None)(1, box)
+    assert calls == [1, 1, 2, 1] and memo.hits == 1
 
 
 def test_positive_click_adds_a_missed_region_through_the_volume(two_blobs):

@@ -29,6 +29,7 @@ from medseg.predict.click import CORRECTION_SMALLEST, choices, empty_result, seg
 from medseg.predict.correct import (
     BAND,
     Edit,
+    FollowMemo,
     band_3d,
     click_depth,
     disc_edit,
@@ -158,6 +159,7 @@ class VolumeSession:
         self.budget_mib = number(budget_mib, "embedding budget (MiB)", positive=True, maximum=2**30, example=1024)
         self.progress = progress
         self.cache = EmbeddingCache(self._encode, budget_mib)
+        self._follows = FollowMemo()  # follow decodes of corrections, remembered for the volume
         self.state = VolumeState()
         self.messages: list[str] = []
         self.image: Image | None = None
@@ -180,6 +182,7 @@ class VolumeSession:
         self._vol = _Volume(WindowedVolume(image.array, choice), choice, spacing)
         self.image = image
         self.cache = EmbeddingCache(self._encode, self.budget_mib)
+        self._follows = FollowMemo()
         self.state = VolumeState()
         self.messages = []
         return choice
@@ -649,7 +652,8 @@ class VolumeSession:
                 return False  # past the band's reach beyond the object's end: the follow stops there
             return within_limits(part, masks.get(zz, empty), point.positive, reference)
 
-        edit = follow(self._decode, z, region, (0, self.shape[0] - 1), changes, acceptable)
+        find = self._follows.finder(self._decode, self._crop)
+        edit = follow(find, z, region, (0, self.shape[0] - 1), changes, acceptable)
         if width is not None:
             edit = MappingProxyType({zz: in_band(part, zz) for zz, part in edit.items()})
         return Edit(point.positive, edit), prior
