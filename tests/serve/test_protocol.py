@@ -313,3 +313,19 @@ def test_random_corruptions_of_a_packed_body_are_4xx(served):
             assert r.status_code in (200, 400, 413), r.text  # a flip in the payload may still decode
         assert http.get("/healthz").json() == {"ok": True}
     s.close()
+
+
+def test_the_server_imports_what_a_first_correction_needs_at_start():
+    """scipy.ndimage (a correction's band) is imported by build(), not by the first click (0.15-0.33 s it waited)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import sys; from medseg.serve.run import build; from medseg.serve.limits import Limits; "
+            "from tests.predict.fake_model import fake_predictor; p = fake_predictor(); "
+            "before = 'scipy.ndimage' in sys.modules; build(Limits(), predictor=p); "
+            "print(before, 'scipy.ndimage' in sys.modules)")
+    env = {"PYTHONPATH": f"{root / 'src'}:{root}", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["False", "True"], out.stderr[-2000:]

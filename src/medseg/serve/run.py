@@ -47,6 +47,11 @@ def build(limits: Limits, api_key: str | None = None, model: str | None = None, 
         # benchmarks/bench_serve.py through the client, median 189-193 -> 163-171 ms; server peak 1256-1329 ->
         # 1011-1035 MiB)
         predictor = load_predictor(model or CLICK_MODEL, engine=engine)
+    # A correction's band (medseg.predict.correct.depth_from_border) imports scipy.ndimage on first use, 0.15-0.33 s
+    # the first correction through the client waited for (py-spy; RIDER after a 3D box: 324-534 ms against about
+    # 190 ms warm). A server pays it at start.
+    import scipy.ndimage  # noqa: F401
+
     server = Server(predictor, limits, api_key)
     viewer = None
     if viewer_scan is not None:
