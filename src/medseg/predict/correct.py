@@ -32,7 +32,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from medseg.predict.propagate import Decode, crop_to_box, mask_iou, widened_box
+from medseg.predict.propagate import Decode, box_pixels, crop_to_box, mask_iou, widened_box
 
 WIDEN = 3.0
 MIN_OVERLAP = 0.3  # IoU a region must keep with its previous slice to be followed
@@ -150,8 +150,9 @@ class FollowMemo:
 
 def _packed(mask: np.ndarray, box: np.ndarray) -> tuple:
     """(H, W) mask, zero outside the box -> (row0, col0, (H, W), the box's pixels as bits, their (rows, cols))."""
-    x0, y0 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
-    inside = mask[y0:int(np.ceil(box[3])) + 1, x0:int(np.ceil(box[2])) + 1]
+    x0, y0, x1, y1 = box_pixels(box)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    inside = mask[y0:y1 + 1, x0:x1 + 1]
     return y0, x0, mask.shape, np.packbits(inside, axis=None), inside.shape
 
 

@@ -182,12 +182,16 @@ def _inside(box: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
     return cut if cut[2] > cut[0] and cut[3] > cut[1] else limits.astype(np.float32)
 
 
+def box_pixels(limits: np.ndarray) -> tuple[int, int, int, int]:
+    """The inclusive pixel range (x0, y0, x1, y1) a box (x0, y0, x1, y1) in pixel coordinates covers."""
+    return (int(np.floor(limits[0])), int(np.floor(limits[1])), int(np.ceil(limits[2])), int(np.ceil(limits[3])))
+
+
 def crop_to_box(mask: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
     """The part of a (H, W) mask inside the box (x0, y0, x1, y1); the mask itself if limits is None."""
     if limits is None:
         return mask
-    x0, y0 = int(np.floor(limits[0])), int(np.floor(limits[1]))
-    x1, y1 = int(np.ceil(limits[2])), int(np.ceil(limits[3]))
+    x0, y0, x1, y1 = box_pixels(limits)
     out = np.zeros_like(mask)
     out[y0:y1 + 1, x0:x1 + 1] = mask[y0:y1 + 1, x0:x1 + 1]
     return out
