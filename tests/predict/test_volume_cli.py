@@ -111,3 +111,26 @@ def test_bad_3d_prompts_are_one_line_errors_without_output(scan, args, words, ca
     err = capsys.readouterr().err.strip()
     assert code == 2 and labels is None
     assert len(err.splitlines()) == 1 and words in err, err
+
+
+def test_planes_3_on_anisotropic_voxels_keeps_z_slices_and_says_so(scan, capsys):
+    code, one = segment(scan, "--box", "25,21,4,43,39,20")
+    code3, three = segment(scan, "--box", "25,21,4,43,39,20", "--planes", "3")
+    assert code == code3 == 0 and np.array_equal(one, three)
+    assert "voxels of 0.8 x 0.9 x 2.5 mm are not near-isotropic" in capsys.readouterr().out
+
+
+def test_planes_3_on_isotropic_voxels_writes_the_mask_with_its_geometry(scan):
+    image = sitk.ReadImage(str(scan))
+    image.SetSpacing((1.0, 1.0, 1.1))
+    sitk.WriteImage(image, str(scan))
+    code, labels = segment(scan, "--box", "25,21,4,43,39,20", "--planes", "3")
+    assert code == 0 and (labels == 1).sum() > 0.9 * sphere().sum()
+    ref, mask = sitk.ReadImage(str(scan)), sitk.ReadImage(str(scan.parent / "mask.nii.gz"))
+    assert mask.GetSpacing() == ref.GetSpacing() and mask.GetOrigin() == ref.GetOrigin()
+
+
+def test_planes_other_than_1_or_3_are_refused_without_output(scan, capsys):
+    code, labels = segment(scan, "--box", "25,21,4,43,39,20", "--planes", "2")
+    assert code == 2 and labels is None
+    assert "--planes" in capsys.readouterr().err

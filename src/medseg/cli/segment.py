@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-click-atlas", action="store_true",
                    help="a first click on a deep grey structure of a brain MR is answered by the model alone, not "
                         "by the atlas route's structure (docs/interactive.md)")
+    p.add_argument("--planes", type=int, default=1, choices=(1, 3),
+                   help="3: a 3D box (or a propagated 2D box) on a near-isotropic volume is segmented along all three "
+                        "axes and the voxels two of them hold are kept; about 3x the time (docs/3d.md)")
     p.add_argument("--propagate", action="store_true",
                    help="propagate the 2D box (or point) on --slice up and down until the structure ends")
     p.add_argument("--propagation", default="default", choices=("default", "baseline"),
@@ -128,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         session = VolumeSession(predictor, args.propagation, args.embedding_budget, progress=True)
         session.text_refine = args.text_refine
         session.click_atlas = not args.no_click_atlas
+        session.planes = args.planes
         result = segment_volume(session, image, objects, args.window)
         for note in session.messages:
             print(f"note: {note}")

@@ -42,6 +42,7 @@ from medseg.predict.correct import (
 )
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
+from medseg.predict.planes import majority, near_isotropic, side_masks, transposed
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.segment import window_for
@@ -168,6 +169,9 @@ class VolumeSession:
         self.text_refine: str | None = None  # add_text's default refinement (None: medseg.text's)
         # a new object's click on a deep grey structure of a brain MR takes the atlas's structure (medseg.text.pointed)
         self.click_atlas = True
+        # 3: a new object's 3D box is segmented along all three axes on near-isotropic volumes (medseg.predict.planes)
+        self.planes = 1
+        self._sides: dict[int, tuple[VolumeSession, tuple[int, int, int]]] = {}  # axis -> session on a transpose
         self._vol: _Volume | None = None
 
     # ----- volume and cache -------------------------------------------------------------------------
@@ -183,6 +187,7 @@ class VolumeSession:
         self.image = image
         self.cache = EmbeddingCache(self._encode, self.budget_mib)
         self._follows = FollowMemo()
+        self._sides = {}
         self.state = VolumeState()
         self.messages = []
         return choice
@@ -342,8 +347,48 @@ class VolumeSession:
             pred = self._decode(z, box=prop.with_clicks(xy, clicks) if prompt_clicks else xy, points=pts,
                                 point_labels=labels)
             seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
-            return self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None,
-                                    replaces=replaces)
+            label = self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None,
+                                     replaces=replaces)
+        if self.planes == 3 and kind != "point":  # boxes only: a lone click's box is a guess, and gained nothing
+            self._three_planes(label, box, cfg)
+        return label
+
+    def _three_planes(self, label: int, box: Box3D, cfg: Propagation) -> None:
+        """Object ``label``, just made from ``box``, becomes the voxels that at least two of its mask and the box's
+        masks along y and x hold (``medseg.predict.planes``). No undo step of its own: it is the same action."""
+        from medseg.text.prompting import low_res_prior
+
+        spacing = self._volume().spacing
+        if not near_isotropic(spacing):
+            sizes = " x ".join(f"{v:g}" for v in spacing)
+            self.messages.append(f"voxels of {sizes} mm are not near-isotropic: object {label} was segmented on "
+                                 "its z slices only")
+            return
+
+        obj = self._object(label)
+        fused = majority([self.object_mask(label) > 0, *side_masks(self._side, box, cfg)])
+        if not fused.any():
+            return  # the three axes share no voxel: the z slices' answer stays
+        xy = box.box2d().as_array()
+        slices = {}
+        for z in np.flatnonzero(fused.any(axis=(1, 2))):
+            old = obj.slices.get(int(z))
+            slices[int(z)] = SliceResult(fused[z], low_res_prior(fused[z]), 1.0 if old is None else old.iou,
+                                         xy if old is None or old.box is None else old.box)
+        obj = replace(obj, slices=MappingProxyType(slices))
+        obj = replace(obj, masks=MappingProxyType(self._final(obj, slices)))
+        self.state = replace(self.state, objects=tuple(obj if o.label == label else o for o in self.state.objects))
+
+    def _side(self, axis: int) -> tuple[VolumeSession, tuple[int, int, int]]:
+        """A session on the volume transposed to bring array ``axis`` first, made once per volume (its embeddings
+        serve every object), and the transpose's order."""
+        if axis not in self._sides:
+            image, order = transposed(self.image, axis)
+            sub = VolumeSession(self.predictor, self.propagation, self.budget_mib, self.progress)
+            sub.click_atlas = False
+            sub.set_volume(image, self._volume().window.name)
+            self._sides[axis] = sub, order
+        return self._sides[axis]
 
     def add_box(self, z: int, box: tuple[float, float, float, float], propagate: bool = True,
                 propagation: str | Propagation | None = None) -> int:

@@ -1,0 +1,107 @@
+"""Tight 3D boxes segmented along one axis (the session's z slices) vs three (``VolumeSession.planes = 3``).
+
+Near-isotropic volumes only (``medseg.predict.planes``). Held out: the FSL MNI152 template with six Harvard-Oxford
+subcortical structures and the spine MR vertebrae C5-C7; for reference, training data: ten Colin27 AAL structures
+and the spine CT vertebrae. Each case runs in a fresh session per setting, its structures one after another (the
+slices' embeddings are shared between structures, as for a user); Dice, NSD (2 mm) and seconds per structure.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/box_planes.py --out benchmarks/results/interactive/planes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from medseg.data.loaders import load_labelled
+from medseg.evaluate.metrics import nsd
+from medseg.files import write_text
+from medseg.predict.predictor import load_predictor
+from medseg.predict.volume import VolumeSession
+
+HELD_OUT = (("atlases", "harvard_oxford", (98, 99, 100, 103, 110, 112)), ("spine", "mr_vert", (5, 6, 7)))
+TRAINING = (("colin27", "aal", (37, 41, 71, 73, 75, 77, 29, 31, 55, 91)), ("spine", "ct_vert", (21, 22, 23)))
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / max(1, a.sum() + b.sum()))
+
+
+def run(predictor, sets) -> list[dict]:
+    rows = []
+    for dataset, case, labels in sets:
+        c = load_labelled(dataset, [case])[0]
+        for planes in (1, 3):
+            s = VolumeSession(predictor)
+            s.set_volume(c.image)
+            s.planes = planes
+            for lab in labels:
+                truth = c.labels == lab
+                zz, yy, xx = np.nonzero(truth)
+                t0 = time.perf_counter()
+                mask = s.object_mask(s.add_box3d(xx.min(), yy.min(), zz.min(), xx.max(), yy.max(), zz.max())) > 0
+                seconds = time.perf_counter() - t0
+                surface = float(nsd(mask, truth, spacing_xyz=c.image.geometry.spacing))
+                rows.append({"case": f"{dataset}/{case}", "label": int(lab), "name": c.names.get(int(lab), ""),
+                             "planes": planes, "dice": dice(mask, truth), "nsd": surface, "seconds": seconds})
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def report(rows: list[dict], out: Path, machine: str) -> None:
+    lines = ["# Tight 3D boxes along one axis vs three (`VolumeSession.planes`)", "",
+             f"Written by `benchmarks/box_planes.py`. Machine: {machine}.", "",
+             "| data | structure | Dice 1 axis | Dice 3 axes | NSD 1 | NSD 3 | s 1 axis | s 3 axes |",
+             "|---|---|---|---|---|---|---|---|"]
+    keyed = {(r["case"], r["label"], r["planes"]): r for r in rows}
+    groups: dict[str, list] = {}
+    for (case, label, planes), r in keyed.items():
+        if planes != 1:
+            continue
+        t = keyed[(case, label, 3)]
+        lines.append(f"| {case} | {label} {r['name']} | {r['dice']:.3f} | {t['dice']:.3f} | {r['nsd']:.3f} | "
+                     f"{t['nsd']:.3f} | {r['seconds']:.1f} | {t['seconds']:.1f} |")
+        groups.setdefault(case, []).append((r, t))
+    lines += ["", "| data | structures | mean Dice 1 axis -> 3 | mean NSD 1 -> 3 | better / worse | seconds 1 -> 3 "
+              "(sum) |", "|---|---|---|---|---|---|"]
+    for case, pairs in groups.items():
+        d1, d3 = np.mean([a["dice"] for a, _ in pairs]), np.mean([b["dice"] for _, b in pairs])
+        n1, n3 = np.mean([a["nsd"] for a, _ in pairs]), np.mean([b["nsd"] for _, b in pairs])
+        up = sum(b["dice"] > a["dice"] for a, b in pairs)
+        down = sum(b["dice"] < a["dice"] for a, b in pairs)
+        s1, s3 = sum(a["seconds"] for a, _ in pairs), sum(b["seconds"] for _, b in pairs)
+        lines.append(f"| {case} | {len(pairs)} | {d1:.3f} -> {d3:.3f} | {n1:.3f} -> {n3:.3f} | {up} / {down} | "
+                     f"{s1:.0f} -> {s3:.0f} |")
+    write_text(out / "README.md", "\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="benchmarks/results/interactive/planes")
+    ap.add_argument("--held-out-only", action="store_true")
+    ap.add_argument("--engine", default="auto")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    predictor = load_predictor("litemedsam", engine=args.engine)
+    rows = run(predictor, HELD_OUT if args.held_out_only else HELD_OUT + TRAINING)
+    machine = f"{cpu_name()}, {os.cpu_count()} cores"
+    write_text(out / "results.json", json.dumps({"machine": machine, "rows": rows}, indent=1) + "\n")
+    report(rows, out, machine)
+
+
+if __name__ == "__main__":
+    main()
