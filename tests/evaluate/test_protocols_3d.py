@@ -206,3 +206,21 @@ def test_3d_protocols_refuse_2d_images(tmp_path):
     (root / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "s": 1}, "file_ending": ".nii.gz"}))
     with pytest.raises(MedsegError, match="box3d needs 3D volumes"):
         run_protocol(open_dataset(root), Factory(), ProtocolConfig("box3d"), tmp_path / "run", progress=False)
+
+
+def test_box3d_with_three_planes_is_a_setting_of_the_run(tmp_path, monkeypatch):
+    """``planes = 3`` reaches the session (this dataset's 1 x 1 x 1.5 mm voxels are not near-isotropic, so each box
+    keeps its z slices' answer) and is part of the run's settings."""
+    from medseg.predict.volume import VolumeSession
+
+    calls = []
+    three_planes = VolumeSession._three_planes
+    monkeypatch.setattr(VolumeSession, "_three_planes", lambda self, *a: calls.append(a) or three_planes(self, *a))
+    data = make_dataset(tmp_path / "data", cases=("a",))
+    one = run_protocol(data, Factory(), ProtocolConfig("box3d"), tmp_path / "one", progress=False)
+    assert not calls and json.loads((tmp_path / "one" / "config.json").read_text())["planes"] == 1
+    with pytest.raises(protocols.MedsegError, match="planes"):
+        run_protocol(data, Factory(), ProtocolConfig("box3d", planes=3), tmp_path / "one", progress=False)
+    three = run_protocol(data, Factory(), ProtocolConfig("box3d", planes=3), tmp_path / "three", progress=False)
+    assert len(calls) == 2  # both structures
+    assert [r["dice"] for r in all_rows(three)] == [r["dice"] for r in all_rows(one)]

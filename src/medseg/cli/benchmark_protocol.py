@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clicks", type=whole("--clicks", 0, 1000), default=5,
                    help="interactive / sammed3d: number of clicks")
     p.add_argument("--no-box", action="store_true", help="interactive: clicks only, no initial 3D box")
+    p.add_argument("--planes", type=int, default=1, choices=(1, 3),
+                   help="box3d / interactive with a box: 3 = each 3D box also along y and x on near-isotropic volumes, "
+                        "the voxels two axes hold kept (docs/3d.md)")
     p.add_argument("--nsd-tolerance", type=NSD_TOLERANCE, default=2.0, metavar="MM")
     p.add_argument("--montage", type=whole("--montage", 0, 1000), default=8, metavar="N", help="tiles in montage.png")
 
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     _check_out(Path(args.out), Path(args.data))
     dataset = open_dataset(args.data)
     cfg = ProtocolConfig(args.protocol, args.seed, args.jitter, args.clicks, not args.no_box,
-                         args.nsd_tolerance, slices=args.slices)
+                         args.nsd_tolerance, slices=args.slices, planes=args.planes)
     out = Path(args.out)
     records = run_protocol(dataset, lambda: _predictor(args), cfg, out, parse_labels(args.labels), args.limit,
                            model=args.model or "default")

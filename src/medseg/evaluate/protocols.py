@@ -45,6 +45,7 @@ class ProtocolConfig:
     window: str = "auto"
     click_atlas: bool = True  # interactive / sammed3d: a first click on a deep grey structure takes the atlas's
     atlas_pack: str = ""  # the atlas route's pack for text and clicks ("": medseg.text's default)
+    planes: int = 1  # box3d / interactive with a box: 3 = along three axes on near-isotropic volumes (predict.planes)
 
 
 @dataclass
@@ -123,6 +124,7 @@ def run_case(protocol: str, predictor, image: Image, gt: np.ndarray, labels: lis
     session = VolumeSession(predictor, progress=False)
     session.set_volume(image, cfg.window)
     session.click_atlas = cfg.click_atlas
+    session.planes = cfg.planes
     if cfg.atlas_pack:
         from medseg.text.atlas_route import AtlasRoute
         from medseg.text.routes import Router
