@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict.planes import majority, near_isotropic, side_box, transposed
 from medseg.predict.volume import VolumeSession
@@ -131,3 +132,11 @@ def test_anisotropic_voxels_keep_one_axis_and_say_so():
     assert s.object_mask(label).any() and not s._sides
     assert s.messages == ["voxels of 0.6 x 0.6 x 2.5 mm are not near-isotropic: object 1 was segmented on its "
                           "z slices only"]
+
+
+@pytest.mark.parametrize("value", [0, 2, "3", None])
+def test_planes_other_than_1_or_3_are_a_one_line_error(value):
+    s = VolumeSession(fake_predictor())
+    with pytest.raises(MedsegError, match="planes must be 1 or 3"):
+        s.planes = value
+    assert s.planes == 1

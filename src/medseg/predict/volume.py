@@ -169,8 +169,7 @@ class VolumeSession:
         self.text_refine: str | None = None  # add_text's default refinement (None: medseg.text's)
         # a new object's click on a deep grey structure of a brain MR takes the atlas's structure (medseg.text.pointed)
         self.click_atlas = True
-        # 3: a new object's 3D box is segmented along all three axes on near-isotropic volumes (medseg.predict.planes)
-        self.planes = 1
+        self._planes = 1
         self._sides: dict[int, tuple[VolumeSession, tuple[int, int, int]]] = {}  # axis -> session on a transpose
         self._vol: _Volume | None = None
 
@@ -191,6 +190,18 @@ class VolumeSession:
         self.state = VolumeState()
         self.messages = []
         return choice
+
+    @property
+    def planes(self) -> int:
+        """1: a new object's 3D box is segmented on the volume's z slices; 3: on near-isotropic volumes, along all
+        three axes, the voxels two of them hold kept (``medseg.predict.planes``)."""
+        return self._planes
+
+    @planes.setter
+    def planes(self, value: int) -> None:
+        if value not in (1, 3):
+            raise MedsegError(f"planes must be 1 or 3, not {value!r}")
+        self._planes = int(value)
 
     @property
     def shape(self) -> tuple[int, int, int]:
