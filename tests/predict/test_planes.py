@@ -140,3 +140,14 @@ def test_planes_other_than_1_or_3_are_a_one_line_error(value):
     with pytest.raises(MedsegError, match="planes must be 1 or 3"):
         s.planes = value
     assert s.planes == 1
+
+
+def test_a_box_one_slice_thick_stays_on_its_slice_and_says_so():
+    s = VolumeSession(fake_predictor())
+    s.set_volume(volume())
+    s.planes = 3
+    label = s.add_box3d(12, 6, 12, 40, 30, 12)
+    assert s.object_mask(label)[12].any() and not s._sides
+    assert s.messages == ["object 1: a box one slice thick was segmented on that slice only"]
+    thin = s.add_box3d(12, 6, 11, 40, 30, 12)  # two slices: the side sessions get boxes two voxels wide
+    assert s.object_mask(thin).any() and sorted(s._sides) == [1, 2]

@@ -376,6 +376,9 @@ class VolumeSession:
                                  "its z slices only")
             return
 
+        if box.z1 <= box.z0:
+            self.messages.append(f"object {label}: a box one slice thick was segmented on that slice only")
+            return
         obj = self._object(label)
         fused = majority([self.object_mask(label) > 0, *side_masks(self._side, box, cfg)])
         if not fused.any():
