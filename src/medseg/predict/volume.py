@@ -171,6 +171,7 @@ class VolumeSession:
         self.click_atlas = True
         self._planes = 1
         self._sides: dict[int, tuple[VolumeSession, tuple[int, int, int]]] = {}  # axis -> session on a transpose
+        self._bar_name: str | None = None  # a side session's progress bar: "along y" / "along x"
         self._vol: _Volume | None = None
 
     # ----- volume and cache -------------------------------------------------------------------------
@@ -210,7 +211,8 @@ class VolumeSession:
 
     @property
     def encodes(self) -> int:
-        return self.cache.encodes
+        """Slices encoded for this volume so far, those of the side sessions of ``planes = 3`` included."""
+        return self.cache.encodes + sum(sub.encodes for sub, _ in self._sides.values())
 
     def _volume(self) -> _Volume:
         if self._vol is None:
@@ -400,6 +402,7 @@ class VolumeSession:
             image, order = transposed(self.image, axis)
             sub = VolumeSession(self.predictor, self.propagation, self.budget_mib, self.progress)
             sub.click_atlas = False
+            sub._bar_name = f"along {'zyx'[axis]}"
             sub.set_volume(image, self._volume().window.name)
             self._sides[axis] = sub, order
         return self._sides[axis]
@@ -737,7 +740,7 @@ class VolumeSession:
         track = obj.track
         total = sum((track.z_hi - z) if d > 0 else (z - track.z_lo) for d in directions)
         bar = tqdm(total=total if track.bounded else None, unit="slice", file=sys.stderr, leave=False,
-                   disable=not self.progress, desc=f"object {obj.label}")
+                   disable=not self.progress, desc=self._bar_name or f"object {obj.label}")
         walked = [d for d in directions if slices[z].area or track.bounded]
         try:
             with self._reading_ahead(_walk_order(track, z, walked)):
