@@ -4,6 +4,8 @@ Near-isotropic volumes only (``medseg.predict.planes``). Held out: the FSL MNI15
 subcortical structures and the spine MR vertebrae C5-C7; for reference, training data: ten Colin27 AAL structures
 and the spine CT vertebrae. Each case runs in a fresh session per setting, its structures one after another (the
 slices' embeddings are shared between structures, as for a user); Dice, NSD (2 mm) and seconds per structure.
+``--box-clicks`` runs the interactive protocol instead (the held-out structures: a tight 3D box, then five CVPR25
+correction clicks, the atlas route off) and adds its table to the report.
 
     PYTHONPATH=src .venv/bin/python benchmarks/box_planes.py --out benchmarks/results/interactive/planes
 """
@@ -61,7 +63,46 @@ def run(predictor, sets) -> list[dict]:
     return rows
 
 
-def report(rows: list[dict], out: Path, machine: str) -> None:
+def box_clicks(predictor, sets, clicks: int = 5) -> list[dict]:
+    """Dice after the box and after each of ``clicks`` CVPR25 corrections, planes 1 and 3."""
+    from medseg.evaluate.protocols import ProtocolConfig, run_case
+
+    rows = []
+    for dataset, case, labels in sets:
+        c = load_labelled(dataset, [case])[0]
+        for lab in labels:
+            for planes in (1, 3):
+                cfg = ProtocolConfig("interactive", clicks=clicks, with_box=True, click_atlas=False, planes=planes)
+                rng = np.random.default_rng(0)
+                row = run_case("interactive", predictor, c.image, c.labels, [lab], cfg, rng).rows[0]
+                rows.append({"case": f"{dataset}/{case}", "label": int(lab), "name": c.names.get(int(lab), ""),
+                             "planes": planes, "dice": [s["dice"] for s in row["steps"]]})
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def clicks_table(rows: list[dict]) -> list[str]:
+    lines = ["", "## A tight 3D box, then five correction clicks (interactive protocol, held out)", "",
+             "| data | structure | 1 axis: box / 1 / 3 / 5 clicks | 3 axes: box / 1 / 3 / 5 clicks |",
+             "|---|---|---|---|"]
+    keyed = {(r["case"], r["label"], r["planes"]): r for r in rows}
+    means: dict[str, dict[int, list]] = {}
+    for (case, label, planes), r in keyed.items():
+        if planes != 1:
+            continue
+        t = keyed[(case, label, 3)]
+        cells = [" / ".join(f"{x['dice'][k]:.3f}" for k in (0, 1, 3, 5)) for x in (r, t)]
+        lines.append(f"| {case} | {label} {r['name']} | {cells[0]} | {cells[1]} |")
+        for x in (r, t):
+            means.setdefault(case, {}).setdefault(x["planes"], []).append(x["dice"])
+    lines += ["", "| data | mean, 1 axis: box / 5 clicks | 3 axes: box / 5 clicks |", "|---|---|---|"]
+    for case, by in means.items():
+        cells = [f"{np.mean([d[0] for d in by[k]]):.3f} / {np.mean([d[5] for d in by[k]]):.3f}" for k in (1, 3)]
+        lines.append(f"| {case} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+def report(rows: list[dict], out: Path, machine: str, clicked: list[dict] | None = None) -> None:
     lines = ["# Tight 3D boxes along one axis vs three (`VolumeSession.planes`)", "",
              f"Written by `benchmarks/box_planes.py` (`--report-only` rewrites this page from results.json). Machine: "
              f"{machine}.", "",
@@ -93,6 +134,8 @@ def report(rows: list[dict], out: Path, machine: str) -> None:
         kind = "held out" if case in held_out else "training"
         lines.append(f"| {case} ({kind}) | {len(pairs)} | {d1:.3f} -> {d3:.3f} | {n1:.3f} -> {n3:.3f} | "
                      f"{up} / {down} | {s1:.0f} -> {s3:.0f} |")
+    if clicked:
+        lines += clicks_table(clicked)
     write_text(out / "README.md", "\n".join(lines) + "\n")
 
 
@@ -102,19 +145,24 @@ def main() -> None:
     ap.add_argument("--held-out-only", action="store_true")
     ap.add_argument("--engine", default="auto")
     ap.add_argument("--report-only", action="store_true", help="write README.md from OUT/results.json")
+    ap.add_argument("--box-clicks", action="store_true",
+                    help="run the box + five clicks protocol (held out) into OUT/results.json beside the boxes")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.report_only:
-        done = json.loads((out / "results.json").read_text())
-        report(done["rows"], out, done["machine"])
+    done = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
+    if args.box_clicks:
+        done["box_clicks"] = box_clicks(load_predictor("litemedsam", engine=args.engine), HELD_OUT)
+        write_text(out / "results.json", json.dumps(done, indent=1) + "\n")
+    if args.report_only or args.box_clicks:
+        report(done["rows"], out, done["machine"], done.get("box_clicks"))
         return
     predictor = load_predictor("litemedsam", engine=args.engine)
     rows = run(predictor, HELD_OUT if args.held_out_only else HELD_OUT + TRAINING)
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     machine = f"{cpu_name()}, {os.cpu_count()} cores" + (", AVX-512" if "avx512f" in flags else "")
-    write_text(out / "results.json", json.dumps({"machine": machine, "rows": rows}, indent=1) + "\n")
-    report(rows, out, machine)
+    write_text(out / "results.json", json.dumps({**done, "machine": machine, "rows": rows}, indent=1) + "\n")
+    report(rows, out, machine, done.get("box_clicks"))
 
 
 if __name__ == "__main__":
