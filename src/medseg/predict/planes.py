@@ -5,7 +5,7 @@ isotropic voxels the same box can be segmented along the other two axes too, by 
 volume's transposes; the majority of the three masks is kept. A structure that the model outlines poorly on one
 family of slices is often clearer on another (a vertebra is one ring on axial slices but a body and a separate
 arch on sagittal ones), and the three answers' errors differ. Measured on held-out data:
-``benchmarks/results/interactive/planes.md`` (tight 3D boxes, Harvard-Oxford on MNI152 and the spine MR).
+``benchmarks/results/interactive/planes/README.md`` (Harvard-Oxford on MNI152 and the spine MR).
 
 Only for near-isotropic voxels (spacings within ``ISOTROPIC`` of each other): slices across thick axial slices
 would be blurred, stretched images, and that was not measured. Costs the encodes of the box's slices along the
