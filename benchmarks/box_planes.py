@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from medseg.cpu import describe_machine
 from medseg.data.loaders import load_labelled
 from medseg.evaluate.metrics import nsd
 from medseg.files import write_text
@@ -29,13 +28,6 @@ from medseg.predict.volume import VolumeSession
 
 HELD_OUT = (("atlases", "harvard_oxford", (98, 99, 100, 103, 110, 112)), ("spine", "mr_vert", (5, 6, 7)))
 TRAINING = (("colin27", "aal", (37, 41, 71, 73, 75, 77, 29, 31, 55, 91)), ("spine", "ct_vert", (21, 22, 23)))
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -159,8 +151,7 @@ def main() -> None:
         return
     predictor = load_predictor("litemedsam", engine=args.engine)
     rows = run(predictor, HELD_OUT if args.held_out_only else HELD_OUT + TRAINING)
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    machine = f"{cpu_name()}, {os.cpu_count()} cores" + (", AVX-512" if "avx512f" in flags else "")
+    machine = describe_machine()
     write_text(out / "results.json", json.dumps({**done, "machine": machine, "rows": rows}, indent=1) + "\n")
     report(rows, out, machine, done.get("box_clicks"))
 
