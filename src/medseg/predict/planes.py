@@ -10,11 +10,17 @@ arch on sagittal ones), and the three answers' errors differ. Measured on held-o
 Only for near-isotropic voxels (spacings within ``ISOTROPIC`` of each other): slices across thick axial slices
 would be blurred, stretched images, and that was not measured. Costs the encodes of the box's slices along the
 other two axes (about three times the time of one axis).
+
+A correction click on such an object is applied along all three axes too (each axis's own object corrected as its
+session corrects any object), and the majority taken again. A tight box then five clicks, against correcting the
+majority's mask on z slices only: training structures (10 Colin27 AAL, spine CT L2-L4) mean Dice 0.483 -> 0.514;
+held out, Harvard-Oxford 0.634 -> 0.664, spine MR 0.497 -> 0.502.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -51,9 +57,10 @@ def side_box(box: Box3D, order: tuple[int, int, int]) -> Box3D:
     return Box3D(lo[x], lo[y], int(np.floor(lo[z])), hi[x], hi[y], int(np.ceil(hi[z])))
 
 
-def side_masks(side: Callable[[int], tuple[Any, tuple[int, int, int]]], box: Box3D,
-               propagation: Any) -> list[np.ndarray]:
-    """The box's masks when the volume is sliced along y and along x, each back on the (z, y, x) grid.
+def side_objects(side: Callable[[int], tuple[Any, tuple[int, int, int]]], box: Box3D,
+                 propagation: Any) -> list[Any]:
+    """The box segmented on the volume sliced along y and along x: each side session's object, in the frame of its
+    transpose (``on_volume`` brings its mask back). The side sessions are left without objects.
 
     Args:
         side: array axis -> (a ``VolumeSession`` on the volume transposed to bring that axis first, the order of
@@ -66,9 +73,36 @@ def side_masks(side: Callable[[int], tuple[Any, tuple[int, int, int]]], box: Box
         session, order = side(axis)
         b = side_box(box, order)
         label = session.add_box3d(b.x0, b.y0, b.z0, b.x1, b.y1, b.z1, propagation=propagation)
-        out.append((session.object_mask(label) > 0).transpose(np.argsort(order)))
+        out.append(next(o for o in session.state.objects if o.label == label))
         session.clear()  # the side session keeps its embeddings, not its objects
     return out
+
+
+def side_corrected(side: Callable[[int], tuple[Any, tuple[int, int, int]]], objects: Sequence[Any],
+                   x: float, y: float, z: int, positive: bool) -> list[Any]:
+    """The side objects of ``side_objects`` each corrected by the click at voxel (x, y, z) of the volume, as their
+    own sessions correct an object (``VolumeSession.add_point``), in their transposes' frames."""
+    out = []
+    for axis, obj in zip(AXES, objects, strict=True):
+        session, order = side(axis)
+        session.clear()
+        session.state = replace(session.state, objects=(obj,), next_label=obj.label + 1)
+        sx, sy, sz = side_point(x, y, z, order)
+        session.add_point(sx, sy, sz, positive=positive, obj=obj.label)
+        out.append(session.state.objects[0])
+        session.clear()
+    return out
+
+
+def side_point(x: float, y: float, z: int, order: tuple[int, int, int]) -> tuple[float, float, int]:
+    """Voxel (x, y, z) of the volume as (x, y, slice) of its transpose to ``order``."""
+    zyx = (z, y, x)
+    return zyx[order[2]], zyx[order[1]], int(round(zyx[order[0]]))
+
+
+def on_volume(mask: np.ndarray, order: tuple[int, int, int]) -> np.ndarray:
+    """A mask on the transpose to ``order`` back on the volume's (z, y, x) grid."""
+    return mask.transpose(np.argsort(order))
 
 
 def majority(masks: Sequence[np.ndarray]) -> np.ndarray:

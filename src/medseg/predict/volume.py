@@ -42,7 +42,7 @@ from medseg.predict.correct import (
 )
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
-from medseg.predict.planes import majority, near_isotropic, side_masks, transposed
+from medseg.predict.planes import AXES, majority, near_isotropic, on_volume, side_corrected, side_objects, transposed
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.segment import window_for
@@ -78,6 +78,9 @@ class ObjectState:
             prompt of the next correction there, with a click-trained model).
         name: the structure's name (text and atlas objects), else "".
         atlas: an atlas object's ``medseg.text.pointed.Prior`` (its corrections move it), else None.
+        axes: an object segmented along three axes (``planes = 3``): its own answers along z, y and x (the y and x
+            ones on the volume's transposes, ``medseg.predict.planes``), each corrected by every click; ``masks`` is
+            their majority. Empty otherwise.
     """
 
     label: int
@@ -93,6 +96,7 @@ class ObjectState:
     priors: MappingProxyType = field(default_factory=_empty)
     name: str = ""
     atlas: Any = None
+    axes: tuple[ObjectState, ...] = ()
 
     @property
     def z_range(self) -> tuple[int, int] | None:
@@ -321,8 +325,11 @@ class VolumeSession:
 
     def object_mask(self, label: int) -> np.ndarray:
         """(z, y, x) bool mask of one object, before the overlap rule."""
+        return self._full(self._object(label))
+
+    def _full(self, obj: ObjectState) -> np.ndarray:
         out = np.zeros(self.shape, bool)
-        for z, m in self._object(label).masks.items():
+        for z, m in obj.masks.items():
             out[z] = m
         return out
 
@@ -369,8 +376,6 @@ class VolumeSession:
     def _three_planes(self, label: int, box: Box3D, cfg: Propagation) -> None:
         """Object ``label``, just made from ``box``, becomes the voxels that at least two of its mask and the box's
         masks along y and x hold (``medseg.predict.planes``). No undo step of its own: it is the same action."""
-        from medseg.text.prompting import low_res_prior
-
         spacing = self._volume().spacing
         if not near_isotropic(spacing):
             sizes = " x ".join(f"{v:g}" for v in spacing)
@@ -381,19 +386,33 @@ class VolumeSession:
         if box.z1 <= box.z0:
             self.messages.append(f"object {label}: a box one slice thick was segmented on that slice only")
             return
-        obj = self._object(label)
-        fused = majority([self.object_mask(label) > 0, *side_masks(self._side, box, cfg)])
+        own = self._object(label)
+        fused = self._fused(own, side_objects(self._side, box, cfg))
+        if fused is not None:  # else the three axes share no voxel: the z slices' answer stays
+            self.state = replace(self.state, objects=tuple(fused if o.label == label else o
+                                                           for o in self.state.objects))
+
+    def _fused(self, own: ObjectState, sides: list[ObjectState]) -> ObjectState | None:
+        """The object whose masks are the voxels two of ``own`` (along z) and its ``sides`` (along y and x) hold,
+        then the connectivity rule; None when they share no voxel."""
+        from medseg.text.prompting import low_res_prior
+
+        masks = [self._full(own)]
+        for axis, side in zip(AXES, sides, strict=True):
+            session, order = self._side(axis)
+            masks.append(on_volume(session._full(side), order))
+        fused = majority(masks)
         if not fused.any():
-            return  # the three axes share no voxel: the z slices' answer stays
-        xy = box.box2d().as_array()
+            return None
+        xy = own.track.limits
         slices = {}
         for z in np.flatnonzero(fused.any(axis=(1, 2))):
-            old = obj.slices.get(int(z))
+            old = own.slices.get(int(z))
             slices[int(z)] = SliceResult(fused[z], low_res_prior(fused[z]), 1.0 if old is None else old.iou,
                                          xy if old is None or old.box is None else old.box)
-        obj = replace(obj, slices=MappingProxyType(slices))
-        obj = replace(obj, masks=MappingProxyType(self._final(obj, slices)))
-        self.state = replace(self.state, objects=tuple(obj if o.label == label else o for o in self.state.objects))
+        # the edits live in the axes' objects: the majority already holds them
+        obj = replace(own, slices=MappingProxyType(slices), edits=(), priors=_empty(), axes=(own, *sides))
+        return replace(obj, masks=MappingProxyType(self._final(obj, slices)))
 
     def _side(self, axis: int) -> tuple[VolumeSession, tuple[int, int, int]]:
         """A session on the volume transposed to bring array ``axis`` first, made once per volume (its embeddings
@@ -593,6 +612,18 @@ class VolumeSession:
             return self._atlas_correct(obj, point)
         if point.positive and not obj.masks:  # nothing segmented yet: start the object again from this click
             return self._point_object(point, obj.propagation, replaces=obj.label)
+        if obj.axes:  # segmented along three axes: each axis corrected, the majority again
+            own = self._corrected(obj.axes[0], point)
+            sides = side_corrected(self._side, obj.axes[1:], point.x, point.y, int(point.z), point.positive)
+            obj = self._fused(own, sides) or own  # no voxel two axes hold: the z slices' answer
+        else:
+            obj = self._corrected(obj, point)
+        objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
+        self._commit(replace(self.state, objects=objects))
+        return obj.label
+
+    def _corrected(self, obj: ObjectState, point: Point) -> ObjectState:
+        """``obj`` with the correction click's edit (uncommitted)."""
         z = int(point.z)
         clicks = dict(obj.clicks)
         clicks[z] = clicks.get(z, ()) + (point,)
@@ -609,10 +640,7 @@ class VolumeSession:
         obj = replace(obj, clicks=MappingProxyType(clicks), edits=obj.edits + (edit,), priors=MappingProxyType(priors))
         if grown is not None:
             obj = self._rebox(obj, grown)
-        obj = replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
-        objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
-        self._commit(replace(self.state, objects=objects))
-        return obj.label
+        return replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
 
     def _atlas_correct(self, obj: ObjectState, point: Point) -> int:
         """A correction of an atlas object: the intensity step again with the click as a bump on its prior
