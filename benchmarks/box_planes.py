@@ -5,7 +5,8 @@ subcortical structures and the spine MR vertebrae C5-C7; for reference, training
 and the spine CT vertebrae. Each case runs in a fresh session per setting, its structures one after another (the
 slices' embeddings are shared between structures, as for a user); Dice, NSD (2 mm) and seconds per structure.
 ``--box-clicks`` runs the interactive protocol instead (the held-out structures: a tight 3D box, then five CVPR25
-correction clicks, the atlas route off) and adds its table to the report.
+correction clicks, the atlas route off) and adds its table to the report; ``--lone-clicks`` the clicks-only CVPR25
+protocol (one click, then nine corrections, the atlas route off) on held-out and training structures.
 
     PYTHONPATH=src .venv/bin/python benchmarks/box_planes.py --out benchmarks/results/interactive/planes
 """
@@ -55,8 +56,8 @@ def run(predictor, sets) -> list[dict]:
     return rows
 
 
-def box_clicks(predictor, sets, clicks: int = 5) -> list[dict]:
-    """Dice after the box and after each of ``clicks`` CVPR25 corrections, planes 1 and 3."""
+def box_clicks(predictor, sets, clicks: int = 5, with_box: bool = True) -> list[dict]:
+    """Dice after the box (``with_box``) and after each of ``clicks`` CVPR25 clicks, planes 1 and 3."""
     from medseg.evaluate.protocols import ProtocolConfig, run_case
 
     rows = []
@@ -64,7 +65,7 @@ def box_clicks(predictor, sets, clicks: int = 5) -> list[dict]:
         c = load_labelled(dataset, [case])[0]
         for lab in labels:
             for planes in (1, 3):
-                cfg = ProtocolConfig("interactive", clicks=clicks, with_box=True, click_atlas=False, planes=planes)
+                cfg = ProtocolConfig("interactive", clicks=clicks, with_box=with_box, click_atlas=False, planes=planes)
                 rng = np.random.default_rng(0)
                 row = run_case("interactive", predictor, c.image, c.labels, [lab], cfg, rng).rows[0]
                 rows.append({"case": f"{dataset}/{case}", "label": int(lab), "name": c.names.get(int(lab), ""),
@@ -73,12 +74,22 @@ def box_clicks(predictor, sets, clicks: int = 5) -> list[dict]:
     return rows
 
 
-def clicks_table(rows: list[dict]) -> list[str]:
-    lines = ["", "## A tight 3D box, then five correction clicks (interactive protocol, held out)", "",
-             "With 3 axes every click corrects each axis's own mask and the majority is taken again (since stop 41; "
-             "before, the majority's mask was corrected on z slices only: Harvard-Oxford 0.634, spine MR 0.497 after "
-             "five clicks).", "",
-             "| data | structure | 1 axis: box / 1 / 3 / 5 clicks | 3 axes: box / 1 / 3 / 5 clicks |",
+BOX_CLICKS = ("A tight 3D box, then five correction clicks (interactive protocol, held out)",
+              "With 3 axes every click corrects each axis's own mask and the majority is taken again (since stop 41; "
+              "before, the majority's mask was corrected on z slices only: Harvard-Oxford 0.634, spine MR 0.497 after "
+              "five clicks).", ("box", 1, 3, 5))
+LONE_CLICKS = ("Clicks alone: one click, then corrections (CVPR25 3D protocol, the atlas route off)",
+               "With 3 axes a lone click's chosen 3D box is segmented along the three axes and every correction is "
+               "applied along each (since stop 41). Training structures are Colin27 AAL (1 mm) and the spine CT "
+               "(1.5 mm); the held-out Harvard-Oxford clicks usually take the atlas route, off here.", (1, 5, 10))
+
+
+def clicks_table(rows: list[dict], title: str, text: str, steps: tuple) -> list[str]:
+    """Per structure and per case mean: Dice after the listed steps (``"box"`` the first step), 1 axis vs 3."""
+    first = 0 if steps[0] == "box" else 1  # rows' Dice list starts at the box, else at the first click
+    at = [0 if k == "box" else k - first for k in steps]
+    names = " / ".join(map(str, steps)) + " clicks"
+    lines = ["", f"## {title}", "", text, "", f"| data | structure | 1 axis: {names} | 3 axes: {names} |",
              "|---|---|---|---|"]
     keyed = {(r["case"], r["label"], r["planes"]): r for r in rows}
     means: dict[str, dict[int, list]] = {}
@@ -86,18 +97,18 @@ def clicks_table(rows: list[dict]) -> list[str]:
         if planes != 1:
             continue
         t = keyed[(case, label, 3)]
-        cells = [" / ".join(f"{x['dice'][k]:.3f}" for k in (0, 1, 3, 5)) for x in (r, t)]
+        cells = [" / ".join(f"{x['dice'][k]:.3f}" for k in at) for x in (r, t)]
         lines.append(f"| {case} | {label} {r['name']} | {cells[0]} | {cells[1]} |")
         for x in (r, t):
             means.setdefault(case, {}).setdefault(x["planes"], []).append(x["dice"])
-    lines += ["", "| data | mean, 1 axis: box / 5 clicks | 3 axes: box / 5 clicks |", "|---|---|---|"]
+    lines += ["", f"| data | mean, 1 axis: {names} | 3 axes: {names} |", "|---|---|---|"]
     for case, by in means.items():
-        cells = [f"{np.mean([d[0] for d in by[k]]):.3f} / {np.mean([d[5] for d in by[k]]):.3f}" for k in (1, 3)]
+        cells = [" / ".join(f"{np.mean([d[k] for d in by[p]]):.3f}" for k in at) for p in (1, 3)]
         lines.append(f"| {case} | {cells[0]} | {cells[1]} |")
     return lines
 
 
-def report(rows: list[dict], out: Path, machine: str, clicked: list[dict] | None = None) -> None:
+def report(rows: list[dict], out: Path, machine: str, done: dict) -> None:
     lines = ["# Tight 3D boxes along one axis vs three (`VolumeSession.planes`)", "",
              f"Written by `benchmarks/box_planes.py` (`--report-only` rewrites this page from results.json). Machine: "
              f"{machine}.", "",
@@ -129,8 +140,10 @@ def report(rows: list[dict], out: Path, machine: str, clicked: list[dict] | None
         kind = "held out" if case in held_out else "training"
         lines.append(f"| {case} ({kind}) | {len(pairs)} | {d1:.3f} -> {d3:.3f} | {n1:.3f} -> {n3:.3f} | "
                      f"{up} / {down} | {s1:.0f} -> {s3:.0f} |")
-    if clicked:
-        lines += clicks_table(clicked)
+    if done.get("box_clicks"):
+        lines += clicks_table(done["box_clicks"], *BOX_CLICKS)
+    if done.get("lone_clicks"):
+        lines += clicks_table(done["lone_clicks"], *LONE_CLICKS)
     write_text(out / "README.md", "\n".join(lines) + "\n")
 
 
@@ -142,6 +155,8 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true", help="write README.md from OUT/results.json")
     ap.add_argument("--box-clicks", action="store_true",
                     help="run the box + five clicks protocol (held out) into OUT/results.json beside the boxes")
+    ap.add_argument("--lone-clicks", action="store_true",
+                    help="run the clicks-only protocol (ten clicks; held out and training, or --held-out-only)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,14 +164,18 @@ def main() -> None:
     if args.box_clicks:
         done["box_clicks"] = box_clicks(load_predictor("litemedsam", engine=args.engine), HELD_OUT)
         write_text(out / "results.json", json.dumps(done, indent=1) + "\n")
-    if args.report_only or args.box_clicks:
-        report(done["rows"], out, done["machine"], done.get("box_clicks"))
+    if args.lone_clicks:
+        sets = HELD_OUT if args.held_out_only else HELD_OUT + TRAINING
+        done["lone_clicks"] = box_clicks(load_predictor("litemedsam", engine=args.engine), sets, 10, with_box=False)
+        write_text(out / "results.json", json.dumps(done, indent=1) + "\n")
+    if args.report_only or args.box_clicks or args.lone_clicks:
+        report(done["rows"], out, done["machine"], done)
         return
     predictor = load_predictor("litemedsam", engine=args.engine)
     rows = run(predictor, HELD_OUT if args.held_out_only else HELD_OUT + TRAINING)
     machine = describe_machine()
     write_text(out / "results.json", json.dumps({**done, "machine": machine, "rows": rows}, indent=1) + "\n")
-    report(rows, out, machine, done.get("box_clicks"))
+    report(rows, out, machine, done)
 
 
 if __name__ == "__main__":

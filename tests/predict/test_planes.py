@@ -118,10 +118,11 @@ def test_a_lone_click_and_a_2d_box_with_three_planes():
     s.set_volume(volume())
     s.planes = 3
     s.click_atlas = False
-    s.add_point(26, 18, 12)
-    assert not s._sides  # a lone click's box stays on z slices
+    clicked = s.add_point(26, 18, 12)  # a lone click's chosen box: three axes, sides that correct as click objects
+    assert sorted(s._sides) == [1, 2] and [o.kind for o in s._object(clicked).axes] == ["point"] * 3
+    assert dice(s.object_mask(clicked) > 0, blob()) > 0.9
     label = s.add_box(12, (14, 8, 38, 28))  # a propagated 2D box is a 3D box: three axes
-    assert sorted(s._sides) == [1, 2] and dice(s.object_mask(label) > 0, blob()) > 0.9
+    assert len(s._object(label).axes) == 3 and dice(s.object_mask(label) > 0, blob()) > 0.9
 
 
 def test_anisotropic_voxels_keep_one_axis_and_say_so():

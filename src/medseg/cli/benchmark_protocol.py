@@ -35,8 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="interactive / sammed3d: number of clicks")
     p.add_argument("--no-box", action="store_true", help="interactive: clicks only, no initial 3D box")
     p.add_argument("--planes", type=int, default=1, choices=(1, 3),
-                   help="box3d / interactive with a box: 3 = each 3D box also along y and x on near-isotropic volumes, "
-                        "the voxels two axes hold kept (docs/3d.md)")
+                   help="box3d / interactive / sammed3d: 3 = each object also along y and x on near-isotropic "
+                        "volumes, the voxels two axes hold kept, corrections along all three (docs/3d.md)")
     p.add_argument("--nsd-tolerance", type=NSD_TOLERANCE, default=2.0, metavar="MM")
     p.add_argument("--montage", type=whole("--montage", 0, 1000), default=8, metavar="N", help="tiles in montage.png")
 

@@ -49,8 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a first click on a deep grey structure of a brain MR is answered by the model alone, not "
                         "by the atlas route's structure (docs/interactive.md)")
     p.add_argument("--planes", type=int, default=1, choices=(1, 3),
-                   help="3: a 3D box (or a propagated 2D box) on a near-isotropic volume is segmented along all three "
-                        "axes and the voxels two of them hold are kept; about 3x the time (docs/3d.md)")
+                   help="3: on a near-isotropic volume each new object (a 3D box, a propagated 2D box, a click's "
+                        "box) is segmented along all three axes and the voxels two of them hold are kept; correction "
+                        "clicks are applied along all three too; about 3x the time (docs/3d.md)")
     p.add_argument("--propagate", action="store_true",
                    help="propagate the 2D box (or point) on --slice up and down until the structure ends")
     p.add_argument("--propagation", default="default", choices=("default", "baseline"),

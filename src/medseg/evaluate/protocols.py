@@ -45,7 +45,7 @@ class ProtocolConfig:
     window: str = "auto"
     click_atlas: bool = True  # interactive / sammed3d: a first click on a deep grey structure takes the atlas's
     atlas_pack: str = ""  # the atlas route's pack for text and clicks ("": medseg.text's default)
-    planes: int = 1  # box3d / interactive with a box: 3 = along three axes on near-isotropic volumes (predict.planes)
+    planes: int = 1  # 3 = objects and their corrections along three axes on near-isotropic volumes (predict.planes)
 
 
 @dataclass

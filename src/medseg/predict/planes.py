@@ -58,9 +58,10 @@ def side_box(box: Box3D, order: tuple[int, int, int]) -> Box3D:
 
 
 def side_objects(side: Callable[[int], tuple[Any, tuple[int, int, int]]], box: Box3D,
-                 propagation: Any) -> list[Any]:
+                 propagation: Any, kind: str) -> list[Any]:
     """The box segmented on the volume sliced along y and along x: each side session's object, in the frame of its
-    transpose (``on_volume`` brings its mask back). The side sessions are left without objects.
+    transpose (``on_volume`` brings its mask back), of the object's ``kind`` (a click object's sides follow the
+    correction rules of click objects). The side sessions are left without objects.
 
     Args:
         side: array axis -> (a ``VolumeSession`` on the volume transposed to bring that axis first, the order of
@@ -73,7 +74,7 @@ def side_objects(side: Callable[[int], tuple[Any, tuple[int, int, int]]], box: B
         session, order = side(axis)
         b = side_box(box, order)
         label = session.add_box3d(b.x0, b.y0, b.z0, b.x1, b.y1, b.z1, propagation=propagation)
-        out.append(next(o for o in session.state.objects if o.label == label))
+        out.append(replace(next(o for o in session.state.objects if o.label == label), kind=kind))
         session.clear()  # the side session keeps its embeddings, not its objects
     return out
 

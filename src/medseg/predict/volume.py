@@ -369,11 +369,11 @@ class VolumeSession:
             seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
             label = self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None,
                                      replaces=replaces)
-        if self.planes == 3 and kind != "point":  # boxes only: a lone click's box is a guess, and gained nothing
-            self._three_planes(label, box, cfg)
+        if self.planes == 3:
+            self._three_planes(label, box, cfg, kind)
         return label
 
-    def _three_planes(self, label: int, box: Box3D, cfg: Propagation) -> None:
+    def _three_planes(self, label: int, box: Box3D, cfg: Propagation, kind: str) -> None:
         """Object ``label``, just made from ``box``, becomes the voxels that at least two of its mask and the box's
         masks along y and x hold (``medseg.predict.planes``). No undo step of its own: it is the same action."""
         spacing = self._volume().spacing
@@ -387,7 +387,7 @@ class VolumeSession:
             self.messages.append(f"object {label}: a box one slice thick was segmented on that slice only")
             return
         own = self._object(label)
-        fused = self._fused(own, side_objects(self._side, box, cfg))
+        fused = self._fused(own, side_objects(self._side, box, cfg, kind))
         if fused is not None:  # else the three axes share no voxel: the z slices' answer stays
             self.state = replace(self.state, objects=tuple(fused if o.label == label else o
                                                            for o in self.state.objects))
