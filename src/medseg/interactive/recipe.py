@@ -10,6 +10,11 @@ each (as SAM-Med2D's train.py does):
    the CVPR25 protocol clicks, else uniform over the errors, as SAM-Med2D samples), and feeds the
    previous round's low-res logits back as the mask prompt.
 
+With ``deployed`` > 0 that share of the steps starts as medseg deploys the model
+(``medseg.predict.segment``): LiteMedSAM's own decoder (frozen, untrained) answers the first prompt, a
+jittered box, or a square box around the first click as a lone click's proposals are (``deployed_first``);
+a click's later rounds keep the tight box of that first mask; the trained rounds are the corrections after it.
+
 Loss per round: 20 x focal + 1 x Dice + MSE between the predicted and the actual IoU (SAM-Med2D's
 FocalDiceloss_IoULoss). The single-mask output is trained (medseg decodes clicks and boxes with it).
 """
@@ -21,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from medseg.train.losses import dice_loss, focal_loss, hard_dice, hard_iou
-from medseg.train.prompts import Prompts, central_pixel, error_clicks, jittered_box, random_pixel
+from medseg.train.prompts import Prompts, central_pixel, error_clicks, jittered_box, random_pixel, tight_box
 
 FOCAL, DICE, IOU = 20.0, 1.0, 1.0
 POINT_COUNTS = (1, 1, 1, 2, 3, 5)  # first-round clicks, drawn uniformly
@@ -48,6 +53,33 @@ def first_prompts(masks: torch.Tensor, rng: np.random.Generator) -> tuple[str, P
     return "points", Prompts(coords=coords, labels=torch.ones(coords.shape[:2], dtype=torch.long))
 
 
+@torch.no_grad()
+def deployed_first(frozen, emb: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator
+                   ) -> tuple[str, Prompts, torch.Tensor]:
+    """(kind, prompts of the later rounds, first low-res logits) with LiteMedSAM's decoder (``frozen``) answering
+    the first prompt, as medseg deploys the click model: a jittered box (kept for the corrections), or a square
+    box around a click at the deepest pixel (half the time, else uniform) with a half-width of 0.5-1.5 x the
+    object's radius (a lone click's chosen proposal); the click is kept and the box becomes the first mask's tight
+    box (the square box when that mask is empty)."""
+    if rng.random() < BOX_SHARE:
+        boxes = torch.stack([jittered_box(m, rng, 0.1) for m in masks])
+        logits, _ = frozen.decode(emb, boxes=boxes)
+        return "deployed box", Prompts(boxes=boxes), logits
+    clicks, squares = [], []
+    for m in masks:
+        click = central_pixel(m) if rng.random() < 0.5 else random_pixel(m, rng)
+        half = max(4.0, float(np.sqrt(m.sum().item() / np.pi)) * rng.uniform(0.5, 1.5))
+        hi = m.shape[-1] - 1
+        squares.append(torch.tensor([max(0.0, click[0] - half), max(0.0, click[1] - half),
+                                     min(hi, click[0] + half), min(hi, click[1] + half)]))
+        clicks.append(click)
+    squares = torch.stack(squares)
+    logits, _ = frozen.decode(emb, boxes=squares)
+    seeds = logits[:, 0] > 0
+    boxes = torch.stack([tight_box(s) if s.any() else q for s, q in zip(seeds, squares, strict=True)])
+    return "deployed click", Prompts(boxes=boxes).add_clicks(torch.stack(clicks), torch.ones(len(masks))), logits
+
+
 def deepest_error_click(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, int]:
     """(X, Y) and label of the CVPR25 click: the deepest pixel of the largest connected error component."""
     from scipy import ndimage
@@ -72,21 +104,30 @@ def correction_clicks(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor,
 
 
 def train_step(model, optimizer, scheduler, emb: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor,
-               rounds: int, rng: np.random.Generator) -> dict[str, float]:
-    """Rounds of prompting on one batch, an optimiser update after each; returns the logged values."""
-    kind, prompts = first_prompts(gt, rng)
+               rounds: int, rng: np.random.Generator, frozen=None, deployed: float = 0.0) -> dict[str, float]:
+    """Rounds of prompting on one batch, an optimiser update after each; returns the logged values.
+
+    With ``frozen`` (LiteMedSAM's model) a ``deployed`` share of the steps has its first round answered by it
+    (``deployed_first``, not trained, logged as dice0); the other rounds are trained as usual."""
     target = gt[:, None].float()
-    previous = None
-    log: dict[str, float] = {"kind": kind}
-    total = 0.0
-    for r in range(rounds):
+    log: dict[str, float] = {}
+    total, start, previous = 0.0, 0, None
+    if frozen is not None and rng.random() < deployed:
+        kind, prompts, previous = deployed_first(frozen, emb, gt, rng)
+        log["dice0"] = float(hard_dice(previous, target).mean())
+        start = 1
+        prompts = prompts.add_clicks(*correction_clicks(previous[:, 0] > 0, gt, valid, rng))
+    else:
+        kind, prompts = first_prompts(gt, rng)
+    log["kind"] = kind
+    for r in range(start, rounds):
         logits, iou = model.decode(emb, points=prompts.points, boxes=prompts.boxes, masks=previous)
         terms = loss_terms(logits, iou, target)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimizer.step()
         scheduler.step()
-        total += float(terms["total"].detach()) / rounds
+        total += float(terms["total"].detach()) / (rounds - start)
         log[f"dice{r}"] = float(hard_dice(logits.detach(), target).mean())
         if r + 1 < rounds:
             pred = logits.detach()[:, 0] > 0

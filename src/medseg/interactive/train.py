@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-val", action="store_true", help="skip the validation before and after training")
     ap.add_argument("--scale", type=float, default=1.0, help="x the slices per plane of every source")
     ap.add_argument("--only", default=None, help="comma list of dataset/case sources (default: all)")
+    ap.add_argument("--deployed", type=float, default=0.0,
+                    help="share of the steps whose first prompt LiteMedSAM's decoder answers, as medseg deploys "
+                         "the model (recipe.deployed_first); 0: every round trained")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--engine", default="auto", help="engine encoding the slices (default auto)")
     ap.add_argument("--save-every", type=int, default=50)
@@ -131,6 +134,10 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(args.steps * args.rounds))
     rng = np.random.default_rng(args.seed)
+    frozen = None
+    if args.deployed > 0:
+        frozen = build_model("litemedsam").eval()
+        frozen.requires_grad_(False)
     before = None if args.no_val else validate(model, slices, embeddings, val)
 
     text = io.StringIO(newline="")
@@ -141,7 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         picks = rng.choice(len(sources), size=args.batch_size, p=weights)
         items = [train_objs[s][int(rng.integers(len(train_objs[s])))] for s in picks]
-        row = train_step(model, optimizer, scheduler, *batch(items, slices, embeddings), args.rounds, rng)
+        row = train_step(model, optimizer, scheduler, *batch(items, slices, embeddings), args.rounds, rng,
+                         frozen, args.deployed)
         row.update(step=step, lr=scheduler.get_last_lr()[0], seconds=time.perf_counter() - t0)
         line = io.StringIO(newline="")
         csv.DictWriter(line, COLUMNS, extrasaction="ignore").writerow(
