@@ -87,3 +87,30 @@ def test_a_deployed_step_trains_the_corrections_only():
     assert np.isfinite(log["loss"])
     assert all(torch.equal(v, frozen.state_dict()[k]) for k, v in before.items())  # LiteMedSAM untouched
     assert any(not torch.equal(p, q) for p, q in zip(trained, start, strict=True))  # the corrections trained
+
+
+@pytest.mark.realdata
+def test_the_command_fine_tunes_a_decoder_file_with_deployed_steps(tmp_path):
+    """``--init`` starts from the shipped decoder: two small deployed steps move it a little, far less than it
+    differs from LiteMedSAM's own decoder."""
+    from pathlib import Path
+
+    import medseg
+    from medseg.build import build_model, load_decoder
+    from medseg.interactive.train import main
+
+    shipped = Path(medseg.__file__).parent / "weights" / "litemedsam_interactive.pt"
+    before = torch.get_num_threads()
+    try:
+        summary = main(["--out", str(tmp_path), "--steps", "2", "--batch-size", "2", "--rounds", "2", "--deployed",
+                        "1", "--init", str(shipped), "--only", "nuclei/train_half", "--no-val", "--quiet"])
+    finally:
+        torch.set_num_threads(before)
+    assert summary["settings"]["init"] == str(shipped) and summary["steps_done"] == 2
+    tuned, start, lite = build_model("litemedsam"), build_model("litemedsam"), build_model("litemedsam")
+    load_decoder(tuned, tmp_path / "decoder_fp32.pt")
+    load_decoder(start, shipped)
+    key = "mask_decoder.output_hypernetworks_mlps.0.layers.0.weight"
+    moved = (tuned.state_dict()[key] - start.state_dict()[key]).abs().max()
+    apart = (lite.state_dict()[key] - start.state_dict()[key]).abs().max()
+    assert 0 < moved < apart / 5, (moved, apart)

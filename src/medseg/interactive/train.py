@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--deployed", type=float, default=0.0,
                     help="share of the steps whose first prompt LiteMedSAM's decoder answers, as medseg deploys "
                          "the model (recipe.deployed_first); 0: every round trained")
+    ap.add_argument("--init", default=None,
+                    help="start from this decoder file (prompt encoder + mask decoder, e.g. the shipped one) instead "
+                         "of LiteMedSAM's")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--engine", default="auto", help="engine encoding the slices (default auto)")
     ap.add_argument("--save-every", type=int, default=50)
@@ -121,6 +124,10 @@ def main(argv: list[str] | None = None) -> dict:
     data_seed = args.seed if args.data_seed is None else args.data_seed
     sources = training_sources(data_seed, args.scale, only=only)
     model = build_model("litemedsam")
+    if args.init:
+        from medseg.build import load_decoder
+
+        load_decoder(model, Path(args.init))
     embeddings = embed_all(model, sources, out, args.engine, not args.quiet)
     embed_seconds = time.perf_counter() - started
     slices = [s for src in sources for s in src.slices]
@@ -208,7 +215,7 @@ def plot(log: Path, png: Path, summary: dict) -> None:
         ax2.plot(clicks, summary["val_click_dice_after"], marker="o", label="trained")
         ax2.set(xlabel="clicks (first at the deepest pixel, then CVPR25 corrections)", ylabel="validation Dice")
     else:  # a run stopped before its final validation: training Dice of the last round by first prompt
-        for kind in ("box", "points"):
+        for kind in sorted({r["kind"] for r in rows}):
             part = [(int(r["step"]), float(r["dice3"] or r["dice1"] or r["dice0"])) for r in rows if r["kind"] == kind]
             if part:
                 ax2.plot(*zip(*part, strict=True), marker=".", lw=0.8, label=f"first prompt {kind}: last round")
