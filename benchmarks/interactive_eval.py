@@ -37,7 +37,7 @@ from medseg.interactive.data import nuclei_split
 from medseg.predict.extent import deepest_pixel
 from medseg.predict.predictor import Predictor
 from medseg.predict.propagate import widened_box
-from medseg.predict.segment import windowed
+from medseg.predict.segment import one_way, windowed
 
 # Harvard-Oxford left thalamus, caudate, putamen, hippocampus, right pallidum, amygdala (six of the 14
 # subcortical structures: the 3D protocol of both models has to fit the shared 2-core machine)
@@ -110,7 +110,7 @@ def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = 
 
     # as medseg.predict.segment: small boxes decoded from magnified crops (medseg.predict.zoom)
     decode = on_slice(p, image) if image is not None else (lambda _z=0, **kw: p.predict(**kw))
-    pts, labs, prior, out = [], [], None, []
+    pts, labs, prior, out, mask = [], [], None, [], None
     if box is not None:
         pred = decode(box=box)
         out.append(dice(pred.masks[0], truth))
@@ -137,7 +137,9 @@ def clicks_2d(p: Predictor, truth: np.ndarray, n: int, box: np.ndarray | None = 
             pred = decode(box=box if box is not None else (box_k if not p.direct_clicks else None),
                              points=np.array(pts, np.float32), point_labels=np.array(labs), mask_input=prior,
                              correction=prior is not None)
-            mask, prior = pred.masks[0], pred.low_res_logits[:1]
+            # as medseg.predict.segment: a correction of an earlier mask goes one way
+            mask = pred.masks[0] if mask is None else one_way(mask, pred.masks[0], positive)
+            prior = pred.low_res_logits[:1]
         out.append(dice(mask, truth))
     return out
 

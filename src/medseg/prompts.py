@@ -51,7 +51,8 @@ class ObjectPrompts:
     """The ordered interactions for one object: an optional box, then clicks.
 
     The first interaction gives a mask; each later click re-predicts with all clicks so far and the
-    previous low-res logits as a mask prompt (SAM's interactive convention).
+    previous low-res logits as a mask prompt (SAM's interactive convention), and in 2D goes one way: a
+    positive click only adds to the mask, a negative one only takes away (``medseg.predict.segment.one_way``).
     """
 
     box: Box | None = None

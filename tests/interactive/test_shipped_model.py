@@ -109,8 +109,9 @@ def test_volume_session_click_then_corrections_and_exact_undo():
 
 def test_2d_corrections_on_held_out_harvard_oxford(click_model):
     """SAM-Med2D-style 5 clicks (deepest pixel, then CVPR25 corrections with the previous logits) on the
-    largest axial slice of six Harvard-Oxford structures: measured mean Dice 0.651 with the click decoder
-    taking the corrections (litemedsam alone, box proposals and the same corrections: 0.418)."""
+    largest axial slice of six Harvard-Oxford structures, the lone click by box proposals, the corrections by the
+    click decoder with the seed's tight box, each going one way (medseg.predict.segment.one_way): measured mean
+    Dice 0.761 (0.737 when a correction's whole new mask was taken, before stop 42)."""
     import sys
     from pathlib import Path
 
@@ -131,7 +132,7 @@ def test_2d_corrections_on_held_out_harvard_oxford(click_model):
         z = int(np.argmax(m.reshape(len(m), -1).sum(1)))
         p.set_image(data[z])
         five.append(clicks_2d(p, m[z], 5)[4])
-    assert np.mean(five) >= 0.60, five
+    assert np.mean(five) >= 0.75, five
 
 
 def test_cli_boxes_on_held_out_nuclei_with_either_model(tmp_path):
