@@ -115,7 +115,7 @@ def _run_object(predictor: Predictor, obj: ObjectPrompts, image: np.ndarray) -> 
         prior = pred.low_res_logits[best:best + 1]
         # a correction of an earlier mask goes one way; the first decode of clicks that start negative stands
         mask = pred.masks[best] if mask is None else one_way(mask, pred.masks[best], p.positive)
-    return mask, float(pred.iou[int(np.argmax(pred.iou))])
+    return mask, float(pred.iou.max())
 
 
 def segment_2d(predictor: Predictor, image: Image, objects: list[ObjectPrompts],
