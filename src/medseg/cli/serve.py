@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="model name or fine-tuned model.pt (default: the model for "
                    "clicks, see `medseg info`)")
     p.add_argument("--engine", default="auto", help="auto, eager, onnx, openvino or native (default auto)")
+    p.add_argument("--planes", type=int, default=1, choices=(1, 3),
+                   help="3: on a near-isotropic volume each new object is segmented along all three axes and the "
+                        "voxels two of them hold are kept, corrections too; about 3x the time (docs/3d.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,5 +39,5 @@ def run(args: argparse.Namespace) -> int:
     check_host(args.host, args.api_key)
     limits = Limits(max_sessions=args.max_sessions, cache_mib=args.cache_mib, idle_seconds=args.idle_timeout,
                     liveness_seconds=args.liveness_timeout, ahead=args.ahead)
-    serve(args.host, args.port, limits, args.api_key, args.model, args.engine)
+    serve(args.host, args.port, limits, args.api_key, args.model, args.engine, planes=args.planes)
     return 0

@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="model name or fine-tuned model.pt (default: the model for "
                    "clicks, see `medseg info`)")
     p.add_argument("--engine", default="auto", help="auto, eager, onnx, openvino or native (default auto)")
+    p.add_argument("--planes", type=int, default=1, choices=(1, 3),
+                   help="3: on a near-isotropic volume each new object is segmented along all three axes and the "
+                        "voxels two of them hold are kept, corrections too; about 3x the time (docs/3d.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     scan = read_image(args.scan)
     if niivue.load() is None:
         print(f"medseg: warning: {niivue.MISSING}")
-    app, _ = build(Limits(), None, args.model, args.engine, viewer_scan=scan)
+    app, _ = build(Limits(), None, args.model, args.engine, viewer_scan=scan, planes=args.planes)
     server = Background(app, "127.0.0.1", args.port).start()
     print(f"medseg view: {server.url}  (Ctrl-C to stop)", flush=True)
     if not args.no_browser:

@@ -37,10 +37,15 @@ class Server:
         predictor: a loaded ``medseg.predict.predictor.Predictor``; its engine is shared by all sessions.
         limits: sizes, sessions and time-outs.
         api_key: required as ``Authorization: Bearer KEY`` on every route but /healthz when given.
+        planes: every session's ``VolumeSession.planes`` (1, or 3: new objects along all three axes on
+            near-isotropic volumes, about 3x the time).
     """
 
-    def __init__(self, predictor: Any, limits: Limits, api_key: str | None = None) -> None:
+    def __init__(self, predictor: Any, limits: Limits, api_key: str | None = None, planes: int = 1) -> None:
+        if planes not in (1, 3):
+            raise MedsegError(f"planes must be 1 or 3, not {planes!r}")
         self.predictor = predictor
+        self.planes = planes
         self.limits = limits
         self.api_key = api_key
         self.store = Store(limits.cache_mib)
@@ -49,8 +54,9 @@ class Server:
         self.auth = Depends(self._check_key)
 
     def new_session(self) -> ServedSession:
-
-        return ServedSession(self.predictor.twin(), self.store, self.limits.ahead)
+        session = ServedSession(self.predictor.twin(), self.store, self.limits.ahead)
+        session.planes = self.planes
+        return session
 
     def new_target(self) -> Target:
         return Target(self.new_session())

@@ -34,8 +34,9 @@ def check_port(host: str, port: int) -> None:
 
 
 def build(limits: Limits, api_key: str | None = None, model: str | None = None, engine: str = "auto",
-          viewer_scan: Any = None, predictor: Any = None):
-    """(app, server): the FastAPI app with the model loaded (and the viewer's scan, if given)."""
+          viewer_scan: Any = None, predictor: Any = None, planes: int = 1):
+    """(app, server): the FastAPI app with the model loaded (and the viewer's scan, if given); ``planes`` is
+    every session's ``VolumeSession.planes``."""
     from medseg.serve.app import Server, make_app
 
     if predictor is None:
@@ -52,7 +53,7 @@ def build(limits: Limits, api_key: str | None = None, model: str | None = None, 
     # 190 ms warm). A server pays it at start.
     import scipy.ndimage  # noqa: F401
 
-    server = Server(predictor, limits, api_key)
+    server = Server(predictor, limits, api_key, planes)
     viewer = None
     if viewer_scan is not None:
         from medseg.serve.viewer import Viewer
@@ -98,11 +99,11 @@ class Background:
 
 
 def serve(host: str, port: int, limits: Limits, api_key: str | None = None, model: str | None = None,
-          engine: str = "auto") -> None:
+          engine: str = "auto", planes: int = 1) -> None:
     """Run until interrupted."""
     import uvicorn
 
     check_host(host, api_key)
     check_port(host, port)
-    app, _ = build(limits, api_key, model, engine)
+    app, _ = build(limits, api_key, model, engine, planes=planes)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -249,6 +249,7 @@ class Viewer:
             g = self.scan.geometry
             return {"name": Path(self.scan.path).name if self.scan.path else "scan", "shape": list(self.session.shape),
                     "spacing": list(g.spacing), "dicom": self.is_dicom, "objects": self.objects(),
+                    "planes": self.session.planes,
                     "niivue": niivue.load() is not None, "niivue_missing": niivue.MISSING,
                     "text": text_problem() is None, "text_message": text_problem() or "",
                     "formats": [f for f in FORMATS if f != "dcm" or self.is_dicom]}

@@ -121,7 +121,7 @@ async function onRelease(down, e) {
 
 async function main() {
   state.info = await api("/api/info");
-  $("scan-name").textContent = state.info.name;
+  $("scan-name").textContent = state.info.name + (state.info.planes === 3 ? " · three axes" : "");
   state.objects = state.info.objects;
   if (!state.info.niivue) { fail(state.info.niivue_missing); return; }
   try {
