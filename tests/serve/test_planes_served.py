@@ -62,6 +62,50 @@ def test_the_viewer_says_and_uses_three_axes():
         bg.stop()
 
 
+def test_the_page_switches_three_axes_on_and_off():
+    scan = Image(volume(), Geometry.identity(3))
+    app, _ = build(Limits(), predictor=fake_predictor(), viewer_scan=scan)
+    bg = Background(app).start()
+    x0, y0, z0, x1, y1, z1 = BOX
+    corners = {"a": [-x0, -y0, z0], "b": [-x1, -y1, z1], "three_d": True}
+    try:
+        with httpx.Client(base_url=bg.url, timeout=120) as http:
+            info = http.get("/api/info").json()
+            assert info["planes"] == 1 and info["three_axes"] is True
+
+            def labels() -> np.ndarray:
+                return np.frombuffer(http.get("/api/labels").content, np.uint8).reshape(scan.array.shape) > 0
+
+            assert http.post("/api/planes", json={"planes": 3}).json() == {"planes": 3}
+            assert http.get("/api/info").json()["planes"] == 3
+            assert http.post("/api/box", json=corners).status_code == 200
+            np.testing.assert_array_equal(labels(), direct(3))
+            assert http.post("/api/undo", json={}).status_code == 200
+            assert http.post("/api/planes", json={"planes": 1}).json() == {"planes": 1}
+            assert http.post("/api/box", json=corners).status_code == 200
+            np.testing.assert_array_equal(labels(), direct(1))
+            for bad in (2, True, "3", None):
+                r = http.post("/api/planes", json={"planes": bad})
+                assert r.status_code == 400 and "'planes' must be 1 or 3" in r.json()["detail"], r.text
+            assert http.get("/api/info").json()["planes"] == 1
+    finally:
+        bg.stop()
+
+
+def test_the_page_refuses_three_axes_on_thick_slices():
+    scan = Image(volume(), Geometry((1.0, 1.0, 3.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel().tolist())))
+    app, _ = build(Limits(), predictor=fake_predictor(), viewer_scan=scan)
+    bg = Background(app).start()
+    try:
+        with httpx.Client(base_url=bg.url, timeout=120) as http:
+            assert http.get("/api/info").json()["three_axes"] is False
+            r = http.post("/api/planes", json={"planes": 3})
+            assert r.status_code == 400 and "near-isotropic" in r.json()["detail"] and "1 x 1 x 3" in r.json()["detail"]
+            assert http.get("/api/info").json()["planes"] == 1
+    finally:
+        bg.stop()
+
+
 def test_planes_other_than_1_or_3_are_refused():
     with pytest.raises(MedsegError, match="planes must be 1 or 3"):
         Server(fake_predictor(), Limits(), planes=2)

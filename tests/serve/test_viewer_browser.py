@@ -99,6 +99,8 @@ def test_viewer_click_undo_save_in_chromium(live, colin27, tmp_path):
         page.wait_for_function("window.__ready === true", timeout=120_000)
         print(f"page ready in {time.perf_counter() - start:.1f} s")
         assert page.evaluate("window.__medseg.nv.gl instanceof WebGL2RenderingContext")
+        # Colin27 at 1 x 1 x 2 mm is not near-isotropic: the page offers no three axes
+        assert page.locator("#planes").is_disabled() and not page.locator("#planes").is_checked()
         pos = page.evaluate(FIND, world_ras(case.image.geometry, target))
         assert pos["d"] < 1.0, pos  # a canvas pixel within 1 mm of the voxel centre
         red_before = red_pixels(page)
@@ -157,3 +159,45 @@ def test_viewer_click_undo_save_in_chromium(live, colin27, tmp_path):
     np.testing.assert_allclose(w.origin, g.origin, atol=1e-4)
     np.testing.assert_allclose(w.direction, g.direction, atol=1e-6)
     np.testing.assert_array_equal(written.array, labels)  # what the first click made
+
+
+def test_three_axes_checkbox_in_chromium():
+    """On a near-isotropic scan (fake model) the checkbox turns three axes on for the session and the header says
+    so; the JSON side is tests/serve/test_planes_served.py."""
+    reason = browser_or_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run under CI: {reason}")
+        pytest.skip(f"browser test not run: {reason}")
+    from playwright.sync_api import sync_playwright
+    from tests.predict.fake_model import fake_predictor
+    from tests.predict.test_planes import volume
+
+    from medseg.io.image import Geometry, Image
+    from medseg.serve.limits import Limits
+    from medseg.serve.run import Background, build
+
+    app, server = build(Limits(), predictor=fake_predictor(), viewer_scan=Image(volume(), Geometry.identity(3)))
+    bg = Background(app).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1100, "height": 640})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(bg.url)
+            page.wait_for_function("window.__ready === true", timeout=120_000)
+            box = page.locator("#planes")
+            assert box.is_enabled() and not box.is_checked()
+            box.check()
+            page.wait_for_function("document.getElementById('scan-name').textContent.includes('three axes')",
+                                   timeout=60_000)
+            assert page.request.get(bg.url + "/api/info").json()["planes"] == 3
+            box.uncheck()
+            page.wait_for_function("!document.getElementById('scan-name').textContent.includes('three axes')",
+                                   timeout=60_000)
+            assert page.request.get(bg.url + "/api/info").json()["planes"] == 1
+            assert not errors, errors
+            browser.close()
+    finally:
+        bg.stop()

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from medseg.errors import MedsegError
 from medseg.io.image import Image
+from medseg.predict.planes import near_isotropic
 from medseg.serve import niivue
 from medseg.serve.idle import COMPUTE
 
@@ -138,6 +139,16 @@ class Viewer:
             raise MedsegError("the box is too small; drag further")
         return self.session.add_box(z0, (x0, y0, x1, y1))
 
+    def set_planes(self, p: dict) -> None:
+        """New objects along one axis or three (``VolumeSession.planes``); three need near-isotropic voxels."""
+        value = p.get("planes")
+        if value not in (1, 3) or isinstance(value, bool):
+            raise MedsegError(f"'planes' must be 1 or 3, not {value!r:.20}")
+        if value == 3 and not near_isotropic(self.scan.geometry.spacing):
+            spacing = " x ".join(f"{v:g}" for v in self.scan.geometry.spacing)
+            raise MedsegError(f"three axes need near-isotropic voxels; this scan's are {spacing} mm")
+        self.session.planes = value
+
     def text(self, p: dict) -> int:
         """A named structure as a new object (``VolumeSession.add_text``); the first name on a scan registers
         the atlas (about a minute), later ones reuse it."""
@@ -249,7 +260,7 @@ class Viewer:
             g = self.scan.geometry
             return {"name": Path(self.scan.path).name if self.scan.path else "scan", "shape": list(self.session.shape),
                     "spacing": list(g.spacing), "dicom": self.is_dicom, "objects": self.objects(),
-                    "planes": self.session.planes,
+                    "planes": self.session.planes, "three_axes": near_isotropic(g.spacing),
                     "niivue": niivue.load() is not None, "niivue_missing": niivue.MISSING,
                     "text": text_problem() is None, "text_message": text_problem() or "",
                     "formats": [f for f in FORMATS if f != "dcm" or self.is_dicom]}
@@ -315,6 +326,16 @@ class Viewer:
                 self.names[label] = text.strip()
                 return label
             return await act(request, rename)
+
+        @r.post("/api/planes")
+        async def planes(request: Request) -> dict:
+            payload = await self_server.json(request)
+
+            def set_planes() -> dict:
+                with self.lock:
+                    self.set_planes(payload)
+                    return {"planes": self.session.planes}
+            return await run(set_planes)
 
         @r.post("/api/text")
         async def text(request: Request) -> dict:

@@ -121,7 +121,7 @@ async function onRelease(down, e) {
 
 async function main() {
   state.info = await api("/api/info");
-  $("scan-name").textContent = state.info.name + (state.info.planes === 3 ? " · three axes" : "");
+  showName();
   state.objects = state.info.objects;
   if (!state.info.niivue) { fail(state.info.niivue_missing); return; }
   try {
@@ -159,12 +159,34 @@ async function main() {
   $("box3d").onclick = () => { state.tool = "box3d"; state.corner = null; $("box3d").classList.add("on");
     note("click the first corner of the 3D box"); };
   $("opacity").oninput = (e) => nv.setOpacity(1, Number(e.target.value));
+  setupPlanes();
   document.addEventListener("keydown", (e) => { if ((e.ctrlKey || e.metaKey) && e.key === "z") act("/api/undo", {}); });
   for (const f of state.info.formats) $("format").append(new Option(f === "dcm" ? "DICOM SEG" : f, f));
   $("save").onclick = save;
   setupText();
   renderObjects();
   window.__ready = true;
+}
+
+function showName() {
+  $("scan-name").textContent = state.info.name + (state.info.planes === 3 ? " · three axes" : "");
+}
+
+function setupPlanes() {
+  const box = $("planes");
+  box.checked = state.info.planes === 3;
+  if (!state.info.three_axes) {
+    box.disabled = true;
+    $("planes-label").title = "three axes need near-isotropic voxels; this scan's slices are thicker than their pixels";
+  }
+  box.onchange = async () => {
+    fail("");
+    try {
+      state.info.planes = (await api("/api/planes", { planes: box.checked ? 3 : 1 })).planes;
+    } catch (e) { fail(e.message); }
+    box.checked = state.info.planes === 3;
+    showName();
+  };
 }
 
 function setupText() {
