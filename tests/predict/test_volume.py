@@ -524,3 +524,27 @@ def test_banded_and_click_depth_on_crops_equal_the_whole_slice():
         if len(ys):
             k = int(rng.integers(0, len(ys)))
             assert click_depth(mask, int(xs[k]), int(ys[k]), positive) == pytest.approx(whole[ys[k], xs[k]])
+
+
+def test_a_lone_clicks_object_holds_the_click_when_its_box_alone_misses_it(session):
+    """The seed slice is decoded from the click's 3D box alone; when that mask misses the clicked pixel, the
+    click's chosen mask seeds the object instead, so the user's click is always inside what it made."""
+    from dataclasses import replace
+
+    session.click_atlas = False
+    decode = session._decode
+    x, y, z = 29, 30, 12  # off the sphere's centre (x 34): its 3D box is not centred on the click, proposals are
+
+    def missing_the_click(zz, **prompts):
+        pred = decode(zz, **prompts)
+        box = prompts.get("box")
+        if zz == z and box is not None and prompts.get("points") is None and abs((box[0] + box[2]) / 2 - x) > 2:
+            masks = pred.masks.copy()
+            masks[:, y - 2:y + 3, x - 2:x + 3] = False  # the 3D box's decode: a hole under the click
+            pred = replace(pred, masks=masks)
+        return pred
+
+    session._decode = missing_the_click
+    label = session.add_point(x, y, z)
+    mask = session.object_mask(label) == label
+    assert mask[z, y, x] and dice(mask, sphere()) > 0.9

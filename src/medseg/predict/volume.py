@@ -120,6 +120,11 @@ class _Volume:
     history: list[VolumeState] = field(default_factory=list)
 
 
+def _holds(mask: np.ndarray, point: Point) -> bool:
+    row, col = int(round(point.y)), int(round(point.x))
+    return bool(mask[min(row, mask.shape[0] - 1), min(col, mask.shape[1] - 1)])
+
+
 def _slices_track(slices: dict[int, SliceResult]) -> Track:
     """The track of an object made of ready slices: their z-range inside their boxes' union."""
     boxes = np.array([r.box for r in slices.values() if r.box is not None], np.float32)
@@ -354,9 +359,11 @@ class VolumeSession:
         return self._box3d_object("box3d", box, (box.z0 + box.z1) // 2, prop.config(propagation or self.propagation))
 
     def _box3d_object(self, kind: str, box: Box3D, z: int, cfg: Propagation, clicks: tuple[Point, ...] = (),
-                      replaces: int | None = None, prompt_clicks: bool = True) -> int:
+                      replaces: int | None = None, prompt_clicks: bool = True,
+                      chosen: SliceResult | None = None) -> int:
         """A new object inside a (clipped) 3D box, seeded on slice z with the box and ``clicks`` (given to the
-        decoder only with ``prompt_clicks``; they always seed the connectivity rule)."""
+        decoder only with ``prompt_clicks``; they always seed the connectivity rule). ``chosen``: a lone click's
+        mask on slice z, the seed when it holds the click and the box's mask does not."""
         xy = box.box2d().as_array()
         track = Track(box.z0, box.z1, limits=xy, fallback=xy, bounded=True)
         pts, labels = prop.click_arrays(clicks if prompt_clicks else ())
@@ -367,6 +374,9 @@ class VolumeSession:
             pred = self._decode(z, box=prop.with_clicks(xy, clicks) if prompt_clicks else xy, points=pts,
                                 point_labels=labels)
             seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
+            if chosen is not None and _holds(chosen.mask, clicks[0]) and not _holds(seed.mask, clicks[0]):
+                # the box alone missed the click: the click's chosen mask is the seed, so the object holds the click
+                seed = SliceResult(prop.crop_to_box(chosen.mask, xy), chosen.logits, chosen.iou, xy)
             label = self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None,
                                      replaces=replaces)
         if self.planes == 3:
@@ -587,7 +597,8 @@ class VolumeSession:
             box = self._box_around(point.x, point.y, z, extent(seed.mask, 1), extent(seed.mask, 0))
         # the 3D box alone prompts the seed slice: beside a box, LiteMedSAM's masks lose Dice to the click
         # (scripts/fit_click_choice.py's proposals: box + click below box alone on every held-out set)
-        return self._box3d_object("point", box, z, cfg, (point,), replaces=replaces, prompt_clicks=False)
+        return self._box3d_object("point", box, z, cfg, (point,), replaces=replaces, prompt_clicks=False,
+                                  chosen=seed)
 
     def _new_object(self, kind: str, z: int, track: Track, cfg: Propagation, seed: SliceResult,
                     clicks: dict[int, tuple[Point, ...]] | None = None, replaces: int | None = None) -> int:
