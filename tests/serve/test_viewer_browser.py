@@ -201,3 +201,35 @@ def test_three_axes_checkbox_in_chromium():
             browser.close()
     finally:
         bg.stop()
+
+
+def test_three_axes_asked_for_on_thick_slices_shows_one_axis_in_chromium():
+    """`medseg view --planes 3` on a scan with thick slices: the session keeps its z slices (its notes say so), and
+    the page neither claims three axes nor offers the checkbox."""
+    reason = browser_or_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run under CI: {reason}")
+        pytest.skip(f"browser test not run: {reason}")
+    from playwright.sync_api import sync_playwright
+    from tests.predict.fake_model import fake_predictor
+    from tests.predict.test_planes import volume
+
+    from medseg.io.image import Geometry, Image
+    from medseg.serve.limits import Limits
+    from medseg.serve.run import Background, build
+
+    scan = Image(volume(), Geometry.identity(3, (1.0, 1.0, 3.0)))
+    app, _ = build(Limits(), predictor=fake_predictor(), viewer_scan=scan, planes=3)
+    bg = Background(app).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1100, "height": 640})
+            page.goto(bg.url)
+            page.wait_for_function("window.__ready === true", timeout=120_000)
+            assert page.locator("#planes").is_disabled() and not page.locator("#planes").is_checked()
+            assert "three axes" not in page.inner_text("#scan-name")
+            browser.close()
+    finally:
+        bg.stop()

@@ -169,12 +169,13 @@ async function main() {
 }
 
 function showName() {
-  $("scan-name").textContent = state.info.name + (state.info.planes === 3 ? " · three axes" : "");
+  const three = state.info.planes === 3 && state.info.three_axes;  // else the session keeps its z slices
+  $("scan-name").textContent = state.info.name + (three ? " · three axes" : "");
 }
 
 function setupPlanes() {
   const box = $("planes");
-  box.checked = state.info.planes === 3;
+  box.checked = state.info.planes === 3 && state.info.three_axes;
   if (!state.info.three_axes) {
     box.disabled = true;
     $("planes-label").title = "three axes need near-isotropic voxels; this scan's slices are thicker than their pixels";
