@@ -2,6 +2,7 @@
 WebGL2 on SwiftShader. A click on the left thalamus of Colin27 labels voxels in the overlay, shift-click
 removes some, undo brings them back, the text box lists the atlas's names and
 refuses a liver (no registration), Save writes that label map with the scan's geometry, undo empties it.
+The three-axes checkbox is checked on a fake model's page.
 
 Without /usr/bin/chromium (``make setup`` installs it) the test is skipped with the reason, and fails
 under CI (``CI`` set), where the browser must be there.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,14 @@ def browser_or_reason() -> str | None:
     return None
 
 
+def needs_browser() -> None:
+    reason = browser_or_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run under CI: {reason}")
+        pytest.skip(f"browser test not run: {reason}")
+
+
 def world_ras(geometry, zyx: tuple[int, int, int]) -> list[float]:
     z, y, x = zyx
     d = np.asarray(geometry.direction).reshape(3, 3)
@@ -76,11 +86,7 @@ def inner_voxel(mask2d: np.ndarray, z: int) -> tuple[int, int, int]:
 
 
 def test_viewer_click_undo_save_in_chromium(live, colin27, tmp_path):
-    reason = browser_or_reason()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run under CI: {reason}")
-        pytest.skip(f"browser test not run: {reason}")
+    needs_browser()
     from playwright.sync_api import sync_playwright
 
     from medseg.io import read_image
@@ -161,14 +167,11 @@ def test_viewer_click_undo_save_in_chromium(live, colin27, tmp_path):
     np.testing.assert_array_equal(written.array, labels)  # what the first click made
 
 
-def test_three_axes_checkbox_in_chromium():
-    """On a near-isotropic scan (fake model) the checkbox turns three axes on for the session and the header says
-    so; the JSON side is tests/serve/test_planes_served.py."""
-    reason = browser_or_reason()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run under CI: {reason}")
-        pytest.skip(f"browser test not run: {reason}")
+
+@contextmanager
+def fake_model_page(spacing: tuple[float, float, float], planes: int = 1):
+    """Chromium on the page of a server with a fake model and test_planes' blob volume at ``spacing`` (x, y, z):
+    (page, server URL); page errors fail the test."""
     from playwright.sync_api import sync_playwright
     from tests.predict.fake_model import fake_predictor
     from tests.predict.test_planes import volume
@@ -177,7 +180,8 @@ def test_three_axes_checkbox_in_chromium():
     from medseg.serve.limits import Limits
     from medseg.serve.run import Background, build
 
-    app, server = build(Limits(), predictor=fake_predictor(), viewer_scan=Image(volume(), Geometry.identity(3)))
+    scan = Image(volume(), Geometry.identity(3, spacing))
+    app, _ = build(Limits(), predictor=fake_predictor(), viewer_scan=scan, planes=planes)
     bg = Background(app).start()
     try:
         with sync_playwright() as p:
@@ -187,49 +191,34 @@ def test_three_axes_checkbox_in_chromium():
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(bg.url)
             page.wait_for_function("window.__ready === true", timeout=120_000)
-            box = page.locator("#planes")
-            assert box.is_enabled() and not box.is_checked()
-            box.check()
-            page.wait_for_function("document.getElementById('scan-name').textContent.includes('three axes')",
-                                   timeout=60_000)
-            assert page.request.get(bg.url + "/api/info").json()["planes"] == 3
-            box.uncheck()
-            page.wait_for_function("!document.getElementById('scan-name').textContent.includes('three axes')",
-                                   timeout=60_000)
-            assert page.request.get(bg.url + "/api/info").json()["planes"] == 1
+            yield page, bg.url
             assert not errors, errors
             browser.close()
     finally:
         bg.stop()
 
 
+def test_three_axes_checkbox_in_chromium():
+    """On a near-isotropic scan the checkbox turns three axes on for the session and the header says so; the JSON
+    side is tests/serve/test_planes_served.py."""
+    needs_browser()
+    with fake_model_page((1.0, 1.0, 1.0)) as (page, url):
+        box = page.locator("#planes")
+        assert box.is_enabled() and not box.is_checked()
+        box.check()
+        page.wait_for_function("document.getElementById('scan-name').textContent.includes('three axes')",
+                               timeout=60_000)
+        assert page.request.get(url + "/api/info").json()["planes"] == 3
+        box.uncheck()
+        page.wait_for_function("!document.getElementById('scan-name').textContent.includes('three axes')",
+                               timeout=60_000)
+        assert page.request.get(url + "/api/info").json()["planes"] == 1
+
+
 def test_three_axes_asked_for_on_thick_slices_shows_one_axis_in_chromium():
     """`medseg view --planes 3` on a scan with thick slices: the session keeps its z slices (its notes say so), and
     the page neither claims three axes nor offers the checkbox."""
-    reason = browser_or_reason()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run under CI: {reason}")
-        pytest.skip(f"browser test not run: {reason}")
-    from playwright.sync_api import sync_playwright
-    from tests.predict.fake_model import fake_predictor
-    from tests.predict.test_planes import volume
-
-    from medseg.io.image import Geometry, Image
-    from medseg.serve.limits import Limits
-    from medseg.serve.run import Background, build
-
-    scan = Image(volume(), Geometry.identity(3, (1.0, 1.0, 3.0)))
-    app, _ = build(Limits(), predictor=fake_predictor(), viewer_scan=scan, planes=3)
-    bg = Background(app).start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            page = browser.new_page(viewport={"width": 1100, "height": 640})
-            page.goto(bg.url)
-            page.wait_for_function("window.__ready === true", timeout=120_000)
-            assert page.locator("#planes").is_disabled() and not page.locator("#planes").is_checked()
-            assert "three axes" not in page.inner_text("#scan-name")
-            browser.close()
-    finally:
-        bg.stop()
+    needs_browser()
+    with fake_model_page((1.0, 1.0, 3.0), planes=3) as (page, _):
+        assert page.locator("#planes").is_disabled() and not page.locator("#planes").is_checked()
+        assert "three axes" not in page.inner_text("#scan-name")
