@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from medseg.predict import click_choice
+from medseg.predict import click, click_choice
 from medseg.predict.click import enclosed, half_widths, segment_click
 
 SHAPE = (64, 64)
@@ -65,6 +65,28 @@ def test_nothing_under_the_click_gives_an_empty_mask():
     decode, _ = scripted({4: (disc(5, cx=50, cy=50), 0.9)})
     res = segment_click(decode, 0, 32, 32, SHAPE, image=bright_disc(5))
     assert res.area == 0 and res.box is None
+
+
+def test_a_mask_stopping_short_of_the_click_is_joined_to_it():
+    # the click lies on the structure's border: every mask stops two pixels short of it (x 32 vs a disc to x 30)
+    ring = disc(6, cx=24, cy=32)
+    decode, _ = scripted({k: (ring, 0.8) for k in range(len(half_widths(SHAPE)))})
+    res = segment_click(decode, 0, 32, 32, SHAPE, image=bright_disc(5))
+    assert res.mask[32, 32] and (res.mask & ring).any()
+    assert ndimage.label(res.mask)[1] == 1  # one piece: the disc around the click reaches the mask
+    assert not (res.mask & ~ring & ~disc(2)).any()  # nothing is added beyond that disc
+
+
+def test_joined_reaches_only_masks_within_near_pixels():
+    far = disc(3, cx=24, cy=32)  # 5 pixels from the click at x 32
+    res = click.joined(as_result(far), 32, 32)
+    assert not res.mask[32, 32] and res.mask.sum() == far.sum()
+    res = click.joined(as_result(far), 32, 32, near=5.0)
+    assert res.mask[32, 32]
+
+
+def as_result(mask: np.ndarray):
+    return click.SliceResult(mask, np.zeros((1, 4, 4), np.float32), 0.5, None)
 
 
 def test_without_the_slice_the_earlier_rule_climbs_while_enclosed_and_better_rated():

@@ -548,3 +548,24 @@ def test_a_lone_clicks_object_holds_the_click_when_its_box_alone_misses_it(sessi
     label = session.add_point(x, y, z)
     mask = session.object_mask(label) == label
     assert mask[z, y, x] and dice(mask, sphere()) > 0.9
+
+
+def test_a_lone_click_beside_every_proposals_mask_is_joined_to_it(session):
+    """No proposal's mask holds the click (it lies in a small hole of the structure, as on a dark voxel or at the
+    scan's edge): the masks within medseg.predict.click.NEAR pixels answer, joined to the click, not an empty object."""
+    from dataclasses import replace
+
+    session.click_atlas = False
+    decode = session._decode
+    x, y, z = 29, 30, 12
+
+    def holed(zz, **prompts):
+        pred = decode(zz, **prompts)
+        masks = pred.masks.copy()
+        masks[:, y - 1:y + 2, x - 1:x + 2] = False  # every decode: a 3 x 3 hole under the click
+        return replace(pred, masks=masks)
+
+    session._decode = holed
+    label = session.add_point(x, y, z)
+    mask = session.object_mask(label) == label
+    assert mask[z, y, x] and dice(mask, sphere()) > 0.9
