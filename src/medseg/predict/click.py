@@ -129,9 +129,10 @@ def choices(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int],
     return [(r, float(score[i])) for i, r in enumerate(results) if r.mask[row, col]]
 
 
-def joined(res: SliceResult, col: int, row: int, near: float = NEAR) -> SliceResult:
+def joined(res: SliceResult, col: int, row: int, near: float | None = None) -> SliceResult:
     """``res`` with its mask joined to the pixel (col, row) by the disc around it that reaches the mask, when the
-    mask comes within ``near`` pixels of it; else ``res`` unchanged."""
+    mask comes within ``near`` (default NEAR) pixels of it; else ``res`` unchanged."""
+    near = NEAR if near is None else near
     reach = int(np.ceil(near))
     y0, x0 = max(row - reach, 0), max(col - reach, 0)
     ys, xs = np.nonzero(res.mask[y0:row + reach + 1, x0:col + reach + 1])
