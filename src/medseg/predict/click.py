@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from medseg.predict.correct import click_depth
 from medseg.predict.propagate import Decode, SliceResult
 
 GROWTH = 1.4  # ratio between the half-widths of consecutive proposals
@@ -132,17 +133,13 @@ def choices(decode: Decode, z: int, x: float, y: float, shape: tuple[int, int],
 def joined(res: SliceResult, col: int, row: int, near: float | None = None) -> SliceResult:
     """``res`` with its mask joined to the pixel (col, row) by the disc around it that reaches the mask, when the
     mask comes within ``near`` (default NEAR) pixels of it; else ``res`` unchanged."""
-    near = NEAR if near is None else near
-    reach = int(np.ceil(near))
-    y0, x0 = max(row - reach, 0), max(col - reach, 0)
-    ys, xs = np.nonzero(res.mask[y0:row + reach + 1, x0:col + reach + 1])
-    if not len(ys):
+    if not res.mask.any():
         return res
-    d2 = float(((ys + y0 - row) ** 2 + (xs + x0 - col) ** 2).min())
-    if d2 > near**2:
+    distance = click_depth(res.mask, col, row, True)
+    if distance > (NEAR if near is None else near):
         return res
     yy, xx = np.ogrid[: res.mask.shape[0], : res.mask.shape[1]]
-    mask = res.mask | ((yy - row) ** 2 + (xx - col) ** 2 <= d2)
+    mask = res.mask | ((yy - row) ** 2 + (xx - col) ** 2 <= distance**2 + 1e-6)
     return SliceResult(mask, res.logits, res.iou, res.box)
 
 
