@@ -214,14 +214,50 @@ def test_default_prompts_every_slice_of_a_3d_box_with_the_box(session):
     assert not all(np.array_equal(r.box, box) for r in baseline.values())
 
 
-def test_click_where_the_model_sees_nothing_flips_a_small_disc(session):
-    """A positive click on background the model cannot segment adds a disc of radius 3 on its slice."""
+def test_click_where_the_model_sees_nothing_grows_alike_voxels_out_to_the_object(session):
+    """A positive click on background the model cannot segment adds the alike voxels (all the background here: noise
+    10..29, within GROW_TOL) in the ball around the click that reaches the object, through the slices it spans."""
+    from scipy import ndimage
+
     session.add_box3d(25, 21, 4, 43, 39, 20)
-    before = session.object_mask(1).copy()
+    before = session.object_mask(1) > 0
     session.add_point(10, 10, 12, positive=True)
-    after = session.object_mask(1)
-    assert after[12, 10, 10] and (after ^ before).sum() == 29  # the 29 pixels within radius 3
-    assert np.array_equal(np.delete(after, 12, axis=0), np.delete(before, 12, axis=0))
+    after = session.object_mask(1) > 0
+    radius = ndimage.distance_transform_edt(~before)[12, 10, 10]  # unit spacing
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    ball = (z - 12) ** 2 + (y - 10) ** 2 + (x - 10) ** 2 <= radius**2
+    assert 20 < radius < 25 and np.array_equal(after ^ before, ball & ~before)
+    assert len(np.flatnonzero((after ^ before).any(axis=(1, 2)))) > 20  # before stop 45: a 29-pixel disc on slice 12
+
+
+def test_negative_click_where_the_model_finds_too_much_flips_a_small_disc(session):
+    """A negative click whose region would take more than half the slice's mask removes a disc of radius 3."""
+    label = session.add_mask(sphere().astype(np.uint8))
+    session.add_point(34, 30, 12, positive=False)
+    removed = sphere() & ~(session.mask == label)
+    assert removed.sum() == 29 and removed[12].sum() == 29  # the 29 pixels within radius 3, on the click's slice
+
+
+def test_grown_region_keeps_to_alike_connected_voxels_within_the_ball():
+    from medseg.predict.correct import GROW_TOL, grown_region
+
+    vol = np.full((12, 40, 40), 20.0, np.float32)
+    vol[:, 10:30, 10:30] = 200.0  # a bright block ...
+    vol[:, 10:30, 19:21] = 200.0 + 2 * GROW_TOL  # ... cut in two by a wall much brighter than it
+    masks = {z: np.zeros((40, 40), bool) for z in range(12)}
+    for z in range(4, 8):
+        masks[z][10:30, 10:14] = True  # the object: the block's left edge on slices 4..7
+    spacing = (1.0, 1.0, 3.0)  # (x, y, z): slices 3 mm apart
+    out = grown_region(vol, masks, 6, 20, 17, spacing)  # 4 px right of the object: a ball of 4 mm
+    grown = np.stack([out.get(z, np.zeros((40, 40), bool)) for z in range(12)])
+    z, y, x = np.ogrid[:12, :40, :40]
+    ball = ((z - 6) * 3.0) ** 2 + (y - 20) ** 2 + (x - 17) ** 2 <= 4.0**2
+    expected = ball & (vol == 200.0)
+    expected[:, :, 19:] = False  # the wall is not alike, the block beyond it (x 21, in the ball) not connected
+    for zz in range(4, 8):
+        expected[zz] &= ~masks[zz]  # the object's own voxels are not added
+    assert grown[6, 20, 17] and np.array_equal(grown, expected)
+    assert set(out) == {5, 6, 7}  # the slices 3 mm away hold the ball's 2.6 px cross-sections
 
 
 @pytest.fixture
@@ -349,7 +385,9 @@ def test_z_cut_rule():
 def test_positive_click_past_the_end_is_limited_by_the_nearest_slice():
     """A positive click on a slice the object does not reach: its region is measured against the object's
     largest slice (MAX_ADD times its area), so a large bright structure there is not taken in whole; the click
-    then flips a small disc."""
+    then adds the alike voxels in the ball around it that reaches the object (``grown_region``)."""
+    from scipy import ndimage
+
     s = VolumeSession(fake_predictor())
     rng = np.random.default_rng(0)
     volume = rng.integers(10, 30, SHAPE).astype(np.uint8)
@@ -357,11 +395,17 @@ def test_positive_click_past_the_end_is_limited_by_the_nearest_slice():
     volume[21:24, 10:50, 10:50] = 200  # a large bright block on the slices just past the sphere
     s.set_volume(volume)
     s.add_box3d(25, 21, 4, 43, 39, 19)
-    before = s.object_mask(1).copy()
+    before = s.object_mask(1).copy() > 0
     assert not before[21:].any()
     s.add_point(30, 30, 22, positive=True)
-    added = s.object_mask(1) & ~before
-    assert added[22, 30, 30] and added.sum() == 29  # the disc of radius 3, not the 1600-pixel block (limit ~400)
+    added = (s.object_mask(1) > 0) & ~before
+    radius = ndimage.distance_transform_edt(~before)[22, 30, 30]
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    ball = (z - 22) ** 2 + (y - 30) ** 2 + (x - 30) ** 2 <= radius**2
+    block = np.zeros(SHAPE, bool)
+    block[21:24, 10:50, 10:50] = True  # (the sphere's bright rim voxel in the ball, at z 19, is not connected to it)
+    assert added[22, 30, 30] and np.array_equal(added, ball & block)  # 95 voxels, not the block's 4,800
+    assert added.sum() < 200
 
 
 def test_largest_area_and_the_positive_limit_on_empty_slices():

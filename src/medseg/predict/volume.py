@@ -35,6 +35,7 @@ from medseg.predict.correct import (
     disc_edit,
     follow,
     grown_box,
+    grown_region,
     largest_area,
     touches,
     within_limits,
@@ -727,8 +728,12 @@ class VolumeSession:
         # a positive region on a slice the object does not reach is measured against its largest slice
         reference = largest_area({k: int(np.count_nonzero(m)) for k, m in masks.items()}) if point.positive else 0
         if not region[row, col] or not within_limits(region, current, point.positive, reference):
-            # no region under the click, or one that would take the object over: a small disc instead
-            return Edit(point.positive, MappingProxyType({z: disc_edit(current, col, row, point.positive)})), prior
+            # no region under the click, or one that would take the object over: a positive click's region is grown
+            # from it by intensity in 3D, a negative one takes a small disc (a grown one could empty the object)
+            if point.positive:
+                grown = grown_region(self._volume().data, masks, z, row, col, self._volume().spacing)
+                return Edit(True, MappingProxyType(grown)), prior
+            return Edit(False, MappingProxyType({z: disc_edit(current, col, row, False)})), prior
 
         def changes(zz: int, m: np.ndarray) -> np.ndarray:
             return m & ~masks.get(zz, empty) if point.positive else m & masks.get(zz, empty)
