@@ -268,8 +268,10 @@ def grown_region(volume, masks: Mapping[int, np.ndarray], z: int, row: int, col:
             outside[k - z0] = ~m[y0:y1, x0:x1]
     at = (z - z0, row - y0, col - x0)
     radius = reach  # no object voxel within reach: the largest ball
-    if not outside.all():
-        radius = min(radius, float(ndimage.distance_transform_edt(outside, sampling=(sz, sy, sx))[at]))
+    kz, ky, kx = np.nonzero(~outside)
+    if len(kz):  # the distance to the object's nearest voxel (mm)
+        gaps = ((kz - at[0]) * sz) ** 2 + ((ky - at[1]) * sy) ** 2 + ((kx - at[2]) * sx) ** 2
+        radius = min(radius, float(np.sqrt(gaps.min())))
     radius = max(radius, GROW_MIN * max(sx, sy))
     image = np.asarray(volume[z0:z1, y0:y1, x0:x1], np.float32)
     dz, dy, dx = np.ogrid[z0 - z:z1 - z, y0 - row:y1 - row, x0 - col:x1 - col]
