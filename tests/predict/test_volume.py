@@ -231,7 +231,8 @@ def test_click_where_the_model_sees_nothing_grows_alike_voxels_out_to_the_object
 
 
 def test_negative_click_where_the_model_finds_too_much_flips_a_small_disc(session):
-    """A negative click whose region would take more than half the slice's mask removes a disc of radius 3."""
+    """A negative click whose model region would take more than half the slice's mask, and whose grown region more
+    than half the object (a click at a sphere's centre: its ball is the sphere), removes a disc of radius 3."""
     label = session.add_mask(sphere().astype(np.uint8))
     session.add_point(34, 30, 12, positive=False)
     removed = sphere() & ~(session.mask == label)
@@ -248,7 +249,7 @@ def test_grown_region_keeps_to_alike_connected_voxels_within_the_ball():
     for z in range(4, 8):
         masks[z][10:30, 10:14] = True  # the object: the block's left edge on slices 4..7
     spacing = (1.0, 1.0, 3.0)  # (x, y, z): slices 3 mm apart
-    out = grown_region(vol, masks, 6, 20, 17, spacing)  # 4 px right of the object: a ball of 4 mm
+    out = grown_region(vol, masks, 6, 20, 17, True, spacing)  # 4 px right of the object: a ball of 4 mm
     grown = np.stack([out.get(z, np.zeros((40, 40), bool)) for z in range(12)])
     z, y, x = np.ogrid[:12, :40, :40]
     ball = ((z - 6) * 3.0) ** 2 + (y - 20) ** 2 + (x - 17) ** 2 <= 4.0**2
@@ -258,6 +259,22 @@ def test_grown_region_keeps_to_alike_connected_voxels_within_the_ball():
         expected[zz] &= ~masks[zz]  # the object's own voxels are not added
     assert grown[6, 20, 17] and np.array_equal(grown, expected)
     assert set(out) == {5, 6, 7}  # the slices 3 mm away hold the ball's 2.6 px cross-sections
+
+
+def test_grown_region_of_a_negative_click_stays_inside_the_object_and_its_ball():
+    from medseg.predict.correct import grown_region
+
+    vol = np.full((10, 30, 30), 20.0, np.float32)
+    vol[:, 5:25, 15:25] = 120.0  # the object covers a dark part (x 5..14) and a grey one (x 15..24)
+    masks = {z: np.zeros((30, 30), bool) for z in range(10)}
+    for z in range(2, 8):
+        masks[z][5:25, 5:25] = True
+    out = grown_region(vol, masks, 5, 15, 9, False, (1.0, 1.0, 1.0))  # in the dark part, 4 voxels from the border
+    grown = np.stack([out.get(z, np.zeros((30, 30), bool)) for z in range(10)])
+    z, y, x = np.ogrid[:10, :30, :30]
+    ball = (z - 5) ** 2 + (y - 15) ** 2 + (x - 9) ** 2 <= 3.0**2  # the nearest voxel outside: slice 8, 3 away
+    inside = np.stack([masks[k] for k in range(10)])
+    assert np.array_equal(grown, ball & inside & (vol == 20.0))
 
 
 @pytest.fixture

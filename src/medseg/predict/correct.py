@@ -9,10 +9,11 @@ a positive click, pixels of the current mask for a negative one. It is then foll
 slices (each prompted with the previous slice's region box widened by ``WIDEN`` px) for as long as it
 still overlaps its previous slice and still changes the object there. The object keeps its edits in
 order; its final mask is its propagated masks with the edits applied, then the connectivity rule.
-When the model offers no region under the click, or one the limits refuse, a positive click's region is grown from it
-in 3D instead (``grown_region``: the voxels connected to it whose intensity is close to the click's, within the ball
-around it that reaches the object) and a negative click takes a small disc around it (``DISC`` pixels at most, no
-farther than the mask's border), so a click always flips the voxel it is on.
+When the model offers no region under the click, or one the limits refuse, the click's region is grown from it in 3D
+instead (``grown_region``: the voxels on its side of the object connected to it whose intensity is close to the
+click's, within the ball around it that reaches the object's border); a negative click whose grown region would remove
+more than MAX_REMOVE of the object takes a small disc around it (``DISC`` pixels at most, no farther than the mask's
+border). A click always flips the voxel it is on.
 
 A negative click toward either end of an object started by a click cuts the object there instead
 (``z_cut``): the z-extent of a lone click is read off the coronal and sagittal planes and can run several
@@ -44,15 +45,15 @@ MIN_AREA = 4
 # (Dice 0.854 -> 0.011) and halved its putamen in the interactive protocol.
 MAX_REMOVE = 0.5
 MAX_ADD = 2.0
-DISC = 3  # radius in pixels of a negative click's fallback edit (``disc_edit``; a positive one's before stop 45)
-# A positive click's fallback edit (``grown_region``): the voxels outside the object connected to the click whose
-# windowed intensity (0..255) lies within GROW_TOL of the median of the click's 3 x 3 x 3 neighbourhood, inside the
-# ball around the click that reaches the object's nearest voxel (mm; at least GROW_MIN pixels, at most GROW_REACH
-# voxels of the coarsest spacing). Before, a disc of DISC pixels on the click's slice: a positive click beside a much
-# too small object added a few pixels at a time. Training and dev structures (spine CT L2-L4, pycerr pat_1-3, every
-# 8th Colin27 AAL structure; CVPR25 clicks, atlas route off), mean Dice after five clicks 0.447 -> 0.486, 10 up, none
-# down; GROW_TOL 20 gave 0.479 (both signs grown; a grown negative region can empty the object, so it keeps the disc)
-# (benchmarks/results/interactive/grown_fallback.md).
+DISC = 3  # radius in pixels of the last fallback (``disc_edit``; every click's fallback before stop 45)
+# The fallback edit (``grown_region``): the voxels on the click's side of the object connected to it whose windowed
+# intensity (0..255) lies within GROW_TOL of the median of the click's 3 x 3 x 3 neighbourhood, inside the ball around
+# the click that reaches the object's border (mm; at least GROW_MIN pixels, at most GROW_REACH voxels of the coarsest
+# spacing). Before, a disc of DISC pixels on the click's slice: a positive click beside a much too small object added a
+# few pixels at a time. Training and dev structures (spine CT L2-L4, pycerr pat_1-3, every 8th Colin27 AAL structure;
+# CVPR25 clicks, atlas route off), mean Dice after five clicks 0.447 -> 0.491, 11 up, none down (positive clicks
+# only: 0.486; GROW_TOL 12 / 20: 0.470 / 0.479). A negative one that would remove more than MAX_REMOVE of the object
+# (a click in its middle: the ball is the object) keeps the disc (benchmarks/results/interactive/grown_fallback.md).
 GROW_TOL = 32.0
 GROW_MIN = 1.5
 GROW_REACH = 40
@@ -238,12 +239,13 @@ def disc_edit(current: np.ndarray, col: int, row: int, positive: bool) -> np.nda
     return disc & ~current if positive else disc & current
 
 
-def grown_region(volume, masks: Mapping[int, np.ndarray], z: int, row: int, col: int,
+def grown_region(volume, masks: Mapping[int, np.ndarray], z: int, row: int, col: int, positive: bool,
                  spacing: tuple[float, float, float]) -> dict[int, np.ndarray]:
-    """The fallback region of a positive click at (col, row) on slice z: the voxels outside the object connected to
-    it (6-connected) whose intensity lies within GROW_TOL of the median of its 3 x 3 x 3 neighbourhood, inside the
-    ball around the click that reaches the object's nearest voxel (at least GROW_MIN pixels, at most GROW_REACH voxels
-    of the coarsest spacing). The click's voxel is always in.
+    """The fallback region of a click at (col, row) on slice z: the voxels on the click's side of the object (outside
+    it for a positive click, inside for a negative one) connected to it (6-connected) whose intensity lies within
+    GROW_TOL of the median of its 3 x 3 x 3 neighbourhood, inside the ball around the click that reaches the object's
+    border (its nearest voxel, or for a negative click the nearest voxel outside it; at least GROW_MIN pixels, at most
+    GROW_REACH voxels of the coarsest spacing). The click's voxel is always in.
 
     Args:
         volume: the windowed (z, y, x) volume (0..255), indexable by a tuple of slices (``WindowedVolume``).
@@ -262,22 +264,26 @@ def grown_region(volume, masks: Mapping[int, np.ndarray], z: int, row: int, col:
     z0, z1 = max(z - rz, 0), min(z + rz + 1, depth)
     y0, y1 = max(row - ry, 0), min(row + ry + 1, h)
     x0, x1 = max(col - rx, 0), min(col + rx + 1, w)
-    outside = np.ones((z1 - z0, y1 - y0, x1 - x0), bool)
+    side = np.full((z1 - z0, y1 - y0, x1 - x0), positive)
     for k, m in masks.items():
         if z0 <= k < z1:
-            outside[k - z0] = ~m[y0:y1, x0:x1]
+            side[k - z0] = ~m[y0:y1, x0:x1] if positive else m[y0:y1, x0:x1]
     at = (z - z0, row - y0, col - x0)
-    radius = reach  # no object voxel within reach: the largest ball
-    kz, ky, kx = np.nonzero(~outside)
-    if len(kz):  # the distance to the object's nearest voxel (mm)
+    radius = reach  # no border within reach: the largest ball
+    kz, ky, kx = np.nonzero(~side)
+    if len(kz):  # the distance to the border's nearest voxel beyond it (mm)
         gaps = ((kz - at[0]) * sz) ** 2 + ((ky - at[1]) * sy) ** 2 + ((kx - at[2]) * sx) ** 2
         radius = min(radius, float(np.sqrt(gaps.min())))
+    if not positive:  # the scan's edge counts as outside the object
+        edges = [(at[0] + z0 + 1) * sz, (depth - z) * sz, (at[1] + y0 + 1) * sy, (h - row) * sy,
+                 (at[2] + x0 + 1) * sx, (w - col) * sx]
+        radius = min(radius, *edges)
     radius = max(radius, GROW_MIN * max(sx, sy))
     image = np.asarray(volume[z0:z1, y0:y1, x0:x1], np.float32)
     dz, dy, dx = np.ogrid[z0 - z:z1 - z, y0 - row:y1 - row, x0 - col:x1 - col]
     ball = (dz * sz) ** 2 + (dy * sy) ** 2 + (dx * sx) ** 2 <= radius**2
     near = image[max(at[0] - 1, 0):at[0] + 2, max(at[1] - 1, 0):at[1] + 2, max(at[2] - 1, 0):at[2] + 2]
-    grown = ball & outside & (np.abs(image - float(np.median(near))) <= GROW_TOL)
+    grown = ball & side & (np.abs(image - float(np.median(near))) <= GROW_TOL)
     grown[at] = True
     labels, _ = ndimage.label(grown)
     grown = labels == labels[at]

@@ -28,6 +28,7 @@ from medseg.predict import propagate as prop
 from medseg.predict.click import CORRECTION_SMALLEST, choices, empty_result, segment_click
 from medseg.predict.correct import (
     BAND,
+    MAX_REMOVE,
     Edit,
     FollowMemo,
     band_3d,
@@ -728,11 +729,12 @@ class VolumeSession:
         # a positive region on a slice the object does not reach is measured against its largest slice
         reference = largest_area({k: int(np.count_nonzero(m)) for k, m in masks.items()}) if point.positive else 0
         if not region[row, col] or not within_limits(region, current, point.positive, reference):
-            # no region under the click, or one that would take the object over: a positive click's region is grown
-            # from it by intensity in 3D, a negative one takes a small disc (a grown one could empty the object)
-            if point.positive:
-                grown = grown_region(self._volume().data, masks, z, row, col, self._volume().spacing)
-                return Edit(True, MappingProxyType(grown)), prior
+            # no region under the click, or one that would take the object over: the region is grown from the click by
+            # intensity in 3D; a negative one that would remove more than MAX_REMOVE of the object takes a small disc
+            grown = grown_region(self._volume().data, masks, z, row, col, point.positive, self._volume().spacing)
+            if point.positive or sum(int(np.count_nonzero(r)) for r in grown.values()) <= MAX_REMOVE * sum(
+                    int(np.count_nonzero(m)) for m in masks.values()):
+                return Edit(point.positive, MappingProxyType(grown)), prior
             return Edit(False, MappingProxyType({z: disc_edit(current, col, row, False)})), prior
 
         def changes(zz: int, m: np.ndarray) -> np.ndarray:
