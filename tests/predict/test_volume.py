@@ -381,7 +381,9 @@ def test_negative_click_on_a_box_object_never_cuts(session):
     before = session.object_mask(1).copy()
     session.add_point(34, 30, 18, positive=False)
     after = session.object_mask(1)
-    assert not after[18, 30, 34] and after[19:].sum() == before[19:].sum()
+    # a region edit (since stop 45 the grown ball around the click, which reaches slices 16-20: 46 -> 32 voxels past
+    # slice 18), not a cut, which would empty slices 18 on
+    assert not after[18, 30, 34] and after[18].any() and after[19:].sum() > before[19:].sum() / 2
 
 
 def test_z_cut_rule():
