@@ -38,11 +38,12 @@ def main() -> None:
     ap.add_argument("--protocol", default="interactive", choices=("interactive", "sammed3d"))
     ap.add_argument("--clicks", type=int, default=5)
     ap.add_argument("--encodes", type=Path, default=None, help="folder keeping slice embeddings between runs")
+    ap.add_argument("--box", action="store_true", help="start from the tight 3D box (its Dice first), then the clicks")
     args = ap.parse_args()
     if args.encodes is not None:
         args.encodes.mkdir(parents=True, exist_ok=True)
     p = load("litemedsam", None, {}, "auto", args.encodes)
-    cfg = ProtocolConfig(protocol=args.protocol, clicks=args.clicks, with_box=False, click_atlas=False)
+    cfg = ProtocolConfig(protocol=args.protocol, clicks=args.clicks, with_box=args.box, click_atlas=False)
     res = json.loads(args.out.read_text()) if args.out.exists() else {}
     for dataset, case, labels in CASES:
         c = load_labelled(dataset, [case])[0]

@@ -351,6 +351,27 @@ def test_positive_click_adds_a_missed_region_through_the_volume(two_blobs):
     assert s.state.objects[-1].edits[-1].positive
 
 
+def test_a_3d_box_objects_correction_follows_only_within_the_boxs_slices():
+    """A bright bar through every slice beside a drum A on slices 6..18: a positive click on the bar adds it on the
+    box's slices (5..19) alone, and a click on a slice below the box reaches from there to the box, not beyond."""
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    a = ((y - 30) ** 2 + (x - 20) ** 2 <= 25) & (z >= 6) & (z <= 18)
+    bar = np.broadcast_to((y - 30) ** 2 + (x - 46) ** 2 <= 9, SHAPE)
+    vol = np.random.default_rng(2).integers(10, 30, SHAPE).astype(np.uint8)
+    vol[a | bar] = 200
+    s = VolumeSession(fake_predictor())
+    s.set_volume(vol)
+    s.add_box3d(13, 23, 5, 27, 37, 19)  # blob A only
+    s.add_point(46, 30, 12, positive=True)
+    added = (s.mask == 1) & bar
+    assert added[5:20].sum() == bar[5:20].sum()  # the bar on every slice of the box
+    assert not added[:5].any() and not added[20:].any()  # and nowhere else (before: all 24 slices)
+    s.undo()
+    s.add_point(46, 30, 2, positive=True)  # below the box: from slice 2 up, not down to 0..1
+    added = np.flatnonzero(((s.mask == 1) & bar).any(axis=(1, 2)))
+    assert added.min() == 2 and added.max() == 19
+
+
 def test_positive_click_on_an_empty_object_starts_it_again(session):
     session.add_point(5, 5, 12)  # background: nothing to segment under this click
     assert not session.object_mask(1).any()
@@ -506,10 +527,11 @@ def test_correction_region_stays_within_a_band_twice_the_clicks_depth(session, m
 
 
 def test_positive_edit_followed_past_the_objects_end_stops_within_the_clicks_depth(monkeypatch):
-    """A bright prism on slices 2..21, segmented only on slices 8..14 and up to x 33; a positive click 2 pixels right
-    of the mask on slice 14 adds the missed part there within d + 1 = 3 of the border, and its follow beyond the
-    object's ends keeps within that depth in 3D (three slices past each end, then the follow stops), where before it
-    added the whole prism on every slice to the prism's ends."""
+    """A bright prism on slices 2..21, an object holding it only on slices 8..14 and up to x 33 (a given mask: a 3D
+    box's corrections keep to its slices); a positive click 2 pixels right of the mask on slice 14 adds the missed part
+    there within d + 1 = 3 of the border, and its follow beyond the object's ends keeps within that depth in 3D (three
+    slices past each end, then the follow stops), where before it added the whole prism on every slice to the prism's
+    ends."""
     import medseg.predict.volume as volume_module
 
     vol = np.full(SHAPE, 20, np.uint8)
@@ -517,6 +539,9 @@ def test_positive_edit_followed_past_the_objects_end_stops_within_the_clicks_dep
     s = VolumeSession(fake_predictor())
     s.set_volume(vol)
     s.add_box3d(20, 20, 8, 34, 40, 14)
+    given = s.object_mask(1).astype(bool)
+    s.clear()
+    s.add_mask(given)
     before = s.object_mask(1).astype(bool)
     assert np.flatnonzero(before.any(axis=(1, 2))).tolist() == list(range(8, 15))
     assert np.flatnonzero(before[14].any(axis=0)).max() == 33
