@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from medseg.errors import MedsegError
-from medseg.predict.correct import FOLLOW_MEMO, FollowMemo
+from medseg.predict.correct import FOLLOW_MEMO, FollowMemo, box_span
 from medseg.predict.embedding_cache import MIB
 from medseg.predict.volume import VolumeSession
 
@@ -351,9 +351,10 @@ def test_positive_click_adds_a_missed_region_through_the_volume(two_blobs):
     assert s.state.objects[-1].edits[-1].positive
 
 
-def test_a_3d_box_objects_correction_follows_only_within_the_boxs_slices():
-    """A bright bar through every slice beside a drum A on slices 6..18: a positive click on the bar adds it on the
-    box's slices (5..19) alone, and a click on a slice below the box reaches from there to the box, not beyond."""
+def test_a_3d_box_objects_correction_follows_near_the_click_within_the_boxs_slices():
+    """A bright bar (radius 3: 29 pixels a slice) through every slice beside a drum A on slices 6..18, boxed on slices
+    5..19: a positive click on the bar adds it within ceil(sqrt(29 / pi)) = 4 slices of the click and within the box's
+    slices (before: on all 24 slices); a click below the box reaches up from its own slice, not down."""
     z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
     a = ((y - 30) ** 2 + (x - 20) ** 2 <= 25) & (z >= 6) & (z <= 18)
     bar = np.broadcast_to((y - 30) ** 2 + (x - 46) ** 2 <= 9, SHAPE)
@@ -361,15 +362,22 @@ def test_a_3d_box_objects_correction_follows_only_within_the_boxs_slices():
     vol[a | bar] = 200
     s = VolumeSession(fake_predictor())
     s.set_volume(vol)
-    s.add_box3d(13, 23, 5, 27, 37, 19)  # blob A only
-    s.add_point(46, 30, 12, positive=True)
-    added = (s.mask == 1) & bar
-    assert added[5:20].sum() == bar[5:20].sum()  # the bar on every slice of the box
-    assert not added[:5].any() and not added[20:].any()  # and nowhere else (before: all 24 slices)
-    s.undo()
-    s.add_point(46, 30, 2, positive=True)  # below the box: from slice 2 up, not down to 0..1
-    added = np.flatnonzero(((s.mask == 1) & bar).any(axis=(1, 2)))
-    assert added.min() == 2 and added.max() == 19
+    s.add_box3d(13, 23, 5, 27, 37, 19)  # drum A only
+    for click_z, reached in ((12, range(8, 17)), (17, range(13, 20)), (2, range(2, 7))):
+        s.add_point(46, 30, click_z, positive=True)
+        added = (s.mask == 1) & bar
+        assert np.flatnonzero(added.any(axis=(1, 2))).tolist() == list(reached)
+        assert added[list(reached)].sum() == bar[list(reached)].sum()  # the bar whole on those slices
+        s.undo()
+
+
+def test_box_span():
+    disc = np.zeros((40, 40), bool)
+    disc[10:20, 10:20] = True  # 100 pixels: equivalent radius 5.64 px
+    assert box_span(disc, 20, (10, 30), (1.0, 1.0, 1.0)) == (14, 26)
+    assert box_span(disc, 20, (18, 22), (1.0, 1.0, 1.0)) == (18, 22)  # the box's slices bound it
+    assert box_span(disc, 20, (10, 30), (0.5, 0.5, 3.0)) == (19, 21)  # mm: 2.82 mm over 3 mm slices
+    assert box_span(disc, 3, (10, 30), (1.0, 1.0, 1.0)) == (3, 9)  # a click below the box: from its slice up
 
 
 def test_positive_click_on_an_empty_object_starts_it_again(session):
