@@ -22,7 +22,8 @@ On a slice the object does not reach, a positive region is limited by the object
 (``largest_area``). A positive click outside a click object's xy box, within its slices, says the box was too
 small: the box grows to take in the click's region (``grown_box``) and the object is segmented again inside it.
 A correction keeps to a band along the object's border as deep as the click (``banded``), the distance taken in 3D
-on slices the object does not reach (``band_3d``).
+on slices the object does not reach (``band_3d``). A correction of an object started by a 3D box follows its region
+only within the box's slices and near the clicked one (``box_span``).
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ LOCAL_FOLLOW = False
 # click in a missed part of a spine MR vertebra was followed through all 67 slices of the scan (7,902 voxels added, 423
 # true). A tight box then five CVPR25 clicks, training and dev structures (benchmarks/training_clicks.py --box): 0.509
 # with no bound, 0.517 within the box's slices, 0.528 with BOX_REACH 1 (0.525 with 2); after one click 0.484 (below the
-# box's 0.487) -> 0.500 (benchmarks/results/interactive/box_then_clicks.md).
+# box's 0.487) -> 0.500. Held out, after five / ten clicks 0.576 / 0.593 -> 0.601 / 0.617 (box 0.562)
+# (benchmarks/results/interactive/box_then_clicks.md).
 BOX_REACH = 1.0
 # Follow decodes a session remembers (``FollowMemo``): a correction's follow often decodes the same box on the same
 # slice as an earlier click's did (RIDER tumour, 12 corrections: 27 of 166 decodes, up to 63 decodes apart). Kept as
