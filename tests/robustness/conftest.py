@@ -30,7 +30,8 @@ def run_medseg(args: list[str], *, env: dict[str, str] | None = None, cwd: Path 
     """``medseg ARGS`` in a child process; ``env`` entries are added to this process's environment."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "medseg.cli.main", *map(str, args)], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, preexec_fn=preexec, timeout=timeout)
+                          encoding="utf-8", errors="replace", env=full_env, cwd=cwd, preexec_fn=preexec,
+                          timeout=timeout)
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 

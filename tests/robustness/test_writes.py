@@ -268,8 +268,11 @@ def _start_3d_job(tmp_path: Path) -> subprocess.Popen:
     if not scan.is_file():
         pytest.skip("sample data colin27 not fetched")
     args = ["segment", scan, "-o", tmp_path / "mask.nii.gz", "--box", "40,40,10,140,180,150", "--engine", "eager"]
+    # decoded as UTF-8 whatever the locale is by then (a library may have set LC_CTYPE to "C"): the slice bar draws
+    # block characters once it has moved
     return subprocess.Popen([sys.executable, "-m", "medseg.cli.main", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV}, preexec_fn=_as_in_a_terminal)
+                            stderr=subprocess.PIPE, encoding="utf-8", errors="replace", env={**os.environ, **ENV},
+                            preexec_fn=_as_in_a_terminal)
 
 
 def _as_in_a_terminal() -> None:
