@@ -6,7 +6,8 @@ Both share LiteMedSAM's encoder, so every slice is encoded once for both (an in-
 
 Held-out data (never trained on, ``medseg.interactive.data.HELD_OUT``): the FSL MNI152 template with six
 Harvard-Oxford subcortical structures, the RIDER lung tumour (manual SEG), pycerr pat_4 (CC BY-NC:
-evaluation only), the spine MR vertebrae C5-C7, and the held-out half of the stardist nuclei.
+evaluation only), the spine MR vertebrae C5-C7, PyRadiomics's five lesions (whole scans: brain MR x 2, breast MR,
+lung CT x 2; evaluation only) and the held-out half of the stardist nuclei.
 
 - 3D (SAM-Med3D / CVPR25): the first click at the deepest voxel of the structure, then each click at
   the deepest voxel of the largest error component (positive in a miss), up to 10; Dice and NSD (2 mm,
@@ -43,7 +44,8 @@ from medseg.predict.segment import one_way, windowed
 # subcortical structures: the 3D protocol of both models has to fit the shared 2-core machine)
 HO_SUBCORTICAL = (98, 99, 100, 103, 110, 112)
 CASES3D = (("atlases", "harvard_oxford", HO_SUBCORTICAL), ("rider_lung", "seg_manual", (1,)),
-           ("radiomics_phantom", "pat_4", (1,)), ("spine", "mr_vert", (5, 6, 7)))
+           ("radiomics_phantom", "pat_4", (1,)), ("spine", "mr_vert", (5, 6, 7)),
+           *(("pyradiomics", case, (1,)) for case in ("brain1", "brain2", "breast1", "lung1", "lung2")))
 ATLAS_PACK = {"atlases/harvard_oxford": "colin27_aal"}
 
 

