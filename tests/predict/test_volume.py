@@ -428,6 +428,10 @@ def test_z_cut_rule():
     assert z_cut(masks, 12, (10, 20), 12, 1, 1) == []  # the seed slice
     assert z_cut(masks, 12, (10, 30), 17, 1, 1) == []  # 5/18 of the way to the end of the first extent
     assert z_cut(masks, 12, (12, 20), 10, 1, 1) == [10]  # below an extent that starts at the seed slice
+    short = {z: np.ones((4, 4), bool) for z in range(7, 11)}  # a 4-slice object, seed 9: each slice holds 1/4
+    assert z_cut(short, 9, (7, 10), 7, 1, 1) == [7]  # the first extent's end slice alone: cut whatever its share
+    del short[7]
+    assert z_cut(short, 9, (7, 10), 8, 1, 1) == []  # the next one is not the extent's end: no walk toward the seed
 
 
 def test_positive_click_past_the_end_is_limited_by_the_nearest_slice():
