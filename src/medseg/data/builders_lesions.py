@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medseg.data import sources
-from medseg.data.builders_dicom import _untar
+from medseg.data.builders_dicom import unpack_sdist
 from medseg.data.sources import Progress
 
 PYRADIOMICS_URL = ("https://files.pythonhosted.org/packages/03/c1/20fc2c50ab1e3304da36d866042a1905a2b05a1431ece35448ab6b"
@@ -34,12 +34,9 @@ def build_pyradiomics(dest: Path, work: Path, progress: Progress) -> str:
     archive = sources.pypi_file(PYRADIOMICS_URL, PYRADIOMICS_SHA256, work, progress)
     members = {f"data/{name}": name for name in LESION_FILES}
     members["LICENSE.txt"] = "LICENSE.pyradiomics.txt"
-    progress(f"extracting {archive.name}")
-    _untar(archive, members, dest)
-    (dest / "NOTICE.txt").write_text(
+    return unpack_sdist(archive, members, dest, (
         f"PyRadiomics test cases, from the PyPI source distribution {archive.name} (data/), sha256\n"
         f"{PYRADIOMICS_SHA256}. The package is BSD-3-Clause (LICENSE.pyradiomics.txt); the images' origin and\n"
         "terms are not stated there: medseg uses them for evaluation and tests only and never trains on them.\n"
         "<case>_image.nrrd = the scan, <case>_label.nrrd = its lesion (value 1) on the same grid.\n"
-    )
-    return f"PyPI sdist {archive.name}"
+    ), progress)
