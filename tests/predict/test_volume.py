@@ -371,6 +371,30 @@ def test_a_3d_box_objects_correction_follows_near_the_click_within_the_boxs_slic
         s.undo()
 
 
+def test_a_region_apart_from_a_click_objects_mask_inside_its_box_follows_only_the_boxs_slices():
+    """A click object on a drum (slices 6..18) whose 3D box (slices 5..19) also covers a bright bar through every
+    slice, apart from the drum: a positive click on the bar inside the box adds it on the box's slices alone (before:
+    on all 24, as PyRadiomics lung1's second click followed a vessel past the nodule)."""
+    from medseg.predict import propagate as prop
+    from medseg.prompts import Box3D, Point
+
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    drum = ((y - 30) ** 2 + (x - 20) ** 2 <= 25) & (z >= 6) & (z <= 18)
+    bar = np.broadcast_to((y - 30) ** 2 + (x - 32) ** 2 <= 4, SHAPE)
+    vol = np.random.default_rng(3).integers(10, 30, SHAPE).astype(np.uint8)
+    vol[drum | bar] = 200
+    s = VolumeSession(fake_predictor())
+    s.set_volume(vol)
+    s.click_atlas = False
+    label = s._box3d_object("point", Box3D(13, 23, 5, 36, 37, 19), 12, prop.DEFAULT, (Point(20, 30, 12),),
+                            prompt_clicks=False)
+    assert dice(s.object_mask(label).astype(bool), drum) > 0.9 and not (s.object_mask(label).astype(bool) & bar).any()
+    s.add_point(32, 30, 12, positive=True, obj=label)
+    added = s.object_mask(label).astype(bool) & bar
+    assert np.flatnonzero(added.any(axis=(1, 2))).tolist() == list(range(5, 20))
+    assert added[5:20].sum() == bar[5:20].sum()
+
+
 def test_box_span():
     disc = np.zeros((40, 40), bool)
     disc[10:20, 10:20] = True  # 100 pixels: equivalent radius 5.64 px
