@@ -351,17 +351,24 @@ def test_positive_click_adds_a_missed_region_through_the_volume(two_blobs):
     assert s.state.objects[-1].edits[-1].positive
 
 
+def _drum_and_bar(bar_x: int, bar_r2: int, seed: int) -> tuple[VolumeSession, np.ndarray, np.ndarray]:
+    """A session on a bright drum (radius 5 at x 20, y 30, slices 6..18) beside a bright bar through every slice (at
+    x ``bar_x``, squared radius ``bar_r2``), in noise of ``seed``: (session, drum, bar)."""
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    drum = ((y - 30) ** 2 + (x - 20) ** 2 <= 25) & (z >= 6) & (z <= 18)
+    bar = np.broadcast_to((y - 30) ** 2 + (x - bar_x) ** 2 <= bar_r2, SHAPE)
+    vol = np.random.default_rng(seed).integers(10, 30, SHAPE).astype(np.uint8)
+    vol[drum | bar] = 200
+    s = VolumeSession(fake_predictor())
+    s.set_volume(vol)
+    return s, drum, bar
+
+
 def test_a_3d_box_objects_correction_follows_near_the_click_within_the_boxs_slices():
     """A bright bar (radius 3: 29 pixels a slice) through every slice beside a drum A on slices 6..18, boxed on slices
     5..19: a positive click on the bar adds it within ceil(sqrt(29 / pi)) = 4 slices of the click and within the box's
     slices (before: on all 24 slices); a click below the box reaches up from its own slice, not down."""
-    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
-    a = ((y - 30) ** 2 + (x - 20) ** 2 <= 25) & (z >= 6) & (z <= 18)
-    bar = np.broadcast_to((y - 30) ** 2 + (x - 46) ** 2 <= 9, SHAPE)
-    vol = np.random.default_rng(2).integers(10, 30, SHAPE).astype(np.uint8)
-    vol[a | bar] = 200
-    s = VolumeSession(fake_predictor())
-    s.set_volume(vol)
+    s, _, bar = _drum_and_bar(46, 9, 2)
     s.add_box3d(13, 23, 5, 27, 37, 19)  # drum A only
     for click_z, reached in ((12, range(8, 17)), (17, range(13, 20)), (2, range(2, 7))):
         s.add_point(46, 30, click_z, positive=True)
@@ -378,13 +385,7 @@ def test_a_region_apart_from_a_click_objects_mask_inside_its_box_follows_only_th
     from medseg.predict import propagate as prop
     from medseg.prompts import Box3D, Point
 
-    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
-    drum = ((y - 30) ** 2 + (x - 20) ** 2 <= 25) & (z >= 6) & (z <= 18)
-    bar = np.broadcast_to((y - 30) ** 2 + (x - 32) ** 2 <= 4, SHAPE)
-    vol = np.random.default_rng(3).integers(10, 30, SHAPE).astype(np.uint8)
-    vol[drum | bar] = 200
-    s = VolumeSession(fake_predictor())
-    s.set_volume(vol)
+    s, drum, bar = _drum_and_bar(32, 4, 3)
     s.click_atlas = False
     label = s._box3d_object("point", Box3D(13, 23, 5, 36, 37, 19), 12, prop.DEFAULT, (Point(20, 30, 12),),
                             prompt_clicks=False)
