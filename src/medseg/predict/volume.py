@@ -750,7 +750,8 @@ class VolumeSession:
             return m & ~masks.get(zz, empty) if point.positive else m & masks.get(zz, empty)
 
         width = None
-        if prior is None and current.any() and (not point.positive or touches(region, current)):
+        against = point.positive and current.any() and touches(region, current)  # a positive region beside the mask
+        if prior is None and current.any() and (not point.positive or against):
             # the region edit keeps to a band along the border as deep as the click, measured in 3D (correct.band_3d;
             # measured on the box decoder's regions, not on a click model's own re-decode)
             width = BAND * click_depth(current, col, row, point.positive) + 1.0
@@ -774,7 +775,7 @@ class VolumeSession:
         if obj.kind == "box3d":
             span = box_span(region, z, (obj.track.z_lo, obj.track.z_hi), self._volume().spacing)
         elif (obj.kind == "point" and point.positive and _in_box(obj.track, col, row, z)
-              and not (current.any() and touches(region, current))):
+              and not against):
             # a region apart from the mask, clicked inside a click object's 3D box: a missed part of the structure on
             # the box's slices, followed only there (unlimited, PyRadiomics lung1's second click followed a vessel
             # through 12 slices past the box: 1,284 voxels, 14 true)
