@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, planes
+from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, familiar_range, planes
 
 
 def test_extent_rows_and_columns():
@@ -80,3 +80,32 @@ def test_the_planes_choose_the_structure_they_agree_on():
     # without the other planes the higher-rated mask wins, and the box keeps z around the click
     seed, rx, _, rz = joint_choice([(small, 1.0), (large, 1.5)], [], [], (32, 32, 25), depth=50)
     assert seed is large and rx == (12, 51) and rz == (20, 30)
+
+
+def test_familiar_range_ends_before_the_first_foreign_slice_each_way():
+    """A lesion of intensity 200 (+-3) on slices 3..5 of a box whose masks also hold slices 2 and 6..7: slice 6 holds
+    lung-dark pixels (20), so the range ends at 5 and slice 7 goes with it; slice 2's mask is half lesion (familiar
+    enough: 50 % within the spread), so it stays."""
+    rng = np.random.default_rng(0)
+    volume = rng.normal(200, 3, (9, 10, 10)).clip(0, 255).astype(np.uint8)
+    volume[6:] = 20
+    volume[2, :5] = 20
+    masks = {z: np.ones((10, 10), bool) for z in range(2, 8)}
+    assert familiar_range(masks, volume.__getitem__, 4, (1, 8)) == (1, 5)
+    volume[2] = 20  # now foreign below too
+    assert familiar_range(masks, volume.__getitem__, 4, (1, 8)) == (3, 5)
+
+
+def test_familiar_range_keeps_a_heterogeneous_structure_and_needs_a_seed_mask():
+    """A structure whose seed slice spans dark and bright pixels has a wide spread: its other slices are familiar.
+    Without a seed mask of at least four pixels the range is left as it is."""
+    volume = np.zeros((5, 10, 10), np.uint8)
+    volume[:, :, :5] = 40
+    volume[:, :, 5:] = 220
+    volume[3] = 130
+    masks = {z: np.ones((10, 10), bool) for z in range(5)}
+    assert familiar_range(masks, volume.__getitem__, 2, (0, 4)) == (0, 4)
+    tiny = {z: m.copy() for z, m in masks.items()}
+    tiny[2] = np.zeros((10, 10), bool)
+    tiny[2][0, :3] = True
+    assert familiar_range(tiny, volume.__getitem__, 2, (0, 4)) == (0, 4)

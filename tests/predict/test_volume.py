@@ -396,6 +396,29 @@ def test_a_region_apart_from_a_click_objects_mask_inside_its_box_follows_only_th
     assert added[5:20].sum() == bar[5:20].sum()
 
 
+def test_a_lone_clicks_object_ends_before_slices_of_foreign_intensity():
+    """A click object's 3D box over slices 2..22 around a bright drum (slices 6..18) with grey plates (intensity 110)
+    on slices 3..5 and 19..21 under it: the box's masks take the plates in (the model segments what is bright in the
+    box), and the object ends where their intensity differs from the seed slice's (medseg.predict.extent); plates of
+    the drum's own intensity stay, as a structure reaching further would."""
+    from medseg.predict import propagate as prop
+    from medseg.prompts import Box3D, Point
+
+    for plate, kept in ((110, range(6, 19)), (200, range(3, 22))):
+        s, drum, _ = _drum_and_bar(60, 0, 4)
+        vol = s.image.array.copy()
+        vol[3:6, 26:35, 16:25] = plate
+        vol[19:22, 26:35, 16:25] = plate
+        s.set_volume(vol)
+        label = s._box3d_object("point", Box3D(13, 23, 2, 27, 37, 22), 12, prop.DEFAULT, (Point(20, 30, 12),),
+                                prompt_clicks=False)
+        mask = s.object_mask(label).astype(bool)
+        assert np.flatnonzero(mask.any(axis=(1, 2))).tolist() == list(kept)
+        obj = s._object(label)
+        assert (obj.track.z_lo, obj.track.z_hi) == (kept[0], kept[-1]) if plate != 200 else (2, 22)
+        assert dice(mask, drum) > 0.9 if plate != 200 else mask[3:6].sum() == 3 * 81
+
+
 def test_box_span():
     disc = np.zeros((40, 40), bool)
     disc[10:20, 10:20] = True  # 100 pixels: equivalent radius 5.64 px

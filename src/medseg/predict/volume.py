@@ -44,7 +44,7 @@ from medseg.predict.correct import (
     z_cut,
 )
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
-from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, joint_choice, planes
+from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, familiar_range, joint_choice, planes
 from medseg.predict.planes import AXES, majority, near_isotropic, on_volume, side_corrected, side_objects, transposed
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
@@ -390,8 +390,9 @@ class VolumeSession:
                 seed = SliceResult(prop.crop_to_box(chosen.mask, xy), chosen.logits, chosen.iou, xy)
             label = self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None,
                                      replaces=replaces)
-        if self.planes == 3:
-            self._three_planes(label, box, cfg, kind)
+        if self.planes == 3:  # over the object's slices (a lone click's may have been trimmed)
+            track = self._object(label).track
+            self._three_planes(label, replace(box, z0=track.z_lo, z1=track.z_hi), cfg, kind)
         return label
 
     def _three_planes(self, label: int, box: Box3D, cfg: Propagation, kind: str) -> None:
@@ -620,12 +621,26 @@ class VolumeSession:
         obj = ObjectState(label, kind, z, track, cfg, max(seed.area, 1), MappingProxyType({z: seed}),
                           MappingProxyType(clicks or {}))
         obj = self._run(obj, z, (1, -1))
+        if kind == "point" and track.bounded:  # a lone click's box: its z-extent was the side planes' guess
+            obj = self._trimmed(obj)
         if replaces is None:
             self._commit(VolumeState(self.state.objects + (obj,), label + 1))
         else:
             objects = tuple(obj if o.label == label else o for o in self.state.objects)
             self._commit(replace(self.state, objects=objects))
         return label
+
+    def _trimmed(self, obj: ObjectState) -> ObjectState:
+        """A lone click's object ended before the first slice each way whose mask's intensities are foreign to its
+        seed slice's (``medseg.predict.extent.familiar_range``): past a lesion's end its box holds lung or white
+        matter, which the box-prompted masks there take in."""
+        data = self._volume().data
+        lo, hi = familiar_range(obj.masks, data.__getitem__, obj.seed_z, (obj.track.z_lo, obj.track.z_hi))
+        if (lo, hi) == (obj.track.z_lo, obj.track.z_hi):
+            return obj
+        slices = {k: r for k, r in obj.slices.items() if lo <= k <= hi}
+        obj = replace(obj, track=replace(obj.track, z_lo=lo, z_hi=hi), slices=MappingProxyType(slices))
+        return replace(obj, masks=MappingProxyType(self._final(obj, slices)))
 
     def _correct(self, obj: ObjectState, point: Point) -> int:
         """A correction click: the region under it is added or removed on its slice and followed to the
