@@ -159,11 +159,12 @@ def joint_choice(axial: list, coronal: list, sagittal: list, click: tuple[int, i
 # A lone click's z-extent comes from the side planes, and every slice of its 3D box is prompted with the box, so the
 # masks on slices past the structure's end are as large as true ones (pycerr pat_1: 6,071 pixels, predicted IoU 0.89).
 # Their intensities can say it: on a slice past a lesion's end the box's mask holds lung, or white matter, not the
-# lesion. A slice is FOREIGN when under FAMILIAR of its mask's pixels lie within SPREAD robust SD (1.4826 x MAD + one
-# grey level) of the median of the seed slice's mask, windowed 0..255. Measured on lone-click objects (a
-# click at the deepest voxel) of 6 dev lesions and 15 training structures: the 5 slices under 0.1 were all false (0 %
-# of their pixels true: PyRadiomics lung1 both ends, brain1's lowest, Colin27 AAL 1 and 105 at one end); the lowest
-# share on a slice more than half true was 0.19 (pycerr pat_1's last); benchmarks/results/interactive/foreign_ends.md.
+# lesion. A slice is foreign when under FAMILIAR of its mask's pixels lie within SPREAD robust SD (1.4826 x MAD + one
+# grey level) of the median of the seed slice's mask, windowed 0..255. Measured on the lone-click objects (a click at
+# the deepest voxel) of 6 dev lesions and 18 training structures, 637 slices besides the seeds: the 6 under 0.1 held at
+# most 11 % true pixels (PyRadiomics lung1 at both ends, brain1's lowest, two of Colin27 AAL 1's last four, AAL 105's
+# first); the lowest share on a slice more than half true was 0.20 (pycerr pat_1's last, 55 % true).
+# benchmarks/foreign_slices.py, benchmarks/results/interactive/foreign_ends.md.
 FAMILIAR = 0.1
 SPREAD = 2.0
 
@@ -173,7 +174,7 @@ def familiar_range(masks: Mapping[int, np.ndarray], slice_of: Callable[[int], np
     """``z_range`` ended before the first foreign slice on each side of ``seed_z`` (see FAMILIAR above).
 
     Args:
-        masks: slice -> 2D mask of the object (slices without one are skipped).
+        masks: slice -> 2D mask of the object (each walk ends at a slice without one).
         slice_of: slice index -> that slice of the windowed (0..255) volume.
         seed_z: the slice of the click; z_range: the object's (first, last) slice.
     """
