@@ -6,7 +6,9 @@ the error, seed 0), no box, ``litemedsam`` (as the shipped card runs in 3D), the
 Dice after every click per structure, written to ``--out`` (JSON; a rerun resumes it) and summarised per source.
 
 Structures: the spine CT vertebrae L2-L4, the pycerr radiomics phantom pat_1-3 (CC BY-NC 3.0: used here for
-measurement only, never trained on) and every 8th Colin27 AAL structure (1, 9, ..., 113): 21 in all.
+measurement only, never trained on) and every 8th Colin27 AAL structure (1, 9, ..., 113): 21 in all. ``--wide``: 31
+others no rule was chosen on, a check afterwards (Colin27 AAL 3, 11, ..., 115 and 5, 13, ..., 109; MNI152 grey and
+white matter).
 
     PYTHONPATH=src .venv/bin/python benchmarks/training_clicks.py --out OUT.json   # about 6 min on 2 cores
 """
@@ -30,6 +32,7 @@ from medseg.evaluate.protocols import ProtocolConfig, run_case  # noqa: E402
 # (dataset, case, labels or None for every label under 100)
 CASES = (("spine", "ct_vert", None), ("radiomics_phantom", "pat_1", (1,)), ("radiomics_phantom", "pat_2", (1,)),
          ("radiomics_phantom", "pat_3", (1,)), ("colin27", "aal", tuple(range(1, 117, 8))))
+WIDE = (("colin27", "aal", tuple(range(3, 117, 8)) + tuple(range(5, 117, 8))), ("mni152", "tissue", None))
 
 
 def main() -> None:
@@ -39,13 +42,14 @@ def main() -> None:
     ap.add_argument("--clicks", type=int, default=5)
     ap.add_argument("--encodes", type=Path, default=None, help="folder keeping slice embeddings between runs")
     ap.add_argument("--box", action="store_true", help="start from the tight 3D box (its Dice first), then the clicks")
+    ap.add_argument("--wide", action="store_true", help="the 31 structures of the wider check instead")
     args = ap.parse_args()
     if args.encodes is not None:
         args.encodes.mkdir(parents=True, exist_ok=True)
     p = load("litemedsam", None, {}, "auto", args.encodes)
     cfg = ProtocolConfig(protocol=args.protocol, clicks=args.clicks, with_box=args.box, click_atlas=False)
     res = json.loads(args.out.read_text()) if args.out.exists() else {}
-    for dataset, case, labels in CASES:
+    for dataset, case, labels in WIDE if args.wide else CASES:
         c = load_labelled(dataset, [case])[0]
         for lab in labels or [int(v) for v in np.unique(c.labels)[1:] if v < 100]:
             key = f"{dataset}/{case}/{lab}"
@@ -56,9 +60,10 @@ def main() -> None:
             res[key] = {"dice": [s["dice"] for s in row["steps"]], "s": time.perf_counter() - start}
             print(key, [round(d, 3) for d in res[key]["dice"]], flush=True)
             args.out.write_text(json.dumps(res, indent=1))
-    for name in ("spine", "radiomics_phantom", "colin27"):
+    for name in ("spine", "radiomics_phantom", "colin27", "mni152"):
         rows = np.array([v["dice"] for k, v in res.items() if k.startswith(name)])
-        print(f"{name} ({len(rows)}): mean Dice per click {' / '.join(f'{d:.3f}' for d in rows.mean(axis=0))}")
+        if len(rows):
+            print(f"{name} ({len(rows)}): mean Dice per click {' / '.join(f'{d:.3f}' for d in rows.mean(axis=0))}")
     rows = np.array([v["dice"] for v in res.values()])
     print(f"all ({len(rows)}): mean Dice per click {' / '.join(f'{d:.3f}' for d in rows.mean(axis=0))}")
 
