@@ -480,6 +480,7 @@ def test_z_cut_rule():
     assert z_cut(short, 9, (7, 10), 7, 1, 1) == [7]  # the first extent's end slice alone: cut whatever its share
     del short[7]
     assert z_cut(short, 9, (7, 10), 8, 1, 1) == []  # the next one is not the extent's end: no walk toward the seed
+    assert z_cut(short, 9, (7, 10), 10, 1, 1) == []  # the end, but the seed's neighbour: a false rim, not a false slice
 
 
 def test_positive_click_past_the_end_is_limited_by_the_nearest_slice():
