@@ -5,7 +5,9 @@ in z. medseg segments the structure on the coronal and sagittal planes through t
 extra encodes, with the click proposals of ``medseg.predict.click``) and reads a 3D box off the three
 masks: x from the axial and coronal masks, y from the axial and sagittal masks, z from the coronal and
 sagittal masks. A plane whose mask is more than twice as wide as the axial mask along their shared axis
-has leaked into a neighbour and is left out. The box is then segmented like a user's 3D box.
+has leaked into a neighbour and is left out. The box is then segmented like a user's 3D box, and a lone click's
+object ends before the first slice each way whose mask's intensities are foreign to the click's slice
+(``familiar_range``): the planes' z-range often reaches past the structure.
 
 Measured on 12 Colin27 AAL structures, one click at each structure's deepest voxel
 (scripts/eval_volume.py --prompts point): see benchmarks/results/volume_dice.md.
