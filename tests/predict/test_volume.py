@@ -419,6 +419,19 @@ def test_a_lone_clicks_object_ends_before_slices_of_foreign_intensity():
         assert dice(mask, drum) > 0.9 if plate != 200 else mask[3:6].sum() == 3 * 81
 
 
+def test_a_propagated_2d_boxs_object_ends_before_slices_of_foreign_intensity():
+    """A 2D box on the drum's slice 12, propagated: its z-extent comes from the side planes too, and the grey plates
+    past the drum's ends (intensity 110) are left out as for a lone click."""
+    s, drum, _ = _drum_and_bar(60, 0, 4)
+    vol = s.image.array.copy()
+    vol[3:6, 26:35, 16:25] = 110
+    vol[19:22, 26:35, 16:25] = 110
+    s.set_volume(vol)
+    label = s.add_box(12, (14, 24, 26, 36))
+    mask = s.object_mask(label).astype(bool)
+    assert not mask[:6].any() and not mask[19:].any() and dice(mask, drum) > 0.9
+
+
 def test_box_span():
     disc = np.zeros((40, 40), bool)
     disc[10:20, 10:20] = True  # 100 pixels: equivalent radius 5.64 px

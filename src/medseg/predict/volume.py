@@ -621,7 +621,7 @@ class VolumeSession:
         obj = ObjectState(label, kind, z, track, cfg, max(seed.area, 1), MappingProxyType({z: seed}),
                           MappingProxyType(clicks or {}))
         obj = self._run(obj, z, (1, -1))
-        if kind == "point" and track.bounded:  # a lone click's box: its z-extent was the side planes' guess
+        if kind in ("point", "box") and track.bounded:  # a lone click or a 2D box: z-extent from the planes
             obj = self._trimmed(obj)
         if replaces is None:
             self._commit(VolumeState(self.state.objects + (obj,), label + 1))
@@ -631,9 +631,9 @@ class VolumeSession:
         return label
 
     def _trimmed(self, obj: ObjectState) -> ObjectState:
-        """A lone click's object ended before the first slice each way whose mask's intensities are foreign to its
-        seed slice's (``medseg.predict.extent.familiar_range``): past a lesion's end its box holds lung or white
-        matter, which the box-prompted masks there take in."""
+        """An object of a lone click or a propagated 2D box ended before the first slice each way whose mask's
+        intensities are foreign to its seed slice's (``medseg.predict.extent.familiar_range``): past a lesion's end
+        its 3D box holds lung or white matter, which the box-prompted masks there take in."""
         data = self._volume().data
         lo, hi = familiar_range(obj.masks, data.__getitem__, obj.seed_z, (obj.track.z_lo, obj.track.z_hi))
         if (lo, hi) == (obj.track.z_lo, obj.track.z_hi):

@@ -1,0 +1,62 @@
+"""3D Dice of a tight 2D box on each structure's largest slice, propagated (``VolumeSession.add_box``).
+
+The 2D box's z-extent comes from the coronal and sagittal planes through its mask (``medseg.predict.extent``), as a
+lone click's does. Structures: the training and dev ones of ``benchmarks/training_clicks.py`` (spine CT L2-L4, every
+8th Colin27 AAL structure, pycerr pat_1-3), PyRadiomics brain1, brain2, lung1 (dev), and the held-out RIDER, pycerr
+pat_4, spine MR C5-C7, PyRadiomics breast1 and lung2 (pycerr CC BY-NC 3.0 and PyRadiomics: measurement only).
+``litemedsam``, atlas route off. Dice per structure written to ``--out`` (JSON) and summarised.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/box2d_volumes.py --encodes DIR --out OUT.json   # about 5 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from interactive_eval import load  # noqa: E402
+from training_clicks import CASES  # noqa: E402
+
+from medseg.data.loaders import load_labelled  # noqa: E402
+from medseg.predict.volume import VolumeSession  # noqa: E402
+
+DEV = (("pyradiomics", "brain1", (1,)), ("pyradiomics", "brain2", (1,)), ("pyradiomics", "lung1", (1,)))
+HELD_OUT = (("rider_lung", "seg_manual", (1,)), ("radiomics_phantom", "pat_4", (1,)), ("spine", "mr_vert", (5, 6, 7)),
+            ("pyradiomics", "breast1", (1,)), ("pyradiomics", "lung2", (1,)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--encodes", type=Path, default=None, help="folder keeping slice embeddings between runs")
+    args = ap.parse_args()
+    p = load("litemedsam", None, {}, "auto", args.encodes)
+    out: dict[str, float] = {}
+    for dataset, case, labels in (*CASES, *DEV, *HELD_OUT):
+        found = load_labelled(dataset, [case])[0]
+        session = VolumeSession(p, progress=False)
+        session.set_volume(found.image, "auto")
+        session.click_atlas = False
+        for label in labels or [int(v) for v in np.unique(found.labels)[1:] if v < 100]:
+            truth = found.labels == label
+            z = int(np.argmax(truth.sum(axis=(1, 2))))
+            ys, xs = np.nonzero(truth[z])
+            session.reset()
+            mask = session.object_mask(session.add_box(z, (xs.min(), ys.min(), xs.max(), ys.max()))).astype(bool)
+            key = f"{dataset}/{case}/{label}"
+            out[key] = float(2 * (mask & truth).sum() / (mask.sum() + truth.sum()))
+            print(key, round(out[key], 3), flush=True)
+        args.out.write_text(json.dumps(out, indent=1))
+    held = [f"{d}/{c}/{lab}" for d, c, labels in HELD_OUT for lab in labels]
+    rest = [k for k in out if k not in held]
+    print(f"training and dev ({len(rest)}): {np.mean([out[k] for k in rest]):.3f}; "
+          f"held out ({len(held)}): {np.mean([out[k] for k in held]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
