@@ -20,10 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interactive_eval import load  # noqa: E402
-from training_clicks import CASES  # noqa: E402
-
-from medseg.data.loaders import load_labelled  # noqa: E402
-from medseg.predict.volume import VolumeSession  # noqa: E402
+from training_clicks import CASES, structures  # noqa: E402
 
 DEV = (("pyradiomics", "brain1", (1,)), ("pyradiomics", "brain2", (1,)), ("pyradiomics", "lung1", (1,)))
 HELD_OUT = (("rider_lung", "seg_manual", (1,)), ("radiomics_phantom", "pat_4", (1,)), ("spine", "mr_vert", (5, 6, 7)),
@@ -37,20 +34,12 @@ def main() -> None:
     args = ap.parse_args()
     p = load("litemedsam", None, {}, "auto", args.encodes)
     out: dict[str, float] = {}
-    for dataset, case, labels in (*CASES, *DEV, *HELD_OUT):
-        found = load_labelled(dataset, [case])[0]
-        session = VolumeSession(p, progress=False)
-        session.set_volume(found.image, "auto")
-        session.click_atlas = False
-        for label in labels or [int(v) for v in np.unique(found.labels)[1:] if v < 100]:
-            truth = found.labels == label
-            z = int(np.argmax(truth.sum(axis=(1, 2))))
-            ys, xs = np.nonzero(truth[z])
-            session.reset()
-            mask = session.object_mask(session.add_box(z, (xs.min(), ys.min(), xs.max(), ys.max()))).astype(bool)
-            key = f"{dataset}/{case}/{label}"
-            out[key] = float(2 * (mask & truth).sum() / (mask.sum() + truth.sum()))
-            print(key, round(out[key], 3), flush=True)
+    for key, session, truth in structures(p, (*CASES, *DEV, *HELD_OUT)):
+        z = int(np.argmax(truth.sum(axis=(1, 2))))
+        ys, xs = np.nonzero(truth[z])
+        mask = session.object_mask(session.add_box(z, (xs.min(), ys.min(), xs.max(), ys.max()))).astype(bool)
+        out[key] = float(2 * (mask & truth).sum() / (mask.sum() + truth.sum()))
+        print(key, round(out[key], 3), flush=True)
         args.out.write_text(json.dumps(out, indent=1))
     held = [f"{d}/{c}/{lab}" for d, c, labels in HELD_OUT for lab in labels]
     rest = [k for k in out if k not in held]

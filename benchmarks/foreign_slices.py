@@ -20,9 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interactive_eval import load  # noqa: E402
-from training_clicks import CASES  # noqa: E402
+from training_clicks import CASES, structures  # noqa: E402
 
-from medseg.data.loaders import load_labelled  # noqa: E402
 from medseg.evaluate.protocols import cvpr25_click  # noqa: E402
 from medseg.predict import extent  # noqa: E402
 from medseg.predict.volume import VolumeSession  # noqa: E402
@@ -56,16 +55,8 @@ def main() -> None:
     extent.FAMILIAR = 0.0  # the objects untrimmed
     p = load("litemedsam", None, {}, "auto", args.encodes)
     out = {}
-    for dataset, case, labels in (*CASES, *DEV):
-        found = load_labelled(dataset, [case])[0]
-        session = VolumeSession(p, progress=False)
-        session.set_volume(found.image, "auto")
-        session.click_atlas = False
-        for label in labels or [int(v) for v in np.unique(found.labels)[1:] if v < 100]:
-            truth = found.labels == label
-            if truth.any():
-                session.reset()
-                out[f"{dataset}/{case}/{label}"] = slices_of(session, truth)
+    for key, session, truth in structures(p, (*CASES, *DEV)):
+        out[key] = slices_of(session, truth)
         args.out.write_text(json.dumps(out, indent=0))
     rows = [r for v in out.values() for r in v]
     foreign = [r for r in rows if r["familiar"] < 0.1]

@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,27 @@ from interactive_eval import load  # noqa: E402
 
 from medseg.data.loaders import load_labelled  # noqa: E402
 from medseg.evaluate.protocols import ProtocolConfig, run_case  # noqa: E402
+from medseg.predict.volume import VolumeSession  # noqa: E402
 
 # (dataset, case, labels or None for every label under 100)
 CASES = (("spine", "ct_vert", None), ("radiomics_phantom", "pat_1", (1,)), ("radiomics_phantom", "pat_2", (1,)),
          ("radiomics_phantom", "pat_3", (1,)), ("colin27", "aal", tuple(range(1, 117, 8))))
 WIDE = (("colin27", "aal", tuple(range(3, 117, 8)) + tuple(range(5, 117, 8))), ("mni152", "tissue", None))
+
+
+def structures(p, cases) -> Iterator[tuple[str, VolumeSession, np.ndarray]]:
+    """(key, a session on the structure's volume with no objects, its truth mask) for every structure of ``cases``
+    (dataset, case, labels or None), the atlas route off; one session per volume, so its embeddings serve each."""
+    for dataset, case, labels in cases:
+        found = load_labelled(dataset, [case])[0]
+        session = VolumeSession(p, progress=False)
+        session.set_volume(found.image, "auto")
+        session.click_atlas = False
+        for label in labels or [int(v) for v in np.unique(found.labels)[1:] if v < 100]:
+            truth = found.labels == label
+            if truth.any():
+                session.reset()
+                yield f"{dataset}/{case}/{label}", session, truth
 
 
 def main() -> None:
