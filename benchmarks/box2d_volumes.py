@@ -20,9 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interactive_eval import load  # noqa: E402
-from training_clicks import CASES, structures  # noqa: E402
+from training_clicks import CASES, DEV_LESIONS, structures  # noqa: E402
 
-DEV = (("pyradiomics", "brain1", (1,)), ("pyradiomics", "brain2", (1,)), ("pyradiomics", "lung1", (1,)))
 HELD_OUT = (("rider_lung", "seg_manual", (1,)), ("radiomics_phantom", "pat_4", (1,)), ("spine", "mr_vert", (5, 6, 7)),
             ("pyradiomics", "breast1", (1,)), ("pyradiomics", "lung2", (1,)))
 
@@ -34,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     p = load("litemedsam", None, {}, "auto", args.encodes)
     out: dict[str, float] = {}
-    for key, session, truth in structures(p, (*CASES, *DEV, *HELD_OUT)):
+    for key, session, truth in structures(p, (*CASES, *DEV_LESIONS, *HELD_OUT)):
         z = int(np.argmax(truth.sum(axis=(1, 2))))
         ys, xs = np.nonzero(truth[z])
         mask = session.object_mask(session.add_box(z, (xs.min(), ys.min(), xs.max(), ys.max()))).astype(bool)

@@ -20,13 +20,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interactive_eval import load  # noqa: E402
-from training_clicks import CASES, structures  # noqa: E402
+from training_clicks import CASES, DEV_LESIONS, structures  # noqa: E402
 
 from medseg.evaluate.protocols import cvpr25_click  # noqa: E402
 from medseg.predict import extent  # noqa: E402
 from medseg.predict.volume import VolumeSession  # noqa: E402
-
-DEV = (("pyradiomics", "brain1", (1,)), ("pyradiomics", "brain2", (1,)), ("pyradiomics", "lung1", (1,)))
 
 
 def slices_of(session: VolumeSession, truth: np.ndarray) -> list[dict]:
@@ -55,7 +53,7 @@ def main() -> None:
     extent.FAMILIAR = 0.0  # the objects untrimmed
     p = load("litemedsam", None, {}, "auto", args.encodes)
     out = {}
-    for key, session, truth in structures(p, (*CASES, *DEV)):
+    for key, session, truth in structures(p, (*CASES, *DEV_LESIONS)):
         out[key] = slices_of(session, truth)
         args.out.write_text(json.dumps(out, indent=0))
     rows = [r for v in out.values() for r in v]

@@ -34,6 +34,8 @@ from medseg.predict.volume import VolumeSession  # noqa: E402
 # (dataset, case, labels or None for every label under 100)
 CASES = (("spine", "ct_vert", None), ("radiomics_phantom", "pat_1", (1,)), ("radiomics_phantom", "pat_2", (1,)),
          ("radiomics_phantom", "pat_3", (1,)), ("colin27", "aal", tuple(range(1, 117, 8))))
+# the PyRadiomics lesions traced while choosing stop 47-48's rules (evaluation only, never trained on)
+DEV_LESIONS = (("pyradiomics", "brain1", (1,)), ("pyradiomics", "brain2", (1,)), ("pyradiomics", "lung1", (1,)))
 WIDE = (("colin27", "aal", tuple(range(3, 117, 8)) + tuple(range(5, 117, 8))), ("mni152", "tissue", None))
 
 
