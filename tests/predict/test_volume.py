@@ -731,3 +731,31 @@ def test_a_lone_click_beside_every_proposals_mask_is_joined_to_it(session):
     label = session.add_point(x, y, z)
     mask = session.object_mask(label) == label
     assert mask[z, y, x] and dice(mask, sphere()) > 0.9
+
+
+def test_a_lone_clicks_border_is_drawn_again_by_the_scans_edges():
+    """A drum (slices 6..18) with a darker rim (radius 5 to 7, intensity 120) the fake model takes in part of (it
+    keeps what is bright after 4x pooling): with ``refine`` the lone click's object reaches the drum's outer edge
+    (medseg.predict.refine), on the same slices; the corrections after it edit that border, and undo is exact."""
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    r2 = (y - 30) ** 2 + (x - 20) ** 2
+    slab = (z >= 6) & (z <= 18)
+    core, whole = (r2 <= 25) & slab, (r2 <= 49) & slab
+    vol = np.random.default_rng(5).integers(10, 30, SHAPE).astype(np.uint8)
+    vol[whole] = 120
+    vol[core] = 200
+    masks = {}
+    for refine in (False, True):
+        s = VolumeSession(fake_predictor())
+        s.set_volume(vol)
+        s.click_atlas, s.refine = False, refine
+        label = s.add_point(20, 30, 12)
+        masks[refine] = s.object_mask(label).astype(bool)
+    assert dice(masks[False], whole) < 0.95  # measured 0.928: the model's border runs inside the rim
+    assert dice(masks[True], whole) > 0.98  # measured 1.0
+    assert (masks[True].any(axis=(1, 2)) == masks[False].any(axis=(1, 2))).all()  # its slices, no new ones
+    before = s.mask.copy()
+    s.add_point(20, 30, 12, positive=False, obj=label)  # a negative click in its middle: an edit of the drawn border
+    assert (s.mask != before).any() and s.object_mask(label)[12, 30, 26]  # the rim stays
+    s.undo()
+    assert (s.mask == before).all()

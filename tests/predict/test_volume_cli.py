@@ -136,3 +136,19 @@ def test_planes_other_than_1_or_3_are_refused_without_output(scan, capsys):
     code, labels = segment(scan, "--box", "25,21,4,43,39,20", "--planes", "2")
     assert code == 2 and labels is None
     assert "--planes" in capsys.readouterr().err
+
+
+def test_no_refine_keeps_the_models_border_of_a_lone_click(tmp_path):
+    """A drum whose rim (radius 5 to 7, intensity 120) the fake model takes in only in part: the lone click's object
+    reaches the drum's edge by default (medseg.predict.refine) and keeps the model's border with --no-refine."""
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    r2, slab = (y - 30) ** 2 + (x - 20) ** 2, (z >= 6) & (z <= 18)
+    vol = np.random.default_rng(5).integers(10, 30, SHAPE).astype(np.uint8)
+    vol[(r2 <= 49) & slab] = 120
+    vol[(r2 <= 25) & slab] = 200
+    path = tmp_path / "drum.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(vol), str(path))
+    drawn, kept = (segment(path, "--point", "20,30,12", "--no-click-atlas", *extra) for extra in ((), ("--no-refine",)))
+    assert drawn[0] == kept[0] == 0
+    assert ((drawn[1] == 1) == ((r2 <= 49) & slab)).all()  # the drum whole
+    assert (kept[1] == 1).sum() < (drawn[1] == 1).sum()

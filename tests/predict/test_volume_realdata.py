@@ -39,9 +39,11 @@ def colin(model):
 
 # measured by scripts/eval_volume.py (benchmarks/results/volume_dice.md, ONNX Runtime and OpenVINO
 # agree to 3 decimals): Amygdala_L from its 3D box, baseline 0.371, default 0.479 (the 3D box on every
-# slice); from one click at its deepest voxel 0.540; from its 2D box on the largest slice 0.359.
+# slice); from one click at its deepest voxel 0.540 (0.479 with the border refinement); from its 2D box on the
+# largest slice 0.359.
 # Caudate_L: 3D box 0.365, then 3 CVPR25 clicks 0.432 (benchmarks/results/interactive_colin27).
-FLOORS = {"baseline": 0.34, "default": 0.45, "point": 0.50, "box2d": 0.32, "caudate_gain": 0.04, "atlas_click": 0.60,
+FLOORS = {"baseline": 0.34, "default": 0.45, "point": 0.50, "point_refined": 0.45, "box2d": 0.32, "caudate_gain": 0.04,
+          "atlas_click": 0.60,
           "three_axes": 0.54, "three_axes_clicks": 0.56}
 
 
@@ -98,16 +100,22 @@ def deepest_voxel(gt: np.ndarray) -> tuple[int, int, int]:
 
 def test_one_click_segments_the_amygdala_in_3d(colin):
     """The model's answer (the atlas off): box proposals on its slice, z-range from the coronal and sagittal planes,
-    3D box rule."""
+    3D box rule; then the border drawn again by the scan's edges (medseg.predict.refine), which loses here: the
+    amygdala lies in grey matter of its own intensity, so the border settles outside the model's (0.540 -> 0.479; on
+    18 training structures one click gains 0.295 -> 0.316, 11 up and 4 down, this the most)."""
     session, gt = colin
-    session.reset()
-    session.click_atlas = False
-    try:
-        label = session.add_point(*deepest_voxel(gt["Amygdala_L"]), new_object=True)
-    finally:
-        session.click_atlas = True
-    assert session.state.objects[-1].kind == "point"
-    assert dice(session.object_mask(label), gt["Amygdala_L"]) >= FLOORS["point"]
+    dices = {}
+    for refine in (False, True):
+        session.reset()
+        session.click_atlas, session.refine = False, refine
+        try:
+            label = session.add_point(*deepest_voxel(gt["Amygdala_L"]), new_object=True)
+        finally:
+            session.click_atlas, session.refine = True, True
+        assert session.state.objects[-1].kind == "point"
+        dices[refine] = dice(session.object_mask(label), gt["Amygdala_L"])
+    assert dices[False] >= FLOORS["point"]
+    assert dices[True] >= FLOORS["point_refined"]
 
 
 def test_one_click_on_the_amygdala_takes_the_atlas_structure(colin):

@@ -14,6 +14,9 @@ Stop 48: a lone click's object ends before the first slice whose mask's intensit
 masks holding lung parenchyma; one click 0.443 -> 0.561. brain1 (its lowest slice white matter): 0.347 -> 0.362, and
 with the box grown up to 8 times (``correct.MAX_GROW``) five clicks 0.496 -> 0.563. And stop 47's end-slice cut no
 longer takes the seed's neighbour (lung1 after ten clicks 0.480 -> 0.588).
+
+Stop 49: a lone click's object has its border drawn again by the scan's edges (``medseg.predict.refine``): one click
+lung1 0.561 -> 0.677, lung2 0.865 -> 0.901, brain1 0.362 -> 0.399.
 """
 
 from __future__ import annotations
@@ -47,24 +50,33 @@ def test_the_five_lesions_load_on_their_scans(lesions):
 
 def test_negative_clicks_cut_the_false_end_slice_of_a_short_lesion(cvpr25_steps):
     dice = [s["dice"] for s in cvpr25_steps("pyradiomics", "brain2", 1, clicks=5)]
-    assert 0.38 < dice[0] < 0.43  # measured 0.404
-    assert dice[3] > 0.60 and dice[4] > 0.60  # measured 0.624 / 0.628 (0.546 / 0.548 before stop 47)
+    assert 0.38 < dice[0] < 0.45  # measured 0.404; 0.425 since stop 49 (medseg.predict.refine)
+    assert dice[3] > 0.60 and dice[4] > 0.60  # measured 0.624 / 0.628 (0.546 / 0.548 before stop 47); 0.650 / 0.653
 
 
 def test_a_click_segments_a_lung_tumour_in_a_whole_ct(cvpr25_steps):
     steps = cvpr25_steps("pyradiomics", "lung2", 1, clicks=5)
     dice = [s["dice"] for s in steps]
-    assert dice[0] > 0.84 and dice[-1] > 0.86  # measured 0.864 / 0.885; its tight 3D box 0.865
+    # measured 0.901 / 0.900 (0.865 / 0.881 before stop 49); tight 3D box 0.865
+    assert dice[0] > 0.88 and dice[-1] > 0.88
 
 
 def test_a_lone_clicks_object_ends_where_its_slices_turn_to_lung(cvpr25_steps):
     dice = [s["dice"] for s in cvpr25_steps("pyradiomics", "lung1", 1, clicks=10)]
-    assert dice[0] > 0.53  # measured 0.561 (0.443 before stop 48: two slices of lung parenchyma past the nodule)
+    assert dice[0] > 0.53  # measured 0.677 (0.443 before stop 48: two slices of lung parenchyma past the nodule)
     # the sixth click, negative on the false rim of the seed's neighbour, no longer takes that slice whole: measured
-    # 0.588 after ten (0.480 with the trim and stop 47's end-slice cut)
+    # 0.588 after ten (0.480 with the trim and stop 47's end-slice cut); 0.700-0.702 since stop 49
     assert min(dice[5:]) > 0.55
 
 
 def test_a_positive_click_grows_a_lone_clicks_small_box_eightfold(cvpr25_steps):
     dice = [s["dice"] for s in cvpr25_steps("pyradiomics", "brain1", 1, clicks=5)]
-    assert dice[0] > 0.34 and dice[4] > 0.54  # measured 0.362 / 0.563 (0.347 / 0.496 before stop 48)
+    assert dice[0] > 0.34 and dice[4] > 0.54  # measured 0.362 / 0.563 (0.347 / 0.496 before stop 48); 0.399 / 0.589
+
+
+def test_a_lone_clicks_border_is_drawn_again_by_the_scans_edges(cvpr25_steps):
+    """medseg.predict.refine: LiteMedSAM's masks of the nodule sit inside its edge (one click: 503 voxels missed, 20
+    false); a random walker in a band around them moves the border out to the nodule's edge."""
+    model = cvpr25_steps("pyradiomics", "lung1", 1, clicks=1, refine=False)[0]["dice"]
+    drawn = cvpr25_steps("pyradiomics", "lung1", 1, clicks=1)[0]["dice"]
+    assert model < 0.60 and drawn > 0.65  # measured 0.561 -> 0.677

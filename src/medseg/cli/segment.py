@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-click-atlas", action="store_true",
                    help="a first click on a deep grey structure of a brain MR is answered by the model alone, not "
                         "by the atlas route's structure (docs/interactive.md)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="3D: a lone click's object keeps the model's border, not drawn again by the scan's edges "
+                        "(docs/interactive.md)")
     p.add_argument("--planes", type=int, default=1, choices=(1, 3),
                    help="3: on a near-isotropic volume each new object (a 3D box, a propagated 2D box, a click's "
                         "box) is segmented along all three axes and the voxels two of them hold are kept; correction "
@@ -132,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         session = VolumeSession(predictor, args.propagation, args.embedding_budget, progress=True)
         session.text_refine = args.text_refine
         session.click_atlas = not args.no_click_atlas
+        session.refine = not args.no_refine
         session.planes = args.planes
         result = segment_volume(session, image, objects, args.window)
         for note in session.messages:

@@ -46,6 +46,7 @@ class ProtocolConfig:
     click_atlas: bool = True  # interactive / sammed3d: a first click on a deep grey structure takes the atlas's
     atlas_pack: str = ""  # the atlas route's pack for text and clicks ("": medseg.text's default)
     planes: int = 1  # 3 = objects and their corrections along three axes on near-isotropic volumes (predict.planes)
+    refine: bool = True  # a lone click's object's border drawn again by the scan's edges (predict.refine)
 
 
 @dataclass
@@ -125,6 +126,7 @@ def run_case(protocol: str, predictor, image: Image, gt: np.ndarray, labels: lis
     session.set_volume(image, cfg.window)
     session.click_atlas = cfg.click_atlas
     session.planes = cfg.planes
+    session.refine = cfg.refine
     if cfg.atlas_pack:
         from medseg.text.atlas_route import AtlasRoute
         from medseg.text.routes import Router

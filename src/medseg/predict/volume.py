@@ -48,6 +48,7 @@ from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent,
 from medseg.predict.planes import AXES, majority, near_isotropic, on_volume, side_corrected, side_objects, transposed
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
+from medseg.predict.refine import refined
 from medseg.predict.segment import window_for
 from medseg.predict.zoom import TINY, Crop, Zoomed, crop_for, holds
 from medseg.predict.zoom import decode as zoomed_decode
@@ -189,6 +190,8 @@ class VolumeSession:
         self.text_refine: str | None = None  # add_text's default refinement (None: medseg.text's)
         # a new object's click on a deep grey structure of a brain MR takes the atlas's structure (medseg.text.pointed)
         self.click_atlas = True
+        # a lone click's object has its border drawn again by the scan's edges (medseg.predict.refine)
+        self.refine = True
         self._planes = 1
         self._sides: dict[int, tuple[VolumeSession, tuple[int, int, int]]] = {}  # axis -> session on a transpose
         self._bar_name: str | None = None  # a side session's progress bar: "along y" / "along x"
@@ -623,6 +626,8 @@ class VolumeSession:
         obj = self._run(obj, z, (1, -1))
         if kind in ("point", "box") and track.bounded:  # a lone click or a 2D box: z-extent from the planes
             obj = self._trimmed(obj)
+        if kind == "point" and self.refine:
+            obj = self._refined(obj)
         if replaces is None:
             self._commit(VolumeState(self.state.objects + (obj,), label + 1))
         else:
@@ -641,6 +646,21 @@ class VolumeSession:
         slices = {k: r for k, r in obj.slices.items() if lo <= k <= hi}
         obj = replace(obj, track=replace(obj.track, z_lo=lo, z_hi=hi), slices=MappingProxyType(slices))
         return replace(obj, masks=MappingProxyType(self._final(obj, slices)))
+
+    def _refined(self, obj: ObjectState) -> ObjectState:
+        """A click object just segmented from its 3D box (its lone click, or a box grown by a correction) with its
+        masks' border drawn again by the scan's edges (``medseg.predict.refine``), kept as its slices' masks: the
+        corrections edit what the user sees."""
+        if not obj.masks:
+            return obj
+        clicks = {True: [], False: []}
+        for z, points in obj.clicks.items():
+            for p in points:
+                clicks[p.positive].append((z, int(round(p.y)), int(round(p.x))))
+        masks = refined(self._volume().data, obj.masks, self._volume().spacing, clicks[True], clicks[False])
+        empty = np.zeros(self.shape[1:], bool)
+        slices = {z: replace(r, mask=masks.get(z, empty)) for z, r in obj.slices.items()}
+        return replace(obj, slices=MappingProxyType(slices), masks=MappingProxyType(self._final(obj, slices)))
 
     def _correct(self, obj: ObjectState, point: Point) -> int:
         """A correction click: the region under it is added or removed on its slice and followed to the
@@ -721,7 +741,8 @@ class VolumeSession:
             seed = prop.result_of(self._decode(z, box=xy), xy, xy if obj.propagation.method == "default" else None,
                                   best=0)
             obj = replace(obj, track=track, ref_area=max(seed.area, 1), slices=MappingProxyType({z: seed}))
-            return self._run(obj, z, (1, -1))
+            obj = self._run(obj, z, (1, -1))
+        return self._refined(obj) if self.refine else obj
 
     def _edit(self, obj: ObjectState, point: Point) -> tuple[Edit, np.ndarray | None]:
         """The region edit a click asks for (see ``medseg.predict.correct``), and the logits of the slice's

@@ -1,0 +1,59 @@
+"""Seconds per border refinement (``medseg.predict.refine``) of a lone click's object, on real held-out structures.
+
+For each structure: its lone click (CVPR25: the deepest voxel) with the refinement off, then ``refined`` on that
+object's masks, timed (median of 7 runs). Prints a markdown table (machine described first).
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_refine.py [--encodes DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from medseg.cpu import describe_machine
+from medseg.data.loaders import load_labelled
+from medseg.evaluate.protocols import cvpr25_click
+from medseg.predict.refine import refined
+
+CASES = [("rider_lung", "seg_manual", 1), ("radiomics_phantom", "pat_4", 1), ("pyradiomics", "lung2", 1),
+         ("pyradiomics", "lung1", 1), ("spine", "mr_vert", 6)]
+
+
+def main() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from interactive_eval import load  # the benchmarks' shared, cached predictor
+
+    from medseg.predict.volume import VolumeSession
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--encodes", type=Path, default=None, help="folder keeping slice embeddings between runs")
+    args = ap.parse_args()
+    p = load("litemedsam", None, {}, "auto", args.encodes)
+    print(describe_machine())
+    print("\n| structure | object voxels | slices | median s (7 runs) |\n|---|---|---|---|")
+    for dataset, case, label in CASES:
+        found = load_labelled(dataset, [case])[0]
+        session = VolumeSession(p, progress=False)
+        session.set_volume(found.image, "auto")
+        session.click_atlas, session.refine = False, False
+        truth = found.labels == label
+        (x, y, z), _ = cvpr25_click(np.zeros_like(truth), truth)
+        obj = session._object(session.add_point(x, y, z, new_object=True))
+        volume, spacing = session._volume().data, session._volume().spacing
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            refined(volume, obj.masks, spacing, [(z, y, x)])
+            times.append(time.perf_counter() - start)
+        voxels = sum(int(m.sum()) for m in obj.masks.values())
+        print(f"| {dataset}/{case} {label} | {voxels} | {len(obj.masks)} | {np.median(times):.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""A lone click's object, its border drawn again by the scan's edges: a random walker (Grady, 2006) in a band.
+
+A lone click's object is LiteMedSAM's answer to a 3D box guessed from the click, and its masks sit inside the
+structure's edge more often than outside it (after the lone click, RIDER's tumour: 4 missed voxels for every false
+one; PyRadiomics brain1 32, lung2 29; breast1 and pycerr pat_1 the other way). So the object's border is decided once
+more, from the image: the voxels deeper than ``INNER`` pixels inside its masks (in-plane) are the object, those
+farther than ``OUTER`` pixels outside them are not, and each voxel of the band between goes to the side a random
+walker from it reaches first, on the graph of 6-neighbours whose edges weigh exp(-BETA x (step in intensity / the
+region's SD)^2). Where an edge lies in the band the border moves to it; on even tissue it settles between the two
+seed borders, a little outside the model's.
+
+The clicks' voxels stay on their side. The band lies on the object's slices only (the slices just past its ends are
+all background), so the object's z-extent is its own; the steps between slices weigh (pixel / slice spacing)^2, so
+on thick slices each slice is decided nearly alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+INNER = 1  # pixels the border may move inward
+OUTER = 6  # pixels it may move outward
+BETA = 90.0
+
+Voxel = tuple[int, int, int]  # (z, row, col)
+
+
+def walk(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, z_weight: float = 1.0, beta: float = BETA) -> np.ndarray:
+    """Probability that a random walker from each voxel reaches ``fg`` before ``bg`` (seeds: 1 and 0).
+
+    The free voxels' linear system (the graph Laplacian's) is solved by conjugate gradients with a Jacobi
+    preconditioner, to 1e-4: only which side of 0.5 a voxel falls on is used.
+
+    Args:
+        image: (z, y, x) intensities.
+        fg, bg: seed masks of the same shape (disjoint).
+        z_weight: factor on the edges between slices.
+    """
+    from scipy import sparse
+    from scipy.sparse.linalg import LinearOperator, cg
+
+    free = ~(fg | bg)
+    prob = fg.astype(np.float64)
+    n = int(np.count_nonzero(free))
+    if not n:
+        return prob
+    index = np.full(image.shape, -1, np.int64)
+    index[free] = np.arange(n)
+    scale = float(image.std()) or 1.0
+    diag = np.zeros(n)
+    rhs = np.zeros(n)
+    rows, cols, vals = [], [], []
+    for axis in range(3):
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+        lo, hi = tuple(lo), tuple(hi)
+        step = (image[hi] - image[lo]) / scale
+        weight = np.exp(-beta * step * step) + 1e-6
+        if axis == 0:
+            weight = weight * z_weight
+        for a, b in ((lo, hi), (hi, lo)):  # each free voxel's edge to its neighbour
+            here = free[a]
+            at, w = index[a][here], weight[here]
+            diag += np.bincount(at, w, n)
+            there_free = free[b][here]
+            rows.append(at[there_free])
+            cols.append(index[b][here][there_free])
+            vals.append(-w[there_free])
+            to_fg = fg[b][here]
+            rhs += np.bincount(at[to_fg], w[to_fg], n)
+    diag += 1e-9
+    matrix = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    matrix = matrix + sparse.diags(diag, format="csr")
+    jacobi = LinearOperator((n, n), matvec=lambda v: v / diag)
+    solution, _ = cg(matrix, rhs, x0=rhs / diag, rtol=1e-4, maxiter=1000, M=jacobi)
+    prob[free] = solution
+    return prob
+
+
+def refined(volume, masks: Mapping[int, np.ndarray], spacing: tuple[float, float, float],
+            positive: Iterable[Voxel] = (), negative: Iterable[Voxel] = ()) -> dict[int, np.ndarray]:
+    """The object's masks with their borders drawn again (module docstring).
+
+    Args:
+        volume: the windowed (z, y, x) volume (0..255), indexable by a tuple of slices (``WindowedVolume``).
+        masks: z -> (H, W) bool, the object's non-empty slices.
+        spacing: (x, y, z) in mm.
+        positive, negative: the clicks' voxels (always in / always out).
+
+    Returns:
+        z -> (H, W) bool, the non-empty slices.
+    """
+    from scipy import ndimage
+
+    if not masks:
+        return dict(masks)
+    zs = sorted(masks)
+    height, width = next(iter(masks.values())).shape
+    found = np.zeros((height, width), bool)
+    for m in masks.values():
+        found |= m
+    ys, xs = np.nonzero(found.any(axis=1))[0], np.nonzero(found.any(axis=0))[0]
+    pad = OUTER + 2
+    z0, z1 = max(zs[0] - 1, 0), min(zs[-1] + 2, volume.shape[0])
+    y0, y1 = max(int(ys[0]) - pad, 0), min(int(ys[-1]) + pad + 1, height)
+    x0, x1 = max(int(xs[0]) - pad, 0), min(int(xs[-1]) + pad + 1, width)
+    mask = np.zeros((z1 - z0, y1 - y0, x1 - x0), bool)
+    for z, m in masks.items():
+        mask[z - z0] = m[y0:y1, x0:x1]
+    plane = np.zeros((3, 3, 3), bool)
+    plane[1] = ndimage.generate_binary_structure(2, 1)  # in-plane steps only
+    fg = ndimage.binary_erosion(mask, plane, iterations=INNER) if INNER else mask.copy()
+    bg = ~ndimage.binary_dilation(mask, plane, iterations=OUTER)
+
+    def put(voxels: Iterable[Voxel], into: np.ndarray, out_of: np.ndarray) -> None:
+        for z, row, col in voxels:
+            if z0 <= z < z1 and y0 <= row < y1 and x0 <= col < x1:
+                into[z - z0, row - y0, col - x0] = True
+                out_of[z - z0, row - y0, col - x0] = False
+
+    put(negative, bg, fg)
+    put(positive, fg, bg)
+    image = np.asarray(volume[z0:z1, y0:y1, x0:x1], np.float64)
+    sx, sy, sz = spacing
+    z_weight = (min(sx, sy) / sz) ** 2
+    inside = walk(image, fg, bg, z_weight) > 0.5
+    out: dict[int, np.ndarray] = {}
+    for k in range(z1 - z0):
+        if inside[k].any():
+            full = np.zeros((height, width), bool)
+            full[y0:y1, x0:x1] = inside[k]
+            out[z0 + k] = full
+    return out
