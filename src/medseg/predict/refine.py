@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from medseg.predict.propagate import occupied
+
 INNER = 1  # pixels the border may move inward
 OUTER = 6  # pixels it may move outward
 BETA = 90.0
@@ -99,10 +101,7 @@ def refined(volume, masks: Mapping[int, np.ndarray], spacing: tuple[float, float
         return dict(masks)
     zs = sorted(masks)
     height, width = next(iter(masks.values())).shape
-    found = np.zeros((height, width), bool)
-    for m in masks.values():
-        found |= m
-    ys, xs = np.nonzero(found.any(axis=1))[0], np.nonzero(found.any(axis=0))[0]
+    ys, xs = occupied(masks.values())
     pad = OUTER + 2
     z0, z1 = max(zs[0] - 1, 0), min(zs[-1] + 2, volume.shape[0])
     y0, y1 = max(int(ys[0]) - pad, 0), min(int(ys[-1]) + pad + 1, height)

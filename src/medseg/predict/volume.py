@@ -626,7 +626,7 @@ class VolumeSession:
         obj = self._run(obj, z, (1, -1))
         if kind in ("point", "box") and track.bounded:  # a lone click or a 2D box: z-extent from the planes
             obj = self._trimmed(obj)
-        if kind == "point" and self.refine:
+        if kind == "point":
             obj = self._refined(obj)
         if replaces is None:
             self._commit(VolumeState(self.state.objects + (obj,), label + 1))
@@ -650,8 +650,8 @@ class VolumeSession:
     def _refined(self, obj: ObjectState) -> ObjectState:
         """A click object just segmented from its 3D box (its lone click, or a box grown by a correction) with its
         masks' border drawn again by the scan's edges (``medseg.predict.refine``), kept as its slices' masks: the
-        corrections edit what the user sees."""
-        if not obj.masks:
+        corrections edit what the user sees. Unchanged while ``refine`` is off."""
+        if not self.refine or not obj.masks:
             return obj
         clicks = {True: [], False: []}
         for z, points in obj.clicks.items():
@@ -742,7 +742,7 @@ class VolumeSession:
                                   best=0)
             obj = replace(obj, track=track, ref_area=max(seed.area, 1), slices=MappingProxyType({z: seed}))
             obj = self._run(obj, z, (1, -1))
-        return self._refined(obj) if self.refine else obj
+        return self._refined(obj)
 
     def _edit(self, obj: ObjectState, point: Point) -> tuple[Edit, np.ndarray | None]:
         """The region edit a click asks for (see ``medseg.predict.correct``), and the logits of the slice's
