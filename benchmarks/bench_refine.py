@@ -1,9 +1,10 @@
-"""Seconds per border refinement (``medseg.predict.refine``) of a lone click's object, on real held-out structures.
+"""Seconds per border refinement (``medseg.predict.refine``) of a new 3D object, on real held-out structures.
 
-For each structure: its lone click (CVPR25: the deepest voxel) with the refinement off, then ``refined`` on that
-object's masks, timed (median of 7 runs). Prints a markdown table (machine described first).
+For each structure: its lone click (CVPR25: the deepest voxel), or with ``--box`` its tight 3D box, with the
+refinement off, then ``refined`` on that object's masks, timed (median of 7 runs). Prints a markdown table (machine
+described first).
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_refine.py [--encodes DIR]
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_refine.py [--box] [--encodes DIR]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from medseg.cpu import describe_machine
 from medseg.data.loaders import load_labelled
-from medseg.evaluate.protocols import cvpr25_click
+from medseg.evaluate.protocols import box3d_of, cvpr25_click
 from medseg.predict.refine import refined
 
 CASES = [("rider_lung", "seg_manual", 1), ("radiomics_phantom", "pat_4", 1), ("pyradiomics", "lung2", 1),
@@ -33,9 +34,11 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--encodes", type=Path, default=None, help="folder keeping slice embeddings between runs")
+    ap.add_argument("--box", action="store_true", help="the structures' tight 3D boxes instead of lone clicks")
     args = ap.parse_args()
     p = load("litemedsam", None, {}, "auto", args.encodes)
     print(describe_machine())
+    print(f"\n{'tight 3D boxes' if args.box else 'lone clicks'}")
     print("\n| structure | object voxels | slices | median s (7 runs) |\n|---|---|---|---|")
     for dataset, case, label in CASES:
         found = load_labelled(dataset, [case])[0]
@@ -44,12 +47,15 @@ def main() -> None:
         session.click_atlas, session.refine = False, False
         truth = found.labels == label
         (x, y, z), _ = cvpr25_click(np.zeros_like(truth), truth)
-        obj = session._object(session.add_point(x, y, z, new_object=True))
+        if args.box:
+            obj, clicks = session._object(session.add_box3d(*box3d_of(truth))), []
+        else:
+            obj, clicks = session._object(session.add_point(x, y, z, new_object=True)), [(z, y, x)]
         volume, spacing = session._volume().data, session._volume().spacing
         times = []
         for _ in range(7):
             start = time.perf_counter()
-            refined(volume, obj.masks, spacing, [(z, y, x)])
+            refined(volume, obj.masks, spacing, clicks)
             times.append(time.perf_counter() - start)
         voxels = sum(int(m.sum()) for m in obj.masks.values())
         print(f"| {dataset}/{case} {label} | {voxels} | {len(obj.masks)} | {np.median(times):.3f} |", flush=True)

@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--clicks", type=int, default=10)
     ap.add_argument("--encodes", type=Path, default=None, help="folder keeping slice embeddings between runs")
     ap.add_argument("--report-only", action="store_true", help="write README.md from OUT/results.json")
+    ap.add_argument("--no-refine", action="store_true", help="the box's object keeps the model's border")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     file = args.out / "results.json"
@@ -47,7 +48,8 @@ def main() -> None:
         if args.encodes is not None:
             args.encodes.mkdir(parents=True, exist_ok=True)
         p = load("litemedsam", None, {}, "auto", args.encodes)
-        cfg = ProtocolConfig(protocol="interactive", clicks=args.clicks, with_box=True, click_atlas=False)
+        cfg = ProtocolConfig(protocol="interactive", clicks=args.clicks, with_box=True, click_atlas=False,
+                             refine=not args.no_refine)
         for dataset, case, labels in CASES3D:
             c = load_labelled(dataset, [case])[0]
             for lab in labels:

@@ -199,7 +199,7 @@ def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None, labels_on
         for lab in [lab for lab in labels if labels_only is None or lab in labels_only]:
             start = time.perf_counter()
             inter = run_case("interactive", p, c.image, c.labels, [lab], cfg, np.random.default_rng(0)).rows[0]
-            box = run_case("box3d", p, c.image, c.labels, [lab], ProtocolConfig(protocol="box3d"),
+            box = run_case("box3d", p, c.image, c.labels, [lab], ProtocolConfig(protocol="box3d", refine=refine),
                            np.random.default_rng(0)).rows[0]
             rows.append({"label": lab, "name": c.names.get(lab, str(lab)),
                          "dice": [s["dice"] for s in inter["steps"]], "nsd": [s["nsd"] for s in inter["steps"]],
@@ -228,7 +228,7 @@ def main() -> None:
     ap.add_argument("--merge", action="append", help="results.json of an earlier run to report beside this one")
     ap.add_argument("--no-zoom", action="store_true", help="every decode on the whole slice (medseg.predict.zoom off)")
     ap.add_argument("--no-refine", action="store_true",
-                    help="3D: a lone click's object keeps the model's border (medseg.predict.refine off)")
+                    help="3D: the objects keep the model's border (medseg.predict.refine off)")
     ap.add_argument("--no-click-atlas", action="store_true",
                     help="first clicks answered by the model alone (medseg.text.pointed off)")
     args = ap.parse_args()

@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--encodes", type=Path, default=None, help="folder keeping slice embeddings between runs")
     ap.add_argument("--box", action="store_true", help="start from the tight 3D box (its Dice first), then the clicks")
     ap.add_argument("--wide", action="store_true", help="the 31 structures of the wider check instead")
-    ap.add_argument("--no-refine", action="store_true", help="a lone click's object keeps the model's border")
+    ap.add_argument("--no-refine", action="store_true", help="new objects keep the model's border")
     args = ap.parse_args()
     if args.encodes is not None:
         args.encodes.mkdir(parents=True, exist_ok=True)

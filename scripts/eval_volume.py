@@ -92,6 +92,7 @@ def run_structure(session: VolumeSession, volume: str, name: str, gt: np.ndarray
     scores, seconds = {}, {}
     for rule_name, rule in rules.items():
         session.reset()
+        session.refine = rule_name != "unrefined"  # the default rule, the objects' borders the model's
         start, enc_s = time.perf_counter(), session.cache.encode_seconds
         label = add(session, prompt, gt, rule)
         seconds[rule_name] = time.perf_counter() - start - (session.cache.encode_seconds - enc_s)
@@ -167,12 +168,17 @@ def main() -> None:
     ap.add_argument("--variants", action="store_true", help="also run the exploration rules in VARIANTS")
     ap.add_argument("--prompts", nargs="*", default=["box3d"], choices=("box3d", "point", "box2d"),
                     help="how each structure is asked for (default: box3d)")
+    ap.add_argument("--unrefined", action="store_true",
+                    help="also the default rule with the objects' borders the model's (medseg.predict.refine off)")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--out", type=Path, default=OUT, help="the table (default: benchmarks/results/volume_dice.md)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rules: dict[str, str | Propagation] = {"baseline": "baseline", "default": "default"}
     if args.variants:
         rules.update(VARIANTS)
+    if args.unrefined:
+        rules["unrefined"] = "default"
     session = VolumeSession(build_model())
     rows, per_volume = [], {}
     for vol, path, structures in cases(args.only, args.structures, args.mni_slab):
@@ -184,7 +190,7 @@ def main() -> None:
     text = table(rows, list(rules), per_volume)
     print(text)
     if not args.no_write:
-        OUT.parent.mkdir(parents=True, exist_ok=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         note = ("# 3D Dice, LiteMedSAM, prompts from the ground truth\n\n"
                 "`.venv/bin/python scripts/eval_volume.py " + " ".join(sys.argv[1:]) + "`; engine "
                 + session.predictor.engine.__class__.__name__ + ", " + str(torch.get_num_threads())
@@ -198,12 +204,14 @@ def main() -> None:
                 "`box2d` the baseline follows the previous slice's mask (box + 3 px) until a slice comes out "
                 "empty; the default reads a 3D box off the masks on the axial, coronal and sagittal planes "
                 "through the prompt (`medseg.predict.extent`; 2 extra encodes) and segments it as a 3D box. "
-                "A click is segmented with box proposals around it (`medseg.predict.click`).\n\n"
+                "A click is segmented with box proposals around it (`medseg.predict.click`), or on a deep grey "
+                "structure of a brain MR by the atlas route (`medseg.text.pointed`). Every rule but `unrefined` "
+                "draws the objects' borders again by the scan's edges (`medseg.predict.refine`).\n\n"
                 "`encodes`: new slice encodes for that structure (the cache is shared across structures of a "
                 "volume and between the rules); `encode s`: their seconds; `decode s`: seconds of that rule "
                 "without encoding.\n\n")
-        OUT.write_text(note + text + "\n")
-        print(f"written: {OUT}")
+        args.out.write_text(note + text + "\n")
+        print(f"written: {args.out}")
 
 
 if __name__ == "__main__":

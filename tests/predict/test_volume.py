@@ -612,7 +612,9 @@ def test_positive_edit_followed_past_the_objects_end_stops_within_the_clicks_dep
     vol[2:22, 20:41, 20:41] = 200
     s = VolumeSession(fake_predictor())
     s.set_volume(vol)
+    s.refine = False  # the fake model's mask, cut at the box's x 34 (the walker would move it toward the prism's edge)
     s.add_box3d(20, 20, 8, 34, 40, 14)
+    s.refine = True
     given = s.object_mask(1).astype(bool)
     s.clear()
     s.add_mask(given)
@@ -759,3 +761,32 @@ def test_a_lone_clicks_border_is_drawn_again_by_the_scans_edges():
     assert (s.mask != before).any() and s.object_mask(label)[12, 30, 26]  # the rim stays
     s.undo()
     assert (s.mask == before).all()
+
+
+def test_a_boxs_border_is_drawn_again_but_a_box_kept_on_its_slice_stays_the_models():
+    """The drum with the darker rim, prompted by a tight 3D box and by a propagated 2D box: with ``refine`` both
+    objects reach the drum's outer edge (medseg.predict.refine) on the same slices. A 2D box kept on its slice
+    (``propagate=False``, the MedSAM 2D protocol) and a 3D box by the CVPR24 rule (a reference's reproduction) are the
+    model's masks either way."""
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    r2 = (y - 30) ** 2 + (x - 20) ** 2
+    slab = (z >= 6) & (z <= 18)
+    core, whole = (r2 <= 25) & slab, (r2 <= 49) & slab
+    vol = np.random.default_rng(5).integers(10, 30, SHAPE).astype(np.uint8)
+    vol[whole] = 120
+    vol[core] = 200
+    masks = {}
+    for refine in (False, True):
+        s = VolumeSession(fake_predictor())
+        s.set_volume(vol)
+        s.refine = refine
+        masks["box3d", refine] = s.object_mask(s.add_box3d(12, 22, 6, 28, 38, 18)).astype(bool)
+        masks["box", refine] = s.object_mask(s.add_box(12, (12, 22, 28, 38))).astype(bool)
+        masks["slice", refine] = s.object_mask(s.add_box(12, (12, 22, 28, 38), propagate=False)).astype(bool)
+        masks["cvpr24", refine] = s.object_mask(s.add_box3d(12, 22, 6, 28, 38, 18, propagation="baseline")).astype(bool)
+    for kind in ("box3d", "box"):
+        assert dice(masks[kind, False], whole) < 0.95, kind  # measured 0.928: the model's border inside the rim
+        assert dice(masks[kind, True], whole) > 0.98, kind  # measured 1.0
+        assert (masks[kind, True].any(axis=(1, 2)) == masks[kind, False].any(axis=(1, 2))).all(), kind
+    for kind in ("slice", "cvpr24"):
+        assert (masks[kind, True] == masks[kind, False]).all() and masks[kind, True].any(), kind

@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--planes", type=int, default=1, choices=(1, 3),
                    help="box3d / interactive / sammed3d: 3 = each object also along y and x on near-isotropic "
                         "volumes, the voxels two axes hold kept, corrections along all three (docs/3d.md)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="box3d / interactive / sammed3d: the objects keep the model's border, not drawn again by the "
+                        "scan's edges (medseg.predict.refine; docs/3d.md)")
     p.add_argument("--nsd-tolerance", type=NSD_TOLERANCE, default=2.0, metavar="MM")
     p.add_argument("--montage", type=whole("--montage", 0, 1000), default=8, metavar="N", help="tiles in montage.png")
 
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     _check_out(Path(args.out), Path(args.data))
     dataset = open_dataset(args.data)
     cfg = ProtocolConfig(args.protocol, args.seed, args.jitter, args.clicks, not args.no_box,
-                         args.nsd_tolerance, slices=args.slices, planes=args.planes)
+                         args.nsd_tolerance, slices=args.slices, planes=args.planes,
+                         refine=not args.no_refine)
     out = Path(args.out)
     records = run_protocol(dataset, lambda: _predictor(args), cfg, out, parse_labels(args.labels), args.limit,
                            model=args.model or "default")

@@ -49,8 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a first click on a deep grey structure of a brain MR is answered by the model alone, not "
                         "by the atlas route's structure (docs/interactive.md)")
     p.add_argument("--no-refine", action="store_true",
-                   help="3D: a lone click's object keeps the model's border, not drawn again by the scan's edges "
-                        "(docs/interactive.md)")
+                   help="3D: a lone click's, a 3D box's or a propagated 2D box's object keeps the model's border, not "
+                        "drawn again by the scan's edges (docs/3d.md)")
     p.add_argument("--planes", type=int, default=1, choices=(1, 3),
                    help="3: on a near-isotropic volume each new object (a 3D box, a propagated 2D box, a click's "
                         "box) is segmented along all three axes and the voxels two of them hold are kept; correction "

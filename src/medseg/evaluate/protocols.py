@@ -46,7 +46,7 @@ class ProtocolConfig:
     click_atlas: bool = True  # interactive / sammed3d: a first click on a deep grey structure takes the atlas's
     atlas_pack: str = ""  # the atlas route's pack for text and clicks ("": medseg.text's default)
     planes: int = 1  # 3 = objects and their corrections along three axes on near-isotropic volumes (predict.planes)
-    refine: bool = True  # a lone click's object's border drawn again by the scan's edges (predict.refine)
+    refine: bool = True  # 3D objects' borders drawn again by the scan's edges (medseg.predict.refine)
 
 
 @dataclass

@@ -56,6 +56,10 @@ from medseg.preprocess.window import WindowChoice, WindowedVolume
 from medseg.prompts import Box, Box3D, Point, check_box, check_point, check_slice, clip_box3d
 from medseg.validate import coordinates, number
 
+# the objects whose border a random walker draws again once segmented (medseg.predict.refine): a lone click's, a 3D
+# box's and a propagated 2D box's, by the default propagation rule
+REFINED = ("point", "box3d", "box")
+
 
 def _empty() -> MappingProxyType:
     return MappingProxyType({})
@@ -190,7 +194,7 @@ class VolumeSession:
         self.text_refine: str | None = None  # add_text's default refinement (None: medseg.text's)
         # a new object's click on a deep grey structure of a brain MR takes the atlas's structure (medseg.text.pointed)
         self.click_atlas = True
-        # a lone click's object has its border drawn again by the scan's edges (medseg.predict.refine)
+        # a new 3D object (REFINED) has its border drawn again by the scan's edges (medseg.predict.refine)
         self.refine = True
         self._planes = 1
         self._sides: dict[int, tuple[VolumeSession, tuple[int, int, int]]] = {}  # axis -> session on a transpose
@@ -449,6 +453,7 @@ class VolumeSession:
             sub._bar_name = f"along {'zyx'[axis]}"
             sub.set_volume(image, self._volume().window.name)
             self._sides[axis] = sub, order
+        self._sides[axis][0].refine = self.refine
         return self._sides[axis]
 
     def add_box(self, z: int, box: tuple[float, float, float, float], propagate: bool = True,
@@ -626,7 +631,8 @@ class VolumeSession:
         obj = self._run(obj, z, (1, -1))
         if kind in ("point", "box") and track.bounded:  # a lone click or a 2D box: z-extent from the planes
             obj = self._trimmed(obj)
-        if kind == "point":
+        # an object kept on its slice, or made by the CVPR24 rule (a reference's reproduction), stays the model's
+        if kind in REFINED and track.z_hi > track.z_lo and cfg.method != "baseline":
             obj = self._refined(obj)
         if replaces is None:
             self._commit(VolumeState(self.state.objects + (obj,), label + 1))
@@ -648,9 +654,9 @@ class VolumeSession:
         return replace(obj, masks=MappingProxyType(self._final(obj, slices)))
 
     def _refined(self, obj: ObjectState) -> ObjectState:
-        """A click object just segmented from its 3D box (its lone click, or a box grown by a correction) with its
-        masks' border drawn again by the scan's edges (``medseg.predict.refine``), kept as its slices' masks: the
-        corrections edit what the user sees. Unchanged while ``refine`` is off."""
+        """An object just segmented in 3D (a lone click's, a 3D box's, a propagated 2D box's, or a click object's box
+        a correction grew) with its masks' border drawn again by the scan's edges (``medseg.predict.refine``), kept
+        as its slices' masks: the corrections edit what the user sees. Unchanged while ``refine`` is off."""
         if not self.refine or not obj.masks:
             return obj
         clicks = {True: [], False: []}
