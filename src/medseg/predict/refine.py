@@ -1,13 +1,14 @@
-"""A lone click's object, its border drawn again by the scan's edges: a random walker (Grady, 2006) in a band.
+"""A new 3D object's border drawn again by the scan's edges: a random walker (Grady, 2006) in a band.
 
-A lone click's object is LiteMedSAM's answer to a 3D box guessed from the click, and its masks sit inside the
-structure's edge more often than outside it (after the lone click, RIDER's tumour: 4 missed voxels for every false
-one; PyRadiomics brain1 32, lung2 29; breast1 and pycerr pat_1 the other way). So the object's border is decided once
-more, from the image: the voxels deeper than ``INNER`` pixels inside its masks (in-plane) are the object, those
-farther than ``OUTER`` pixels outside them are not, and each voxel of the band between goes to the side a random
-walker from it reaches first, on the graph of 6-neighbours whose edges weigh exp(-BETA x (step in intensity / the
-region's SD)^2). Where an edge lies in the band the border moves to it; on even tissue it settles between the two
-seed borders, a little outside the model's.
+A lone click's object is LiteMedSAM's answer to a 3D box guessed from the click, a box's object its answer to the box
+on every slice, and their masks sit inside the structure's edge more often than outside it (after the lone click,
+RIDER's tumour: 4 missed voxels for every false one; PyRadiomics brain1 32, lung2 29; breast1 and pycerr pat_1 the
+other way). So the object's border is decided once more, from the image (``VolumeSession`` does it for a lone
+click's, a 3D box's and a propagated 2D box's object): the voxels deeper than ``INNER`` pixels inside its masks
+(in-plane) are the object, those farther than ``OUTER`` pixels outside them are not, and each voxel of the band
+between goes to the side a random walker from it reaches first, on the graph of 6-neighbours whose edges weigh
+exp(-BETA x (step in intensity / the region's SD)^2). Where an edge lies in the band the border moves to it; on even
+tissue it settles between the two seed borders, a little outside the model's.
 
 The clicks' voxels stay on their side. The band lies on the object's slices only (the slices just past its ends are
 all background), so the object's z-extent is its own; the steps between slices weigh (pixel / slice spacing)^2, so
