@@ -735,10 +735,9 @@ def test_a_lone_click_beside_every_proposals_mask_is_joined_to_it(session):
     assert mask[z, y, x] and dice(mask, sphere()) > 0.9
 
 
-def test_a_lone_clicks_border_is_drawn_again_by_the_scans_edges():
-    """A drum (slices 6..18) with a darker rim (radius 5 to 7, intensity 120) the fake model takes in part of (it
-    keeps what is bright after 4x pooling): with ``refine`` the lone click's object reaches the drum's outer edge
-    (medseg.predict.refine), on the same slices; the corrections after it edit that border, and undo is exact."""
+def drum_with_rim() -> tuple[np.ndarray, np.ndarray]:
+    """(volume, the drum's mask): a drum on slices 6..18 at (y 30, x 20), bright inside radius 5 (200), a darker rim
+    out to radius 7 (120), on noise (10-30)."""
     z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
     r2 = (y - 30) ** 2 + (x - 20) ** 2
     slab = (z >= 6) & (z <= 18)
@@ -746,6 +745,14 @@ def test_a_lone_clicks_border_is_drawn_again_by_the_scans_edges():
     vol = np.random.default_rng(5).integers(10, 30, SHAPE).astype(np.uint8)
     vol[whole] = 120
     vol[core] = 200
+    return vol, whole
+
+
+def test_a_lone_clicks_border_is_drawn_again_by_the_scans_edges():
+    """A drum (slices 6..18) with a darker rim (radius 5 to 7, intensity 120) the fake model takes in part of (it
+    keeps what is bright after 4x pooling): with ``refine`` the lone click's object reaches the drum's outer edge
+    (medseg.predict.refine), on the same slices; the corrections after it edit that border, and undo is exact."""
+    vol, whole = drum_with_rim()
     masks = {}
     for refine in (False, True):
         s = VolumeSession(fake_predictor())
@@ -768,13 +775,7 @@ def test_a_boxs_border_is_drawn_again_but_a_box_kept_on_its_slice_stays_the_mode
     objects reach the drum's outer edge (medseg.predict.refine) on the same slices. A 2D box kept on its slice
     (``propagate=False``, the MedSAM 2D protocol) and a 3D box by the CVPR24 rule (a reference's reproduction) are the
     model's masks either way."""
-    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
-    r2 = (y - 30) ** 2 + (x - 20) ** 2
-    slab = (z >= 6) & (z <= 18)
-    core, whole = (r2 <= 25) & slab, (r2 <= 49) & slab
-    vol = np.random.default_rng(5).integers(10, 30, SHAPE).astype(np.uint8)
-    vol[whole] = 120
-    vol[core] = 200
+    vol, whole = drum_with_rim()
     masks = {}
     for refine in (False, True):
         s = VolumeSession(fake_predictor())
