@@ -34,7 +34,8 @@ def walk(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, z_weight: float = 1.
     """Probability that a random walker from each voxel reaches ``fg`` before ``bg`` (seeds: 1 and 0).
 
     The free voxels' linear system (the graph Laplacian's) is solved by conjugate gradients with a Jacobi
-    preconditioner, to 1e-4: only which side of 0.5 a voxel falls on is used.
+    preconditioner, to 1e-4: only which side of 0.5 a voxel falls on is used. Work and memory grow with the free
+    voxels (a band around a border), not with the region: the edges are those of the free voxels.
 
     Args:
         image: (z, y, x) intensities.
@@ -45,42 +46,53 @@ def walk(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, z_weight: float = 1.
     from scipy.sparse.linalg import LinearOperator, cg
 
     free = ~(fg | bg)
-    prob = fg.astype(np.float64)
-    n = int(np.count_nonzero(free))
+    prob = fg.astype(np.float32)
+    at_free = np.flatnonzero(free)  # the unknowns, by flat index (sorted)
+    n = at_free.size
     if not n:
         return prob
-    index = np.full(image.shape, -1, np.int64)
-    index[free] = np.arange(n)
-    scale = float(image.std()) or 1.0
+    scale = _spread(image) or 1.0
+    values, is_free, is_fg = image.reshape(-1), free.reshape(-1), fg.reshape(-1)
+    coords = np.unravel_index(at_free, image.shape)
+    strides = (image.shape[1] * image.shape[2], image.shape[2], 1)
     diag = np.zeros(n)
     rhs = np.zeros(n)
     rows, cols, vals = [], [], []
     for axis in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-        lo, hi = tuple(lo), tuple(hi)
-        step = (image[hi] - image[lo]) / scale
-        weight = np.exp(-beta * step * step) + 1e-6
-        if axis == 0:
-            weight = weight * z_weight
-        for a, b in ((lo, hi), (hi, lo)):  # each free voxel's edge to its neighbour
-            here = free[a]
-            at, w = index[a][here], weight[here]
-            diag += np.bincount(at, w, n)
-            there_free = free[b][here]
-            rows.append(at[there_free])
-            cols.append(index[b][here][there_free])
-            vals.append(-w[there_free])
-            to_fg = fg[b][here]
-            rhs += np.bincount(at[to_fg], w[to_fg], n)
+        for step in (-1, 1):  # each free voxel's edge to its neighbour along the axis
+            inside = (coords[axis] + step >= 0) & (coords[axis] + step < image.shape[axis])
+            here = np.flatnonzero(inside)
+            there = at_free[here] + step * strides[axis]
+            change = (values[there].astype(np.float64) - values[at_free[here]]) / scale
+            weight = np.exp(-beta * change * change) + 1e-6
+            if axis == 0:
+                weight = weight * z_weight
+            diag += np.bincount(here, weight, n)
+            to_free = is_free[there]
+            rows.append(here[to_free].astype(np.int32))
+            cols.append(np.searchsorted(at_free, there[to_free]).astype(np.int32))
+            vals.append(-weight[to_free])
+            to_fg = is_fg[there]
+            rhs += np.bincount(here[to_fg], weight[to_fg], n)
     diag += 1e-9
     matrix = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     matrix = matrix + sparse.diags(diag, format="csr")
     jacobi = LinearOperator((n, n), matvec=lambda v: v / diag)
     solution, _ = cg(matrix, rhs, x0=rhs / diag, rtol=1e-4, maxiter=1000, M=jacobi)
-    prob[free] = solution
+    prob.reshape(-1)[at_free] = solution
     return prob
+
+
+def _spread(image: np.ndarray) -> float:
+    """The standard deviation of ``image``, accumulated slice by slice in float64 (no full-size copy)."""
+    count, total, squares = 0, 0.0, 0.0
+    for plane in image:
+        plane = plane.astype(np.float64)
+        count += plane.size
+        total += float(plane.sum())
+        squares += float((plane * plane).sum())
+    mean = total / max(count, 1)
+    return float(np.sqrt(max(squares / max(count, 1) - mean * mean, 0.0)))
 
 
 def refined(volume, masks: Mapping[int, np.ndarray], spacing: tuple[float, float, float],
@@ -123,7 +135,7 @@ def refined(volume, masks: Mapping[int, np.ndarray], spacing: tuple[float, float
 
     put(negative, bg, fg)
     put(positive, fg, bg)
-    image = np.asarray(volume[z0:z1, y0:y1, x0:x1], np.float64)
+    image = np.asarray(volume[z0:z1, y0:y1, x0:x1])
     sx, sy, sz = spacing
     z_weight = (min(sx, sy) / sz) ** 2
     inside = walk(image, fg, bg, z_weight) > 0.5
