@@ -182,3 +182,30 @@ def test_dicom_input_saves_a_seg_referencing_the_series(viewer):
     source = pydicom.dcmread(next(p for p in sorted(scan.path.iterdir()) if p.suffix == ".dcm"))
     assert seg.Modality == "SEG"
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
+
+
+def test_a_viewer_closed_while_the_atlas_registers_exits_cleanly():
+    """`medseg view` on a brain-like MR starts the atlas registration on a thread at once; a process that ends while
+    it runs must wait for it: as a daemon thread, ITK's C++ code was torn down under it and the process aborted
+    ("FATAL: exception not rethrown", exit 134) in 2-3 of 4 runs of tests/serve/test_planes_served.py."""
+    import subprocess
+    import sys
+
+    code = (
+        "from tests.predict.fake_model import fake_predictor\n"
+        "from tests.serve.test_planes_served import volume\n"
+        "from medseg.io.image import Geometry, Image\n"
+        "from medseg.serve.limits import Limits\n"
+        "from medseg.serve.run import build\n"
+        "from medseg.serve.viewer import Viewer\n"
+        "import medseg.serve.viewer as v\n"
+        "made = []\n"
+        "init = Viewer.__init__\n"
+        "v.Viewer.__init__ = lambda self, *a: (init(self, *a), made.append(self))[0]\n"
+        "build(Limits(), predictor=fake_predictor(), viewer_scan=Image(volume(), Geometry.identity(3)))\n"
+        "thread = made[0].warming\n"
+        "print('none' if thread is None else 'daemon' if thread.daemon else 'joined')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["joined"], done.stdout + done.stderr[-2000:]  # a registration was started

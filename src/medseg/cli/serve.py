@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--planes", type=int, default=1, choices=(1, 3),
                    help="3: on a near-isotropic volume each new object is segmented along all three axes and the "
                         "voxels two of them hold are kept, corrections too; about 3x the time (docs/3d.md)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="new 3D objects (a lone click's, a 3D box's, a propagated 2D box's) keep the model's border, "
+                        "not drawn again by the scan's edges (docs/3d.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,5 +42,6 @@ def run(args: argparse.Namespace) -> int:
     check_host(args.host, args.api_key)
     limits = Limits(max_sessions=args.max_sessions, cache_mib=args.cache_mib, idle_seconds=args.idle_timeout,
                     liveness_seconds=args.liveness_timeout, ahead=args.ahead)
-    serve(args.host, args.port, limits, args.api_key, args.model, args.engine, planes=args.planes)
+    serve(args.host, args.port, limits, args.api_key, args.model, args.engine, planes=args.planes,
+          refine=not args.no_refine)
     return 0

@@ -18,9 +18,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--planes", type=int, default=1, choices=(1, 3),
                    help="3: on a near-isotropic volume each new object is segmented along all three axes and the "
                         "voxels two of them hold are kept, corrections too; about 3x the time (docs/3d.md)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="new 3D objects (a lone click's, a 3D box's, a propagated 2D box's) keep the model's border, "
+                        "not drawn again by the scan's edges (docs/3d.md)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    import threading
     import time
     import webbrowser
 
@@ -35,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     scan = read_image(args.scan)
     if niivue.load() is None:
         print(f"medseg: warning: {niivue.MISSING}")
-    app, _ = build(Limits(), None, args.model, args.engine, viewer_scan=scan, planes=args.planes)
+    app, _ = build(Limits(), None, args.model, args.engine, viewer_scan=scan, planes=args.planes,
+                   refine=not args.no_refine)
     server = Background(app, "127.0.0.1", args.port).start()
     print(f"medseg view: {server.url}  (Ctrl-C to stop)", flush=True)
     if not args.no_browser:
@@ -45,3 +51,6 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(3600)
     finally:
         server.stop()
+        if any(t.name == "medseg-atlas" and t.is_alive() for t in threading.enumerate()):
+            print("medseg view: stopping when the atlas registration ends (at most about 20 s)", file=sys.stderr,
+                  flush=True)

@@ -39,13 +39,17 @@ class Server:
         api_key: required as ``Authorization: Bearer KEY`` on every route but /healthz when given.
         planes: every session's ``VolumeSession.planes`` (1, or 3: new objects along all three axes on
             near-isotropic volumes, about 3x the time).
+        refine: every session's ``VolumeSession.refine`` (new 3D objects' borders drawn again by the scan's edges,
+            ``medseg.predict.refine``; False keeps the model's).
     """
 
-    def __init__(self, predictor: Any, limits: Limits, api_key: str | None = None, planes: int = 1) -> None:
+    def __init__(self, predictor: Any, limits: Limits, api_key: str | None = None, planes: int = 1,
+                 refine: bool = True) -> None:
         if planes not in (1, 3):
             raise MedsegError(f"planes must be 1 or 3, not {planes!r}")
         self.predictor = predictor
         self.planes = planes
+        self.refine = refine
         self.limits = limits
         self.api_key = api_key
         self.store = Store(limits.cache_mib)
@@ -56,6 +60,7 @@ class Server:
     def new_session(self) -> ServedSession:
         session = ServedSession(self.predictor.twin(), self.store, self.limits.ahead)
         session.planes = self.planes
+        session.refine = self.refine
         return session
 
     def new_target(self) -> Target:

@@ -91,7 +91,9 @@ class Viewer:
             router = session_router(self.session)
         except MedsegError:  # the atlases are not fetched: text prompts say so when asked
             return None
-        thread = threading.Thread(target=pointed.warm, args=(router, self.scan), name="medseg-atlas", daemon=True)
+        # not a daemon: a registration still inside ITK's C++ code when the interpreter shuts down aborted the process
+        # ("FATAL: exception not rethrown", exit 134); the interpreter waits for it instead (medseg view says so)
+        thread = threading.Thread(target=pointed.warm, args=(router, self.scan), name="medseg-atlas")
         thread.start()
         return thread
 
