@@ -494,6 +494,8 @@ def test_z_cut_rule():
     del short[7]
     assert z_cut(short, 9, (7, 10), 8, 1, 1) == []  # the next one is not the extent's end: no walk toward the seed
     assert z_cut(short, 9, (7, 10), 10, 1, 1) == []  # the end, but the seed's neighbour: a false rim, not a false slice
+    thin = {z: np.ones((4, 4), bool) if z != 13 else np.eye(4, dtype=bool) for z in range(10, 14)}
+    assert z_cut(thin, 12, (10, 13), 13, 1, 1) == []  # 4 of 52 voxels, but the seed's neighbour (since stop 51)
 
 
 def test_positive_click_past_the_end_is_limited_by_the_nearest_slice():

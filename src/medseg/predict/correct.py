@@ -237,17 +237,17 @@ def z_cut(masks: Mapping[int, np.ndarray], seed_z: int, extent: tuple[int, int],
     CUT_FROM of the way from the seed slice to the end of the object's first ``extent`` (inclusive z-range; not
     its current end, so that cuts do not walk toward the seed one after another) and those slices hold at most
     CUT_SHARE of the object's voxels, or slice z is that extent's end and the object's last slice there, two or more
-    slices from the seed (one slice of a short object: each of four slices holds about a quarter of it; on the seed's
-    neighbour a negative click more likely marks a false rim than a false slice); else []."""
+    slices from the seed (one slice of a short object: each of four slices holds about a quarter of it); never on the
+    seed slice's neighbours, where a negative click more likely marks a false rim than a false slice; else []."""
     current = masks.get(z)
-    if z == seed_z or current is None or not current[row, col]:
+    if abs(z - seed_z) <= 1 or current is None or not current[row, col]:
         return []
     d = 1 if z > seed_z else -1
     end = extent[1] if d > 0 else extent[0]
     if abs(z - seed_z) < CUT_FROM * abs(end - seed_z):  # (past an extent that ends at the seed: always far enough)
         return []
     cut = [k for k in masks if (k - z) * d >= 0]
-    if cut == [z] and z == end and abs(z - seed_z) > 1:
+    if cut == [z] and z == end:
         return cut
     total = sum(int(np.count_nonzero(m)) for m in masks.values())
     return cut if sum(int(np.count_nonzero(masks[k])) for k in cut) <= CUT_SHARE * total else []

@@ -49,6 +49,7 @@ from medseg.predict.planes import AXES, majority, near_isotropic, on_volume, sid
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.refine import refined
+from medseg.predict.rim import rim_edit
 from medseg.predict.segment import window_for
 from medseg.predict.zoom import TINY, Crop, Zoomed, crop_for, holds
 from medseg.predict.zoom import decode as zoomed_decode
@@ -765,6 +766,12 @@ class VolumeSession:
             if cut:  # the object ends before this slice (its z-extent came from a lone click)
                 gone = np.ones(shape, bool)
                 return Edit(False, MappingProxyType({k: gone for k in cut})), None
+        if point.positive and current.any():
+            # on the rim of a high-contrast object, at a level between its core and surroundings: the border moves out
+            # to that level near the click (medseg.predict.rim)
+            rim = rim_edit(self.image.array, masks, z, row, col, self._volume().spacing)
+            if rim:
+                return Edit(True, MappingProxyType(rim)), None
         prior = None
         if self.predictor.direct_clicks:
             # a click model on its own: the slice decoded again from its box, all its clicks and its last
