@@ -39,6 +39,13 @@ def test_a_click_on_the_rim_moves_the_border_out_to_its_level_near_it():
     assert out[4, 32, 19] == 0  # the far side of the ball is beyond the 10 mm reach
 
 
+def test_the_edit_leaves_no_hole_between_the_object_and_what_it_gains():
+    image, dist = blurred_ball()
+    image[4, 32, 44] = 0.0  # a dark pixel of the band, between the mask and the click
+    added = rim_edit(image, masks_of(dist <= 11.0), 4, 32, 45, (1.0, 1.0, 3.0))
+    assert added[4][32, 45] and added[4][32, 44]
+
+
 def test_the_rule_stays_out_of_what_is_not_a_rim():
     image, dist = blurred_ball()
     masks = masks_of(dist <= 11.0)

@@ -17,7 +17,7 @@ border out to the click's level all around, near the click.
 
 The edit is the voxels outside the object within 2 x (the click's distance) + 1 pixels of its mask (in-plane, on the
 object's slices only), whose level lies between the click's and ``LEVELS[1]``, within ``RADIUS`` mm of the click, and
-connected to the object through the click.
+connected to the click (through each other or the object); with the holes they leave on a slice filled.
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ def rim_edit(image: np.ndarray, masks: Mapping[int, np.ndarray], z: int, row: in
     added[zc, rc, cc] = True
     parts, _ = ndimage.label(added | mask)
     added &= parts == parts[zc, rc, cc]
+    for k in range(added.shape[0]):  # no holes left between the object and what it gains (darker voxels of the band)
+        if added[k].any():
+            added[k] = ndimage.binary_fill_holes(added[k] | mask[k]) & ~mask[k] & beside[k]
     out = {}
     for k in range(added.shape[0]):
         if added[k].any():
