@@ -23,7 +23,8 @@ On a slice the object does not reach, a positive region is limited by the object
 small: the box grows to take in the click's region (``grown_box``) and the object is segmented again inside it.
 A correction keeps to a band along the object's border as deep as the click (``banded``), the distance taken in 3D
 on slices the object does not reach (``band_3d``). A correction of an object started by a 3D box follows its region
-only within the box's slices and near the clicked one (``box_span``).
+only within the box's slices and near the clicked one (``box_span``). A positive click on the rim of a high-contrast
+object moves its border out to the click's intensity level instead (``medseg.predict.rim``, ``VolumeSession._edit``).
 """
 
 from __future__ import annotations
