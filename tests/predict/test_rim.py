@@ -59,3 +59,36 @@ def test_the_rule_stays_out_of_what_is_not_a_rim():
     bright = image.copy()
     bright[:, 28:37, 44:50] = 100.0
     assert rim_edit(bright, masks, 4, 32, 32 + 13, spacing) is None
+
+
+def test_a_session_answers_a_rim_click_with_the_rule_and_undoes_it_exactly():
+    import sys
+    from pathlib import Path
+
+    from medseg.io.image import Geometry, Image
+    from medseg.predict.volume import VolumeSession
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fake_model import fake_predictor
+
+    image, dist = blurred_ball(shape=(24, 64, 64), radius=10.0, rim=8.0)  # 1 mm voxels: three planes allowed
+    for planes in (1, 3):
+        session = VolumeSession(fake_predictor())
+        session.set_volume(Image((image * 2).astype(np.int16), Geometry.identity(3)))
+        session.planes = planes
+        session.refine = False
+        label = session.add_box3d(16, 16, 2, 48, 48, 20)
+        before = session.object_mask(label).astype(bool)
+        row = 32
+        col = int(np.flatnonzero(before[12, row]).max()) + 2  # 2 px outside the object, on the rim
+        assert 0.1 < image[12, row, col] / 100 < 0.9
+        session.add_point(col, row, 12, obj=label)
+        after = session.object_mask(label).astype(bool)
+        grown = after & ~before
+        # the rule: 108 voxels on one axis, 182 on three (each axis's own edit, the majority kept); the region under the
+        # click (the rule off): 22, down to level 0.20
+        assert after[12, row, col] and grown.sum() > 60 and not (before & ~after).any()
+        level = image[12, row - 1:row + 2, col - 1:col + 2].mean()
+        assert image[grown].min() >= level - (1e-3 if planes == 1 else 5.0)  # at the click's level, or about it
+        session.undo()
+        assert np.array_equal(session.object_mask(label).astype(bool), before)
