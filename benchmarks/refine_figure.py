@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from interactive_eval import load  # noqa: E402
+from interactive_eval import dice, load  # noqa: E402
 from training_clicks import structures  # noqa: E402
 
 from medseg.evaluate.protocols import box3d_of  # noqa: E402
@@ -26,21 +26,30 @@ CASES = (("atlases", "harvard_oxford", (110, 112)), ("pyradiomics", "breast1", (
 MARGIN = 12  # pixels of context around the structure's extent on its slice
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
-
-
-def main() -> None:
+def setup(doc: str):
+    """A figure script's start: matplotlib without a display, its --png and --encodes, the ``litemedsam`` predictor.
+    Returns (args, predictor, pyplot)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--png", required=True, type=Path)
     ap.add_argument("--encodes", type=Path, default=None, help="folder keeping slice embeddings between runs")
     args = ap.parse_args()
-    p = load("litemedsam", None, {}, "auto", args.encodes)
+    return args, load("litemedsam", None, {}, "auto", args.encodes), plt
+
+
+def save(fig, png: Path, dpi: int) -> None:
+    """Lay the figure out and write it to ``png`` (its folder made)."""
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=dpi)
+
+
+def main() -> None:
+    args, p, plt = setup(__doc__)
     panels = []
     for key, session, truth in structures(p, CASES):
         masks = {}
@@ -66,9 +75,7 @@ def main() -> None:
         ax.set_title(f"{key}\nmodel {d0:.3f}  refined {d1:.3f}", fontsize=8)
         ax.axis("off")
     fig.suptitle("Tight 3D box: truth (green), the model's border (red), drawn again (yellow); 3D Dice", fontsize=9)
-    fig.tight_layout()
-    args.png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.png, dpi=110)
+    save(fig, args.png, 110)
     print(f"written: {args.png}")
 
 

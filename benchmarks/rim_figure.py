@@ -9,7 +9,6 @@ Each row one slice of the nodule: the windowed slice with the truth (green) and 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from unittest import mock
@@ -17,16 +16,13 @@ from unittest import mock
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from interactive_eval import load  # noqa: E402
+from interactive_eval import dice  # noqa: E402
+from refine_figure import save, setup  # noqa: E402
 from training_clicks import structures  # noqa: E402
 
 from medseg.evaluate.protocols import cvpr25_click  # noqa: E402
 
 MARGIN = 10  # pixels of context around the nodule
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
 
 
 def two_clicks(session, truth: np.ndarray, rim: bool) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
@@ -45,16 +41,7 @@ def two_clicks(session, truth: np.ndarray, rim: bool) -> tuple[np.ndarray, np.nd
 
 
 def main() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--png", required=True, type=Path)
-    ap.add_argument("--encodes", type=Path, default=None, help="folder keeping slice embeddings between runs")
-    args = ap.parse_args()
-    p = load("litemedsam", None, {}, "auto", args.encodes)
+    args, p, plt = setup(__doc__)
     (_, session, truth), = structures(p, (("pyradiomics", "lung1", (1,)),))
     first, off, click = two_clicks(session, truth, rim=False)
     _, on, _ = two_clicks(session, truth, rim=True)
@@ -76,9 +63,7 @@ def main() -> None:
             ax.set_title(f"{name}\nslice {z}, 3D Dice {dice(mask, truth):.3f}", fontsize=8)
             ax.axis("off")
     fig.suptitle("PyRadiomics lung1 (CT, 5 mm slices): truth green, object red", fontsize=9)
-    fig.tight_layout()
-    args.png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.png, dpi=90)
+    save(fig, args.png, 90)
     print(f"wrote {args.png}: Dice {dice(first, truth):.3f} -> {dice(off, truth):.3f} (off) / {dice(on, truth):.3f}")
 
 
