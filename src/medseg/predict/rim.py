@@ -10,8 +10,9 @@ border out to the click's level all around, near the click.
 
 ``rim_edit`` answers when all hold (else None, and the region edit answers):
 - the click lies at most ``REACH`` pixels outside the mask of its slice;
-- the object stands out: its core (the masks eroded by one pixel in-plane) and the ring 3-6 pixels outside its masks
-  differ by at least ``CONTRAST`` robust standard deviations of the core;
+- the object stands out near the click (within ``RADIUS`` mm of it): its core there (the masks eroded by one pixel
+  in-plane) and the ring 3-6 pixels outside its masks differ by at least ``CONTRAST`` robust standard deviations of the
+  core;
 - the click's level, (intensity - ring median) / (core median - ring median) over its 3 x 3 neighbourhood, lies in
   ``LEVELS``: a partial-volume voxel, not a neighbour as bright (or dark) as the object, nor the background.
 
@@ -56,18 +57,16 @@ def rim_edit(image: np.ndarray, masks: Mapping[int, np.ndarray], z: int, row: in
     if depth > REACH:
         return None
     width = 2.0 * depth + 1.0
-    zs = sorted(masks)
+    # everything is measured near the click: the slices and pixels within RADIUS mm of it, the band and ring around them
+    sx, sy, sz = (float(v) for v in spacing)
     height, wide = current.shape
-    rows, cols = np.nonzero(np.any([masks[k] for k in zs], axis=0))
     pad = int(np.ceil(width)) + RING[1] + 1
-    y0, y1 = max(int(rows.min()) - pad, 0), min(int(rows.max()) + pad + 1, height)
-    x0, x1 = max(int(cols.min()) - pad, 0), min(int(cols.max()) + pad + 1, wide)
-    z0, z1 = zs[0], zs[-1] + 1
-    if not (y0 <= row < y1 and x0 <= col < x1):
-        return None
-    mask = np.zeros((z1 - z0, y1 - y0, x1 - x0), bool)
-    for k in zs:
-        mask[k - z0] = masks[k][y0:y1, x0:x1]
+    reach_z, reach_y, reach_x = int(RADIUS // sz), int(RADIUS // sy) + pad, int(RADIUS // sx) + pad
+    z0, z1 = max(z - reach_z, 0), min(z + reach_z + 1, image.shape[0])
+    y0, y1 = max(row - reach_y, 0), min(row + reach_y + 1, height)
+    x0, x1 = max(col - reach_x, 0), min(col + reach_x + 1, wide)
+    empty = np.zeros((y1 - y0, x1 - x0), bool)
+    mask = np.stack([masks[k][y0:y1, x0:x1] if k in masks else empty for k in range(z0, z1)])
     values = np.asarray(image[z0:z1, y0:y1, x0:x1], dtype=np.float32)
     plane = np.zeros((3, 3, 3), bool)
     plane[1] = ndimage.generate_binary_structure(2, 1)  # in-plane steps only
@@ -88,7 +87,6 @@ def rim_edit(image: np.ndarray, masks: Mapping[int, np.ndarray], z: int, row: in
     if not LEVELS[0] <= click_level <= LEVELS[1]:
         return None
     level = (values - outside) / (inside - outside)
-    sx, sy, sz = (float(v) for v in spacing)
     zz, yy, xx = np.ogrid[:mask.shape[0], :mask.shape[1], :mask.shape[2]]
     ball = ((zz - zc) * sz) ** 2 + ((yy - rc) * sy) ** 2 + ((xx - cc) * sx) ** 2 <= RADIUS ** 2
     beside = ndimage.distance_transform_edt(~mask, sampling=(1e6, 1.0, 1.0)) <= width  # in-plane, own slices
