@@ -27,6 +27,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from medseg.predict.correct import click_depth
+
 REACH = 4.0  # pixels
 LEVELS = (0.1, 0.9)
 CONTRAST = 2.0
@@ -47,8 +49,6 @@ def rim_edit(image: np.ndarray, masks: Mapping[int, np.ndarray], z: int, row: in
         z -> (H, W) bool, the added voxels of each slice they reach, or None when the rule does not apply.
     """
     from scipy import ndimage
-
-    from medseg.predict.correct import click_depth
 
     current = masks.get(z)
     if current is None or not current.any() or current[row, col]:
@@ -94,13 +94,10 @@ def rim_edit(image: np.ndarray, masks: Mapping[int, np.ndarray], z: int, row: in
     added[zc, rc, cc] = True
     parts, _ = ndimage.label(added | mask)
     added &= parts == parts[zc, rc, cc]
-    for k in range(added.shape[0]):  # no holes left between the object and what it gains (darker voxels of the band)
-        if added[k].any():
-            added[k] = ndimage.binary_fill_holes(added[k] | mask[k]) & ~mask[k] & beside[k]
     out = {}
     for k in range(added.shape[0]):
-        if added[k].any():
+        if added[k].any():  # no holes left between the object and what it gains (darker voxels of the band)
             full = np.zeros((height, wide), bool)
-            full[y0:y1, x0:x1] = added[k]
+            full[y0:y1, x0:x1] = ndimage.binary_fill_holes(added[k] | mask[k]) & ~mask[k] & beside[k]
             out[z0 + k] = full
     return out
