@@ -51,6 +51,7 @@ from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.refine import refined
 from medseg.predict.rim import rim_edit
 from medseg.predict.segment import window_for
+from medseg.predict.walked import walked_region
 from medseg.predict.zoom import TINY, Crop, Zoomed, crop_for, holds
 from medseg.predict.zoom import decode as zoomed_decode
 from medseg.preprocess.window import WindowChoice, WindowedVolume
@@ -787,9 +788,13 @@ class VolumeSession:
         # a positive region on a slice the object does not reach is measured against its largest slice
         reference = largest_area({k: int(np.count_nonzero(m)) for k, m in masks.items()}) if point.positive else 0
         if not region[row, col] or not within_limits(region, current, point.positive, reference):
-            # no region under the click, or one that would take the object over: the region is grown from the click by
-            # intensity in 3D; a negative one that would remove more than MAX_REMOVE of the object takes a small disc
-            grown = grown_region(self._volume().data, masks, z, row, col, point.positive, self._volume().spacing)
+            # no region under the click, or one that would take the object over: a positive click's missed part is
+            # found by a random walker from the click and the object (medseg.predict.walked); else, or when the walk
+            # leaves the click out, the region is grown from the click by intensity in 3D; a negative one that would
+            # remove more than MAX_REMOVE of the object takes a small disc
+            volume, spacing = self._volume().data, self._volume().spacing
+            grown = (walked_region(volume, masks, z, row, col, spacing) if point.positive else None) or grown_region(
+                volume, masks, z, row, col, point.positive, spacing)
             if point.positive or sum(int(np.count_nonzero(r)) for r in grown.values()) <= MAX_REMOVE * sum(
                     int(np.count_nonzero(m)) for m in masks.values()):
                 return Edit(point.positive, MappingProxyType(grown)), prior
