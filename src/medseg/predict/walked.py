@@ -23,13 +23,16 @@ import numpy as np
 
 from medseg.predict.refine import walk
 
-REACH = 2.0  # the out seeds lie beyond REACH x (the click's distance to the mask) + 2 pixels of it
+REACH = 3.0  # the out seeds lie beyond REACH x (the click's distance to the mask) + 2 pixels of it
+# a walk over more voxels than this is not run (None: the intensity fallback answers): its cost grows with them, and
+# a click that deep in a missed part is answered by the object's box growing (correct.grown_box) or the next clicks
+MAX_VOXELS = 250_000
 
 
 def walked_region(volume, masks: Mapping[int, np.ndarray], z: int, row: int, col: int,
                   spacing: tuple[float, float, float]) -> dict[int, np.ndarray] | None:
     """The voxels a positive click at (col, row) on slice z adds to the object (module docstring), or None when its
-    slice has no mask or the walk leaves the click out.
+    slice has no mask, the walk would cover more than MAX_VOXELS or leaves the click out.
 
     Args:
         volume: the windowed (z, y, x) volume (0..255), indexable by a tuple of slices (``WindowedVolume``).
@@ -52,6 +55,8 @@ def walked_region(volume, masks: Mapping[int, np.ndarray], z: int, row: int, col
     z0, z1 = max(z - rz, 0), min(z + rz + 1, depth)
     y0, y1 = max(row - r, 0), min(row + r + 1, height)
     x0, x1 = max(col - r, 0), min(col + r + 1, width)
+    if (z1 - z0) * (y1 - y0) * (x1 - x0) > MAX_VOXELS:
+        return None
     mask = np.zeros((z1 - z0, y1 - y0, x1 - x0), bool)
     for k, m in masks.items():
         if z0 <= k < z1:
