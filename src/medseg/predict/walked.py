@@ -23,7 +23,7 @@ import numpy as np
 
 from medseg.predict.refine import walk
 
-REACH = 3.0  # the out seeds lie beyond REACH x (the click's distance to the mask) + 2 pixels of it
+REACH = 2.0  # the out seeds lie beyond REACH x (the click's distance to the mask) + 2 pixels of it
 # a walk over more voxels than this is not run (None: the intensity fallback answers): its cost grows with them, and
 # a click that deep in a missed part is answered by the object's box growing (correct.grown_box) or the next clicks
 MAX_VOXELS = 250_000
