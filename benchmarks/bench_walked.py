@@ -85,7 +85,8 @@ def large() -> None:
     volume = np.where(dist <= 180, 150.0, 60.0).astype(np.float32) + noise
     masks = {k: (dist[k] <= 180) & (x[0] < 300) for k in range(240) if (dist[k] <= 180).any()}
     voxels = sum(int(m.sum()) for m in masks.values())
-    print(f"large: object {voxels} voxels on {len(masks)} slices (0.8 x 0.8 x 1.5 mm), its part right of x = 299 missed")
+    print(f"large: object {voxels} voxels on {len(masks)} slices (0.8 x 0.8 x 1.5 mm), its part right of x = 299 "
+          "missed")
     for col in (305, 310, 315, 320, 330, 400):
         tracemalloc.start()
         start = time.perf_counter()

@@ -11,8 +11,8 @@ object's masks eroded by one pixel in-plane and the click's 3 x 3 pixels are in;
 ``REACH`` x d + 2 pixels from the object's mask on each slice (d: the click's in-plane distance to its slice's mask),
 and everything outside the ball of that radius around the click. Each voxel between goes to the side a walker from it
 reaches first, the edges weighted by the scan's intensity steps; the edit is what goes to the object's side outside
-its masks, connected to the click. Where an edge closes the missed part the edit stops there; on even tissue it
-settles about half-way, as the click vouches for the tissue between the border and itself.
+its masks, connected to the click. Where an edge closes the missed part the edit stops there; on even tissue far
+from the object it keeps near the click (the outside seeds of the ball surround it).
 """
 
 from __future__ import annotations
