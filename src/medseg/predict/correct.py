@@ -36,7 +36,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from medseg.predict.propagate import Decode, box_pixels, crop_to_box, mask_iou, widened_box
+from medseg.predict.propagate import Decode, box_pixels, crop_to_box, mask_iou, placed, widened_box
 
 WIDEN = 3.0
 MIN_OVERLAP = 0.3  # IoU a region must keep with its previous slice to be followed
@@ -326,13 +326,7 @@ def grown_region(volume, masks: Mapping[int, np.ndarray], z: int, row: int, col:
     grown = ball & side & (np.abs(image - float(np.median(near))) <= GROW_TOL)
     grown[at] = True
     labels, _ = ndimage.label(grown)
-    grown = labels == labels[at]
-    out = {}
-    for i in np.flatnonzero(grown.any(axis=(1, 2))):
-        full = np.zeros((h, w), bool)
-        full[y0:y1, x0:x1] = grown[i]
-        out[z0 + int(i)] = full
-    return out
+    return placed(labels == labels[at], (z0, y0, x0), (h, w))
 
 
 def depth_from_border(mask: np.ndarray, positive: bool) -> np.ndarray:

@@ -156,6 +156,18 @@ def widened_box(mask: np.ndarray, px: float) -> np.ndarray | None:
                      min(ys[-1] + px, h - 1)], np.float32)
 
 
+def placed(stack: np.ndarray, corner: tuple[int, int, int], size: tuple[int, int]) -> dict[int, np.ndarray]:
+    """z -> (H, W) bool: the non-empty slices of a (z, y, x) bool crop whose first voxel lies at ``corner`` (z0, y0,
+    x0) of the volume, each put back on a whole slice of ``size`` (H, W)."""
+    z0, y0, x0 = corner
+    out = {}
+    for k in np.flatnonzero(stack.any(axis=(1, 2))):
+        full = np.zeros(size, bool)
+        full[y0:y0 + stack.shape[1], x0:x0 + stack.shape[2]] = stack[k]
+        out[z0 + int(k)] = full
+    return out
+
+
 def occupied(masks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
     """The sorted row and column indices that hold a True pixel of any of the (H, W) bool masks; None if all are
     empty. One union and two reductions along its axes: a 512 x 512 mask's ``nonzero`` took 0.45 ms, its two

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from medseg.predict.propagate import occupied
+from medseg.predict.propagate import occupied, placed
 
 INNER = 1  # pixels the border may move inward
 OUTER = 6  # pixels it may move outward
@@ -138,11 +138,4 @@ def refined(volume, masks: Mapping[int, np.ndarray], spacing: tuple[float, float
     image = np.asarray(volume[z0:z1, y0:y1, x0:x1])
     sx, sy, sz = spacing
     z_weight = (min(sx, sy) / sz) ** 2
-    inside = walk(image, fg, bg, z_weight) > 0.5
-    out: dict[int, np.ndarray] = {}
-    for k in range(z1 - z0):
-        if inside[k].any():
-            full = np.zeros((height, width), bool)
-            full[y0:y1, x0:x1] = inside[k]
-            out[z0 + k] = full
-    return out
+    return placed(walk(image, fg, bg, z_weight) > 0.5, (z0, y0, x0), (height, width))

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from medseg.predict.propagate import placed
 from medseg.predict.refine import walk
 
 REACH = 2.0  # the out seeds lie beyond REACH x (the click's distance to the mask) + 2 pixels of it
@@ -78,10 +79,4 @@ def walked_region(volume, masks: Mapping[int, np.ndarray], z: int, row: int, col
     parts, _ = ndimage.label(added)
     if not parts[at]:
         return None
-    added = parts == parts[at]
-    out = {}
-    for k in np.flatnonzero(added.any(axis=(1, 2))):
-        full = np.zeros((height, width), bool)
-        full[y0:y1, x0:x1] = added[k]
-        out[z0 + int(k)] = full
-    return out
+    return placed(parts == parts[at], (z0, y0, x0), (height, width))
