@@ -136,8 +136,10 @@ def test_2d_corrections_on_held_out_harvard_oxford(click_model):
 
 
 def test_cli_boxes_on_held_out_nuclei_with_either_model(tmp_path):
-    """`medseg segment picture --prompts` with a tight box per held-out nucleus (63): boxes are answered by
-    LiteMedSAM's decoder with either model (measured mean Dice 0.802), so the two label maps are the same."""
+    """`medseg segment picture --prompts` with a tight box per held-out nucleus (every third of the 63: each small
+    nucleus is encoded again on its crop, about a second each, and all 63 took 140 s): boxes are answered by
+    LiteMedSAM's decoder with either model (measured mean Dice 0.913 on these 21, 2026-12-07), so the two
+    label maps are the same."""
     import json
 
     import tifffile
@@ -147,6 +149,7 @@ def test_cli_boxes_on_held_out_nuclei_with_either_model(tmp_path):
     from medseg.interactive.data import nuclei_split
 
     picture, instances, _, held = nuclei_split(0)
+    held = held[::3]
     tifffile.imwrite(tmp_path / "nuclei.tif", np.round(picture).astype(np.uint8))
     objects = []
     for i in held:
@@ -160,5 +163,5 @@ def test_cli_boxes_on_held_out_nuclei_with_either_model(tmp_path):
         assert main(args + (["--model", model] if model else [])) == 0
         labels = np.asarray(PILImage.open(out))
         scores[model] = float(np.mean([dice(labels == k, instances == i) for k, i in enumerate(held, start=1)]))
-    assert scores[None] >= 0.76, scores
+    assert scores[None] >= 0.85, scores
     assert scores["litemedsam-interactive"] == scores[None], scores

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 
@@ -10,8 +14,39 @@ from medseg.evaluate.protocols import ProtocolConfig, run_case
 from medseg.predict.predictor import Predictor
 
 
+class RememberingPredictor(Predictor):
+    """A Predictor whose slice embeddings are kept for the test session, by the slice's bytes: several tests run
+    the protocol on the same scan (PyRadiomics lung1 four times), and a slice is encoded once for all of them.
+    At most ``KEEP`` embeddings (4 MiB each), the least recently used dropped."""
+
+    KEEP = 256
+    lock = threading.Lock()  # read-ahead encodes on worker threads
+
+    def __init__(self, model, store: OrderedDict) -> None:
+        super().__init__(model)
+        self.store = store
+
+    def embed(self, slice_0_255, lane=False, tag=None):
+        key = hashlib.sha1(np.ascontiguousarray(slice_0_255).tobytes() + str(slice_0_255.shape).encode()).hexdigest()
+        with self.lock:
+            if key in self.store:
+                self.store.move_to_end(key)
+                return self.store[key]
+        emb = super().embed(slice_0_255, lane, tag)
+        with self.lock:
+            self.store[key] = emb
+            while len(self.store) > self.KEEP:
+                self.store.popitem(last=False)
+        return emb
+
+
+@pytest.fixture(scope="session")
+def embeddings() -> OrderedDict:
+    return OrderedDict()
+
+
 @pytest.fixture
-def cvpr25_steps(model):
+def cvpr25_steps(model, embeddings):
     """(dataset, case, label, clicks, with_box=False, refine=True) -> the protocol's steps (the box's first when
     with_box), each a dict with "dice", "positive", ...; LiteMedSAM, atlas route off."""
 
@@ -20,7 +55,7 @@ def cvpr25_steps(model):
         sample.fetch(dataset)
         found = loaders.load_labelled(dataset, [case])[0]
         cfg = ProtocolConfig(protocol="interactive", clicks=clicks, with_box=with_box, click_atlas=False, refine=refine)
-        return run_case("interactive", Predictor(model), found.image, found.labels, [label], cfg,
+        return run_case("interactive", RememberingPredictor(model, embeddings), found.image, found.labels, [label], cfg,
                         np.random.default_rng(0)).rows[0]["steps"]
 
     return run

@@ -1,8 +1,8 @@
 """Small objects decoded from magnified crops (medseg.predict.zoom) on real images, LiteMedSAM.
 
-The 40 smallest of the 125 stardist nuclei (512 x 512 fluorescence, 12-26 pixels across: 6-13 model pixels),
-a tight box each, through ``segment_2d`` (what ``medseg segment`` runs). Measured 2026-12-05: mean Dice 0.717
-on whole slices, 0.819 from crops (all 125: 0.803 -> 0.876).
+The 20 smallest of the 125 stardist nuclei (512 x 512 fluorescence, 10-22 pixels across: 5-11 model pixels),
+a tight box each, through ``segment_2d`` (what ``medseg segment`` runs). Measured 2026-12-07: mean Dice 0.635
+on whole slices, 0.742 from crops (the 40 smallest, 2026-12-05: 0.717 -> 0.819; all 125: 0.803 -> 0.876).
 """
 
 from __future__ import annotations
@@ -41,16 +41,16 @@ def segmented(predictor, truth: np.ndarray, ids: list[int]) -> list[float]:
 def fast():
     from medseg.predict.predictor import load_predictor
 
-    return load_predictor("litemedsam")  # the engine medseg segment runs (40 crop encodes: ~1 s each eager)
+    return load_predictor("litemedsam")  # the engine medseg segment runs (20 crop encodes: ~1 s each eager)
 
 
 def test_small_nuclei_gain_from_crops(fast, monkeypatch):
-    truth, ids = smallest_nuclei(40)
+    truth, ids = smallest_nuclei(20)
     zoomed = segmented(fast, truth, ids)
     monkeypatch.setattr(zoom, "ON", False)
     whole = segmented(fast, truth, ids)
-    assert np.mean(zoomed) >= 0.78  # measured 0.819
-    assert np.mean(zoomed) >= np.mean(whole) + 0.06  # whole slices: 0.717
+    assert np.mean(zoomed) >= 0.70  # measured 0.742
+    assert np.mean(zoomed) >= np.mean(whole) + 0.06  # whole slices: 0.635
 
 
 def test_a_small_lesion_in_a_ct_matrix_gains_from_crops(fast, monkeypatch):
