@@ -21,10 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interactive_eval import load  # noqa: E402
-from training_clicks import structures  # noqa: E402
+from training_clicks import cvpr25_clicks, structures  # noqa: E402
 
 from medseg.cpu import describe_machine  # noqa: E402
-from medseg.evaluate.protocols import cvpr25_click  # noqa: E402
 from medseg.predict import volume as volume_module  # noqa: E402
 from medseg.predict import walked  # noqa: E402
 
@@ -56,14 +55,7 @@ def main() -> None:
     p = load("litemedsam", None, {}, "auto", args.encodes)
     for key, session, truth in structures(p, CASES):
         print(key)
-        mask, label = np.zeros_like(truth), None
-        for _ in range(5):
-            (x, y, z), positive = cvpr25_click(mask, truth)
-            if label is None:
-                label = session.add_point(x, y, z)
-            else:
-                session.add_point(x, y, z, positive=positive, obj=label)
-            mask = session.object_mask(label).astype(bool)
+        cvpr25_clicks(session, truth)
     if calls:
         ms = [1000 * t for t in calls]
         print(f"walked_region: {len(ms)} calls, median {statistics.median(ms):.1f} ms, max {max(ms):.1f} ms")

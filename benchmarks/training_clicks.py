@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interactive_eval import load  # noqa: E402
 
 from medseg.data.loaders import load_labelled  # noqa: E402
-from medseg.evaluate.protocols import ProtocolConfig, run_case  # noqa: E402
+from medseg.evaluate.protocols import ProtocolConfig, cvpr25_click, run_case  # noqa: E402
 from medseg.predict.volume import VolumeSession  # noqa: E402
 
 # (dataset, case, labels or None for every label under 100)
@@ -52,6 +52,20 @@ def structures(p, cases) -> Iterator[tuple[str, VolumeSession, np.ndarray]]:
             if truth.any():
                 session.reset()
                 yield f"{dataset}/{case}/{label}", session, truth
+
+
+def cvpr25_clicks(session: VolumeSession, truth: np.ndarray, clicks: int = 5) -> np.ndarray:
+    """``clicks`` CVPR25 clicks on one new object of ``session`` (the first at the deepest voxel, then each at the
+    deepest voxel of the largest error); its mask after the last."""
+    mask, label = np.zeros_like(truth), None
+    for _ in range(clicks):
+        (x, y, z), positive = cvpr25_click(mask, truth)
+        if label is None:
+            label = session.add_point(x, y, z)
+        else:
+            session.add_point(x, y, z, positive=positive, obj=label)
+        mask = session.object_mask(label).astype(bool)
+    return mask
 
 
 def main() -> None:

@@ -21,10 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interactive_eval import load  # noqa: E402
-from training_clicks import structures  # noqa: E402
+from training_clicks import cvpr25_clicks, structures  # noqa: E402
 
 from medseg.cpu import describe_machine  # noqa: E402
-from medseg.evaluate.protocols import cvpr25_click  # noqa: E402
 from medseg.predict import refine, walked  # noqa: E402
 
 CASES = (("pyradiomics", "brain1", (1,)), ("pyradiomics", "brain2", (1,)), ("pyradiomics", "lung1", (1,)),
@@ -68,14 +67,7 @@ def main() -> None:
     for key, session, truth in structures(p, CASES):
         print(key, flush=True)
         current[0] = key
-        mask, label = np.zeros_like(truth), None
-        for _ in range(5):
-            (x, y, z), positive = cvpr25_click(mask, truth)
-            if label is None:
-                label = session.add_point(x, y, z)
-            else:
-                session.add_point(x, y, z, positive=positive, obj=label)
-            mask = session.object_mask(label).astype(bool)
+        cvpr25_clicks(session, truth)
     if rows:
         share = [r[5] / max(r[4], 1) for r in rows]
         print(f"{len(rows)} walks: voxels on the other side, median {100 * statistics.median(share):.1f} % of those "
