@@ -198,6 +198,9 @@ class VolumeSession:
         self.click_atlas = True
         # a new 3D object (REFINED) has its border drawn again by the scan's edges (medseg.predict.refine)
         self.refine = True
+        # a 3D correction network (medseg.modeling.correction3d) answering every correction click when set; None
+        # (the default): the correction rules, which measured above the networks trained so far (docs/interactive.md)
+        self.correction_net = None
         self._planes = 1
         self._sides: dict[int, tuple[VolumeSession, tuple[int, int, int]]] = {}  # axis -> session on a transpose
         self._bar_name: str | None = None  # a side session's progress bar: "along y" / "along x"
@@ -672,7 +675,10 @@ class VolumeSession:
 
     def _correct(self, obj: ObjectState, point: Point) -> int:
         """A correction click: the region under it is added or removed on its slice and followed to the
-        slices around (``medseg.predict.correct``); decoder work only."""
+        slices around (``medseg.predict.correct``); decoder work only. With ``correction_net`` set, the network
+        answers every object's corrections (``_net_corrected``)."""
+        if self.correction_net is not None and obj.masks:
+            return self._commit_object(self._net_corrected(obj, point))
         if obj.atlas is not None:  # the atlas's structure: the click moves its prior (medseg.text.pointed)
             return self._atlas_correct(obj, point)
         if point.positive and not obj.masks:  # nothing segmented yet: start the object again from this click
@@ -683,6 +689,10 @@ class VolumeSession:
             obj = self._fused(own, sides) or own  # no voxel two axes hold: the z slices' answer
         else:
             obj = self._corrected(obj, point)
+        return self._commit_object(obj)
+
+    def _commit_object(self, obj: ObjectState) -> int:
+        """Commit ``obj`` in place of the object with its label; returns the label."""
         objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
         self._commit(replace(self.state, objects=objects))
         return obj.label
@@ -706,6 +716,27 @@ class VolumeSession:
         if grown is not None:
             obj = self._rebox(obj, grown)
         return replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
+
+    def _net_corrected(self, obj: ObjectState, point: Point) -> ObjectState:
+        """``obj`` corrected by the 3D correction network from the scan, its mask and all its clicks (uncommitted);
+        its slices become the network's masks and its earlier edits are folded in."""
+        from medseg.predict.correct3d import corrected
+        from medseg.text.prompting import low_res_prior
+
+        z = int(point.z)
+        clicks = {**obj.clicks, z: obj.clicks.get(z, ()) + (point,)}
+        points = [(k, int(round(p.y)), int(round(p.x)), p.positive) for k, ps in clicks.items() for p in ps]
+        new = corrected(self.correction_net, self._volume().data, self._full(obj), points)
+        slices = {}
+        for k in np.flatnonzero(new.any(axis=(1, 2))):
+            ys, xs = np.nonzero(new[k])
+            box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
+            slices[int(k)] = SliceResult(new[k], low_res_prior(new[k]), float("nan"), box)
+        obj = replace(obj, clicks=MappingProxyType(clicks), edits=(), axes=(), atlas=None,
+                      slices=MappingProxyType(slices), priors=_empty())
+        if slices:
+            obj = replace(obj, track=_slices_track(slices))
+        return replace(obj, masks=MappingProxyType({k: r.mask for k, r in slices.items()}))
 
     def _atlas_correct(self, obj: ObjectState, point: Point) -> int:
         """A correction of an atlas object: the intensity step again with the click as a bump on its prior

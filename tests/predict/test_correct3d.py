@@ -1,0 +1,88 @@
+"""The 3D correction network's crop, inputs and paste-back, and a session's corrections through it (synthetic)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from medseg.modeling.correction3d import Correction3D, Correction3DConfig
+from medseg.predict.correct3d import MARGIN, corrected, crop_box, to_grid
+from medseg.predict.volume import VolumeSession
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_model import fake_predictor  # noqa: E402
+
+
+class ClickPainter(torch.nn.Module):
+    """Logits: the mask's (as the network's pass-through, ``Correction3D``), +10 where the positive click map is
+    high, -10 where the negative one is."""
+
+    config = SimpleNamespace(grid=(8, 16, 16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = 6 * (x[:, 1:2] - 0.5)
+        out = torch.where(x[:, 2:3] > 0.3, 10.0, out)
+        return torch.where(x[:, 3:4] > 0.3, -10.0, out)
+
+
+def test_crop_holds_mask_and_clicks_with_margins_and_stays_in_the_volume():
+    mask = np.zeros((20, 60, 60), bool)
+    mask[8:12, 20:30, 25:35] = True
+    box = crop_box(mask, [(15, 50, 10, False)], mask.shape)
+    assert box[0].start <= 8 and box[0].stop >= 16
+    assert box[1].start <= 20 - MARGIN and box[1].stop >= 51
+    assert box[2].start <= 10 - MARGIN and box[2].stop >= 35 + MARGIN
+    edge = crop_box(np.zeros_like(mask), [(0, 0, 59, True)], mask.shape)
+    assert [s.start for s in edge] == [0, 0, edge[2].start] and edge[2].stop == 60
+
+
+def test_inputs_put_each_click_where_it_lies_in_the_crop():
+    mask = np.zeros((10, 40, 40), bool)
+    mask[3:7, 10:30, 10:30] = True
+    image = np.broadcast_to(np.linspace(0, 255, 40), mask.shape)  # a smooth ramp: resampling keeps its spread
+    clicks = [(5, 20, 20, True), (4, 12, 27, False)]
+    box = crop_box(mask, clicks, mask.shape)
+    x = to_grid(mask[box], image[box], clicks, box, (8, 16, 16))
+    assert x.shape == (4, 8, 16, 16)
+    assert abs(float(x[0].mean())) < 0.1 and abs(float(x[0].std()) - 1) < 0.15  # z-scored in the crop
+    for channel, (z, r, c, _) in zip((2, 3), clicks, strict=True):
+        peak = np.unravel_index(int(x[channel].argmax()), (8, 16, 16))
+        size = [s.stop - s.start for s in box]
+        back = [(p + 0.5) * n / g - 0.5 + s.start for p, n, g, s in zip(peak, size, (8, 16, 16), box, strict=True)]
+        assert np.allclose(back, (z, r, c), atol=max(size) / 16 + 0.5)
+
+
+def test_a_fresh_network_keeps_the_mask_it_is_given():
+    """The mask passes straight into the logits: an untrained network returns the mask (up to resampling)."""
+    torch.manual_seed(0)
+    net = Correction3D(Correction3DConfig(grid=(8, 16, 16), channels=4)).eval()
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+    mask = np.zeros((12, 40, 40), bool)
+    mask[3:9, 8:24, 10:26] = True
+    out = corrected(net, np.zeros(mask.shape, np.float32), mask, [(5, 15, 17, True)])
+    assert 2 * (out & mask).sum() / (out.sum() + mask.sum()) > 0.95
+
+
+def test_session_corrections_through_the_network_and_undo_is_exact():
+    vol = np.random.default_rng(0).integers(10, 30, (16, 48, 48)).astype(np.uint8)
+    session = VolumeSession(fake_predictor(), progress=False)
+    session.set_volume(vol)
+    obj = session.add_mask(np.pad(np.ones((4, 10, 10), bool), ((6, 6), (19, 19), (19, 19))))
+    before = session.object_mask(obj).copy()
+    session.correction_net = ClickPainter()
+    session.add_point(31, 24, 7, positive=True, obj=obj)
+    after = session.object_mask(obj)
+    assert after[7, 24, 31] and after.sum() > before.sum()
+    assert np.array_equal(after & before, before)
+    session.add_point(22, 22, 8, positive=False, obj=obj)
+    assert not session.object_mask(obj)[8, 22, 22]
+    session.undo()
+    assert np.array_equal(session.object_mask(obj), after)
+    session.undo()
+    assert np.array_equal(session.object_mask(obj), before)
