@@ -142,6 +142,19 @@ def _slices_track(slices: dict[int, SliceResult]) -> Track:
     return Track(min(slices), max(slices), limits=xy, fallback=xy, bounded=True)
 
 
+def _mask_slices(mask: np.ndarray, iou: float) -> dict[int, SliceResult]:
+    """z -> SliceResult of each slice a (z, y, x) bool mask holds: its mask (a copy), its low-res logits (a mask
+    prompt) and its tight box."""
+    from medseg.text.prompting import low_res_prior
+
+    slices = {}
+    for z in np.flatnonzero(mask.any(axis=(1, 2))):
+        ys, xs = np.nonzero(mask[z])
+        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
+        slices[int(z)] = SliceResult(mask[z].copy(), low_res_prior(mask[z]), iou, box)
+    return slices
+
+
 def _in_box(track: Track, col: int, row: int, z: int) -> bool:
     """Whether voxel (col, row, z) lies in the 3D box of a track bounded in z and xy."""
     if not track.bounded or track.limits is None:
@@ -572,17 +585,10 @@ class VolumeSession:
     def add_mask(self, mask: np.ndarray, name: str = "") -> int:
         """A new object holding a given (z, y, x) mask (non-zero = inside), e.g. an initial segmentation;
         clicks correct it like any object (its slices' masks are their mask prompts). Returns its label."""
-        from medseg.text.prompting import low_res_prior
-
         inside = np.asarray(mask) != 0
         if inside.shape != self.shape:
             raise MedsegError(f"mask of shape {list(inside.shape)} differs from the volume's {list(self.shape)}")
-        slices = {}
-        for z in np.flatnonzero(inside.any(axis=(1, 2))):
-            ys, xs = np.nonzero(inside[z])
-            box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
-            slices[int(z)] = SliceResult(inside[z].copy(), low_res_prior(inside[z]), 1.0, box)
-        return self.add_slices("mask", slices, name)
+        return self.add_slices("mask", _mask_slices(inside, iou=1.0), name)
 
     def clear(self) -> None:
         """Drop every object and the undo history (not undoable); the embedding cache is kept."""
@@ -721,17 +727,12 @@ class VolumeSession:
         """``obj`` corrected by the 3D correction network from the scan, its mask and all its clicks (uncommitted);
         its slices become the network's masks and its earlier edits are folded in."""
         from medseg.predict.correct3d import corrected
-        from medseg.text.prompting import low_res_prior
 
         z = int(point.z)
         clicks = {**obj.clicks, z: obj.clicks.get(z, ()) + (point,)}
         points = [(k, int(round(p.y)), int(round(p.x)), p.positive) for k, ps in clicks.items() for p in ps]
         new = corrected(self.correction_net, self._volume().data, self._full(obj), points)
-        slices = {}
-        for k in np.flatnonzero(new.any(axis=(1, 2))):
-            ys, xs = np.nonzero(new[k])
-            box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
-            slices[int(k)] = SliceResult(new[k], low_res_prior(new[k]), float("nan"), box)
+        slices = _mask_slices(new, iou=float("nan"))  # no model IoU
         obj = replace(obj, clicks=MappingProxyType(clicks), edits=(), axes=(), atlas=None,
                       slices=MappingProxyType(slices), priors=_empty())
         if slices:
@@ -757,9 +758,7 @@ class VolumeSession:
             if slices:
                 obj = replace(obj, atlas=atlas, slices=MappingProxyType(slices), track=_slices_track(slices))
                 obj = replace(obj, masks=MappingProxyType(self._final(obj, slices)))
-        objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
-        self._commit(replace(self.state, objects=objects))
-        return obj.label
+        return self._commit_object(obj)
 
     @staticmethod
     def _xy_extent(obj: ObjectState) -> np.ndarray | None:
