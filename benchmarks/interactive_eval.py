@@ -182,7 +182,8 @@ def eval_2d(p: Predictor) -> dict[str, dict[str, list[float]]]:
 
 
 def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None, labels_only: list[int] | None = None,
-            save=None, click_atlas: bool = True, refine: bool = True) -> dict[str, list[dict]]:
+            save=None, click_atlas: bool = True, refine: bool = True,
+            correction_net: bool = True) -> dict[str, list[dict]]:
     """Per 3D case, one row per structure; ``save(out)`` after every structure (partial results survive)."""
     from medseg.data.loaders import load_labelled
 
@@ -195,7 +196,8 @@ def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None, labels_on
         # the Harvard-Oxford case's scan is the template of medseg's default atlas pack: its clicks take the
         # Colin27 AAL pack (another subject, another atlas), as any scan's clicks would
         cfg = ProtocolConfig(protocol="interactive", clicks=clicks, with_box=False, click_atlas=click_atlas,
-                             atlas_pack=ATLAS_PACK.get(f"{dataset}/{case}", ""), refine=refine)
+                             atlas_pack=ATLAS_PACK.get(f"{dataset}/{case}", ""), refine=refine,
+                             correction_net=correction_net)
         for lab in [lab for lab in labels if labels_only is None or lab in labels_only]:
             start = time.perf_counter()
             inter = run_case("interactive", p, c.image, c.labels, [lab], cfg, np.random.default_rng(0)).rows[0]
@@ -229,6 +231,8 @@ def main() -> None:
     ap.add_argument("--no-zoom", action="store_true", help="every decode on the whole slice (medseg.predict.zoom off)")
     ap.add_argument("--no-refine", action="store_true",
                     help="3D: the objects keep the model's border (medseg.predict.refine off)")
+    ap.add_argument("--no-correction-net", action="store_true",
+                    help="3D: refused negative corrections by the rules' fallback (the correction network off)")
     ap.add_argument("--no-click-atlas", action="store_true",
                     help="first clicks answered by the model alone (medseg.text.pointed off)")
     args = ap.parse_args()
@@ -265,7 +269,7 @@ def main() -> None:
                 write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
 
             results[name]["3d"] = eval_3d(p, args.clicks, cases, labels_only, save, not args.no_click_atlas,
-                                          not args.no_refine)
+                                          not args.no_refine, not args.no_correction_net)
         results[name]["seconds"] = time.perf_counter() - t0
         write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
     report(results, out)

@@ -77,12 +77,14 @@ def main() -> None:
     ap.add_argument("--box", action="store_true", help="start from the tight 3D box (its Dice first), then the clicks")
     ap.add_argument("--wide", action="store_true", help="the 31 structures of the wider check instead")
     ap.add_argument("--no-refine", action="store_true", help="new objects keep the model's border")
+    ap.add_argument("--no-correction-net", action="store_true",
+                    help="refused negative corrections by the rules' fallback (the correction network off)")
     args = ap.parse_args()
     if args.encodes is not None:
         args.encodes.mkdir(parents=True, exist_ok=True)
     p = load("litemedsam", None, {}, "auto", args.encodes)
     cfg = ProtocolConfig(protocol=args.protocol, clicks=args.clicks, with_box=args.box, click_atlas=False,
-                         refine=not args.no_refine)
+                         refine=not args.no_refine, correction_net=not args.no_correction_net)
     res = json.loads(args.out.read_text()) if args.out.exists() else {}
     for dataset, case, labels in WIDE if args.wide else CASES:
         c = load_labelled(dataset, [case])[0]

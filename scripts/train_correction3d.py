@@ -2,6 +2,11 @@
 
     PYTHONPATH=src .venv/bin/python scripts/train_correction3d.py --out correction3d.pt --steps 2400 --log train.log
 
+The packaged network (``medseg/weights/correction3d.pt``, fp16; provenance beside it):
+
+    PYTHONPATH=src .venv/bin/python scripts/train_correction3d.py --out correction3d.pt --steps 2400 --stop-at 1000 \
+        --error-weight 0 --mask-init 3 --log train.log
+
 Data: ``medseg.interactive.train3d.VOLUMES`` (training sources only; nothing evaluated). CPU, 2 threads.
 """
 
@@ -19,7 +24,8 @@ from medseg.modeling.correction3d import Correction3DConfig
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=2400)
+    ap.add_argument("--steps", type=int, default=2400, help="the learning-rate schedule's length (one cycle)")
+    ap.add_argument("--stop-at", type=int, default=None, help="stop after this step (the schedule stays --steps')")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
@@ -36,10 +42,11 @@ def main() -> None:
             log_file.write(line + "\n")
             log_file.flush()
 
+    stop = f" stop_at={args.stop_at}" if args.stop_at else ""
     log(f"train_correction3d steps={args.steps} batch={args.batch} lr={args.lr} seed={args.seed} "
-        f"error_weight={args.error_weight} mask_init={args.mask_init}")
+        f"error_weight={args.error_weight} mask_init={args.mask_init}{stop}")
     train(args.out, args.steps, args.batch, args.lr, args.seed, Correction3DConfig(mask_init=args.mask_init),
-          args.error_weight, log=log)
+          args.error_weight, log=log, stop_at=args.stop_at)
 
 
 if __name__ == "__main__":

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from medseg.checkpoints import CHECKPOINT_ENV, load_torch_file, packaged_decoder, resolve_checkpoint, sha256_of
+from medseg.checkpoints import (
+    CHECKPOINT_ENV,
+    load_torch_file,
+    packaged_decoder,
+    packaged_file,
+    resolve_checkpoint,
+    sha256_of,
+)
 from medseg.errors import MedsegError
 from medseg.modeling.mask_decoder import MaskDecoder
 from medseg.modeling.prompt_encoder import PromptEncoder
 from medseg.modeling.sam import PromptableSAM
 from medseg.modeling.tiny_vit import TinyViT, TinyViTConfig
-from medseg.registry import DEFAULT_MODEL, MODELS, ModelCard
+from medseg.registry import CORRECTION_NET, DEFAULT_MODEL, MODELS, ModelCard
 
 
 def get_card(name: str | None) -> ModelCard:
@@ -113,3 +121,34 @@ def load_decoder(model: PromptableSAM, path: Path) -> None:
     their weights (``prompt_encoder.*``, ``mask_decoder.*``), else a one-line MedsegError."""
     parts = torch.nn.ModuleDict({"prompt_encoder": model.prompt_encoder, "mask_decoder": model.mask_decoder})
     load_strictly(parts, load_state_dict(path), f"decoder weights {path} do not fit model")
+
+
+def load_correction_net(path: str | os.PathLike | None = None):
+    """The 3D correction network (``medseg.modeling.correction3d``) from ``path`` (a file written by
+    ``scripts/train_correction3d.py``: config + state_dict, fp16 or fp32), or the packaged one (size and sha256
+    verified, loaded once), strictly, in fp32 and eval mode."""
+    if path is None:
+        return _packaged_correction_net()
+    return _correction_net(Path(path).expanduser())
+
+
+@lru_cache(maxsize=1)
+def _packaged_correction_net():
+    return _correction_net(packaged_file(CORRECTION_NET, "the 3D correction network's weights"))
+
+
+def _correction_net(path: Path):
+    from medseg.modeling.correction3d import Correction3D, Correction3DConfig
+
+    blob = load_torch_file(path, "correction network")
+    config = blob.get("config") if isinstance(blob, dict) else None
+    if not isinstance(config, dict) or not isinstance(blob.get("state_dict"), dict):
+        raise MedsegError(f"{path} is not a correction network file (config + state_dict)")
+    try:
+        net = Correction3D(Correction3DConfig(tuple(config["grid"]), int(config["channels"])))
+    except (KeyError, TypeError, ValueError):
+        raise MedsegError(f"{path} is not a correction network file (its config is damaged)") from None
+    state = {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+             for k, v in blob["state_dict"].items()}
+    load_strictly(net, state, f"correction network {path} does not fit its config")
+    return net.eval().requires_grad_(False)

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from medseg.errors import MedsegError
-from medseg.registry import ModelCard
+from medseg.registry import CheckpointSource, ModelCard
 
 CHECKPOINT_ENV = "MEDSEG_CHECKPOINT"
 SAFE_GLOBALS = ("torch.", "collections.OrderedDict", "builtins.set")  # what weights_only=True allows anyway
@@ -45,14 +45,16 @@ def packaged_checkpoint(card: ModelCard) -> Path:
 
 def packaged_decoder(card: ModelCard) -> Path | None:
     """The card's decoder file shipped inside medseg (None if it has none); size and sha256 verified."""
-    src = card.decoder
-    if src is None:
-        return None
-    path = Path(__file__).resolve().parents[1] / src.resource  # resource: "medseg/weights/<file>"
+    return None if card.decoder is None else packaged_file(card.decoder, f"the {card.name} decoder weights")
+
+
+def packaged_file(src: CheckpointSource, what: str) -> Path:
+    """A weights file shipped inside medseg (``src.resource``: "medseg/weights/<file>"); size and sha256 verified."""
+    path = Path(__file__).resolve().parents[1] / src.resource
     if not path.is_file():
-        raise MedsegError(f"the {card.name} decoder weights are missing at {path}; reinstall: {src.install}")
+        raise MedsegError(f"{what} are missing at {path}; reinstall: {src.install}")
     if path.stat().st_size != src.size or sha256_of(path) != src.sha256:
-        raise MedsegError(f"decoder weights {path} do not match the expected size/sha256; reinstall: {src.install}")
+        raise MedsegError(f"{what} at {path} do not match the expected size/sha256; reinstall: {src.install}")
     return path
 
 

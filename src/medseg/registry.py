@@ -85,6 +85,17 @@ LITEMEDSAM_INTERACTIVE = ModelCard(
     boxes="litemedsam",
 )
 
+# The 3D correction network (``medseg.modeling.correction3d``) that answers a negative correction click whose model
+# region is refused (``VolumeSession.net_answers``); trained by medseg on its training volumes, provenance in
+# medseg/weights/correction3d.md.
+CORRECTION_NET = CheckpointSource(
+    distribution="medseg",
+    resource="medseg/weights/correction3d.pt",
+    install="pip install --force-reinstall medseg",
+    size=761_833,
+    sha256="325bfbc87020e89806601d3a13fc0fe567bc7bde49d7bc8b54fdd989b46eadb8",
+)
+
 MODELS: dict[str, ModelCard] = {card.name: card for card in [LITEMEDSAM, LITEMEDSAM_INTERACTIVE]}
 # What clicks use when no model is chosen (`medseg segment` with clicks, VolumeSession(), serve, view): the
 # click decoder takes the corrections, LiteMedSAM's decoder everything else; held-out 2D corrections gain on

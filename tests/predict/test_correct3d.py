@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from medseg.modeling.correction3d import Correction3D, Correction3DConfig
@@ -75,7 +76,7 @@ def test_session_corrections_through_the_network_and_undo_is_exact():
     session.set_volume(vol)
     obj = session.add_mask(np.pad(np.ones((4, 10, 10), bool), ((6, 6), (19, 19), (19, 19))))
     before = session.object_mask(obj).copy()
-    session.correction_net = ClickPainter()
+    session.correction_net, session.net_answers = ClickPainter(), "all"
     session.add_point(31, 24, 7, positive=True, obj=obj)
     after = session.object_mask(obj)
     assert after[7, 24, 31] and after.sum() > before.sum()
@@ -86,3 +87,76 @@ def test_session_corrections_through_the_network_and_undo_is_exact():
     assert np.array_equal(session.object_mask(obj), after)
     session.undo()
     assert np.array_equal(session.object_mask(obj), before)
+
+
+class CountingPainter(ClickPainter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return super().forward(x)
+
+
+def ball_session() -> tuple[VolumeSession, int, np.ndarray]:
+    """A bright ball in noise, added as a mask; the fake model's region under any click is the whole bright part."""
+    z, y, x = np.ogrid[:24, :48, :48]
+    ball = (z - 12) ** 2 + (y - 24) ** 2 + (x - 24) ** 2 <= 64
+    vol = np.random.default_rng(0).integers(10, 30, ball.shape).astype(np.uint8)
+    vol[ball] = 200
+    session = VolumeSession(fake_predictor(), progress=False)
+    session.set_volume(vol)
+    return session, session.add_mask(ball), ball
+
+
+def test_a_refused_negative_click_is_answered_by_the_network_and_undone_exactly():
+    """At the ball's centre the model's region is the whole slice's mask, more than a correction may remove: the
+    network answers (the default ``net_answers``, "refused"), not the rules' fallback."""
+    session, obj, ball = ball_session()
+    net = session.correction_net = CountingPainter()
+    session.add_point(24, 24, 12, positive=False, obj=obj)
+    after = session.object_mask(obj).astype(bool)
+    assert net.calls == 1 and not after[12, 24, 24]
+    removed = ball & ~after
+    assert 0 < removed.sum() < ball.sum() / 2 and not (after & ~ball).any()
+    zz, yy, xx = np.nonzero(removed)  # the painter's negative blob: 2.3 grid voxels around the click, ~3 slices each
+    assert np.abs(zz - 12).max() <= 8 and np.abs(yy - 24).max() <= 5 and np.abs(xx - 24).max() <= 5
+    session.undo()
+    assert np.array_equal(session.object_mask(obj).astype(bool), ball)
+    session.correction_net = None  # the rules alone: their fallback answers
+    session.add_point(24, 24, 12, positive=False, obj=obj)
+    assert net.calls == 1 and not session.object_mask(obj)[12, 24, 24]
+
+
+def test_a_click_the_rules_answer_does_not_run_the_network():
+    session, obj, ball = ball_session()
+    net = session.correction_net = CountingPainter()
+    session.add_point(24, 24, 12, positive=True, obj=obj)  # inside the mask: nothing to change
+    session.add_point(40, 40, 12, positive=True, obj=obj)  # a positive click outside: the rules' own
+    assert net.calls == 0
+
+
+def test_the_packaged_network_loads_strictly_from_its_verified_file(tmp_path):
+    from medseg.build import load_correction_net
+    from medseg.checkpoints import packaged_file, sha256_of
+    from medseg.errors import MedsegError
+    from medseg.registry import CORRECTION_NET
+
+    path = packaged_file(CORRECTION_NET, "weights")
+    assert path.stat().st_size == CORRECTION_NET.size < 20e6 and sha256_of(path) == CORRECTION_NET.sha256
+    saved = torch.load(path, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in saved["state_dict"].values())
+    net = load_correction_net()
+    assert isinstance(net, Correction3D) and not net.training and net is load_correction_net()
+    assert sum(p.numel() for p in net.parameters()) == 372_938 and net.mask_weight.dtype == torch.float32
+    bad = tmp_path / "bad.pt"
+    torch.save({"config": {"grid": [24, 48, 48], "channels": 4}, "state_dict": saved["state_dict"]}, bad)
+    with pytest.raises(MedsegError, match="does not fit its config"):
+        load_correction_net(bad)
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(MedsegError):
+        load_correction_net(bad)
+    torch.save({"state_dict": {}}, bad)
+    with pytest.raises(MedsegError, match="not a correction network file"):
+        load_correction_net(bad)

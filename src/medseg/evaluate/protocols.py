@@ -47,6 +47,7 @@ class ProtocolConfig:
     atlas_pack: str = ""  # the atlas route's pack for text and clicks ("": medseg.text's default)
     planes: int = 1  # 3 = objects and their corrections along three axes on near-isotropic volumes (predict.planes)
     refine: bool = True  # 3D objects' borders drawn again by the scan's edges (medseg.predict.refine)
+    correction_net: bool = True  # 3D: refused negative corrections answered by medseg's correction network
 
 
 @dataclass
@@ -127,6 +128,7 @@ def run_case(protocol: str, predictor, image: Image, gt: np.ndarray, labels: lis
     session.click_atlas = cfg.click_atlas
     session.planes = cfg.planes
     session.refine = cfg.refine
+    session.correction_net = "packaged" if cfg.correction_net else None
     if cfg.atlas_pack:
         from medseg.text.atlas_route import AtlasRoute
         from medseg.text.routes import Router

@@ -109,8 +109,10 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | Non
 
 
 def train(out: Path, steps: int, batch: int = 4, lr: float = 2e-3, seed: int = 0,
-          config: Correction3DConfig | None = None, error_weight: float = ERROR_WEIGHT, log=print) -> Correction3D:
-    """Train from scratch; writes ``out`` (state dict + config) every 200 steps and at the end, and a log."""
+          config: Correction3DConfig | None = None, error_weight: float = ERROR_WEIGHT, log=print,
+          stop_at: int | None = None) -> Correction3D:
+    """Train from scratch; writes ``out`` (state dict + config) every 200 steps and at the end, and a log. The
+    learning rate follows one cycle over ``steps``; ``stop_at`` ends the run after that step."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     volumes = load_volumes()
@@ -118,7 +120,8 @@ def train(out: Path, steps: int, batch: int = 4, lr: float = 2e-3, seed: int = 0
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     start, running = time.perf_counter(), []
-    for step in range(1, steps + 1):
+    last = min(steps, stop_at or steps)
+    for step in range(1, last + 1):
         pairs = [sample(volumes, model.config.grid, rng) for _ in range(batch)]
         x, y = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
         loss = loss_fn(model(x), y, x[:, 1:2], error_weight)
@@ -127,9 +130,9 @@ def train(out: Path, steps: int, batch: int = 4, lr: float = 2e-3, seed: int = 0
         opt.step()
         sched.step()
         running.append(float(loss.detach()))
-        if step % 50 == 0 or step == steps:
+        if step % 50 == 0 or step == last:
             log(f"step {step} loss {np.mean(running[-50:]):.4f} lr {sched.get_last_lr()[0]:.2e} "
                 f"{time.perf_counter() - start:.0f} s")
-        if step % 200 == 0 or step == steps:
+        if step % 200 == 0 or step == last:
             torch.save({"config": model.config.to_dict(), "state_dict": model.state_dict()}, out)
     return model
