@@ -100,14 +100,17 @@ class CountingPainter(ClickPainter):
 
 
 def ball_session() -> tuple[VolumeSession, int, np.ndarray]:
-    """A bright ball in noise, added as a mask; the fake model's region under any click is the whole bright part."""
+    """A bright ball in noise and the object a click at its centre gives (the ball: the fake model's region under
+    any click is the whole bright part)."""
     z, y, x = np.ogrid[:24, :48, :48]
     ball = (z - 12) ** 2 + (y - 24) ** 2 + (x - 24) ** 2 <= 64
     vol = np.random.default_rng(0).integers(10, 30, ball.shape).astype(np.uint8)
     vol[ball] = 200
     session = VolumeSession(fake_predictor(), progress=False)
     session.set_volume(vol)
-    return session, session.add_mask(ball), ball
+    obj = session.add_point(24, 24, 12)
+    assert np.array_equal(session.object_mask(obj).astype(bool), ball)
+    return session, obj, ball
 
 
 def test_a_refused_negative_click_is_answered_by_the_network_and_undone_exactly():
@@ -135,6 +138,9 @@ def test_a_click_the_rules_answer_does_not_run_the_network():
     session.add_point(24, 24, 12, positive=True, obj=obj)  # inside the mask: nothing to change
     session.add_point(40, 40, 12, positive=True, obj=obj)  # a positive click outside: the rules' own
     assert net.calls == 0
+    box = session.add_box3d(16, 16, 4, 32, 32, 20)  # a 3D box's object: its refused negative click keeps the rules
+    session.add_point(24, 24, 12, positive=False, obj=box)
+    assert net.calls == 0 and not session.object_mask(box)[12, 24, 24]
 
 
 def test_the_packaged_network_loads_strictly_from_its_verified_file(tmp_path):

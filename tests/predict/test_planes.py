@@ -87,11 +87,9 @@ def test_three_planes_keep_what_two_axes_agree_on():
     s = VolumeSession(fake_predictor())
     s.set_volume(volume())
     s.planes = 3
-    s.correction_net = None  # the rules on every axis (the fake model's regions are refused: see test_correct3d)
     fused = s.object_mask(s.add_box3d(*box)) > 0
     one = VolumeSession(fake_predictor())
     one.set_volume(volume())
-    one.correction_net = None
     masks = [one.object_mask(one.add_box3d(*box)) > 0]
     for axis in (1, 2):
         sub, order = s._sides[axis]
@@ -161,19 +159,16 @@ def test_a_correction_is_made_along_each_axis_and_the_majority_taken_again():
     s = VolumeSession(fake_predictor())
     s.set_volume(volume())
     s.planes = 3
-    s.correction_net = None  # the rules on every axis (the fake model's regions are refused: see test_correct3d)
     label = s.add_box3d(*box)
     s.add_point(26, 18, 12, positive=False, obj=label)
     # the same click given to three sessions of one axis each, in their frames
     one = VolumeSession(fake_predictor())
     one.set_volume(volume())
-    one.correction_net = None
     masks = [one.object_mask(one.add_point(26, 18, 12, positive=False, obj=one.add_box3d(*box))) > 0]
     for axis in (1, 2):
         image, order = transposed(Image(volume(), Geometry.identity(3)), axis)
         sub = VolumeSession(fake_predictor())
         sub.set_volume(image)
-        sub.correction_net = None
         b = side_box(Box3D(*box), order)
         x, y, z = side_point(26, 18, 12, order)
         side = sub.add_point(x, y, z, positive=False, obj=sub.add_box3d(b.x0, b.y0, b.z0, b.x1, b.y1, b.z1))

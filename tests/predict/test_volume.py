@@ -241,9 +241,7 @@ def test_click_where_the_model_sees_nothing_takes_what_a_walk_from_it_reaches(se
 
 def test_negative_click_where_the_model_finds_too_much_flips_a_small_disc(session):
     """A negative click whose model region would take more than half the slice's mask, and whose grown region more
-    than half the object (a click at a sphere's centre: its ball is the sphere), removes a disc of radius 3: the
-    rules' fallback when the session has no correction network (with one, it answers: test_correct3d)."""
-    session.correction_net = None
+    than half the object (a click at a sphere's centre: its ball is the sphere), removes a disc of radius 3."""
     label = session.add_mask(sphere().astype(np.uint8))
     session.add_point(34, 30, 12, positive=False)
     removed = sphere() & ~(session.mask == label)

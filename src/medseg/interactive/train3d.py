@@ -24,8 +24,8 @@ from medseg.predict.correct3d import to_grid
 VOLUMES = (("colin27", "aal", 0.65), ("spine", "ct_vert", 0.15), ("spine", "ct_subreg", 0.15),
            ("dcmqi_liver", "liver", 0.05))
 MIN_VOXELS = 30
-AROUND = (8, 16, 16)
-ERROR_WEIGHT = 4.0  # the neighbourhood kept round a structure for a sample (z, y, x voxels)
+AROUND = (8, 16, 16)  # the neighbourhood kept round a structure for a sample (z, y, x voxels)
+ERROR_WEIGHT = 4.0  # the BCE's extra weight on the input mask's wrong voxels (loss_fn)
 
 
 @dataclass

@@ -213,8 +213,9 @@ class VolumeSession:
         self.refine = True
         # the 3D correction network (medseg.modeling.correction3d): "packaged" is medseg's own, loaded on first use;
         # None: the correction rules alone. It answers the corrections ``net_answers`` names: "refused", a negative
-        # click whose model region the rules refuse (it would remove too much, or misses the click), where the rules
-        # had only an intensity fallback; "all", every correction (measured below the rules: docs/interactive.md)
+        # click on a click's object whose model region the rules refuse (it would remove too much, or misses the
+        # click), where the rules had only an intensity fallback; "all", every correction (measured below the rules:
+        # docs/interactive.md)
         self.correction_net: Any = "packaged"
         self.net_answers = "refused"
         self._planes = 1
@@ -839,9 +840,10 @@ class VolumeSession:
             # found by a random walker from the click and the object (medseg.predict.walked); else, or when the walk
             # leaves the click out, the region is grown from the click by intensity in 3D; a negative one that would
             # remove more than MAX_REMOVE of the object takes a small disc. With a correction network, it answers a
-            # refused negative click instead (benchmarks/results/interactive/refused_net.md: five clicks, held-out
-            # lesions 0.715 -> 0.757, structures 0.704 -> 0.724)
-            if not point.positive and self._net() is not None:
+            # refused negative click on a click's object instead (benchmarks/results/interactive/refused_net.md: five
+            # clicks, held-out lesions 0.715 -> 0.757, structures 0.704 -> 0.724; a 3D box's object keeps the rules,
+            # which keep its corrections to the box's slices: spine MR C7, a box then five clicks 0.588 -> 0.547)
+            if not point.positive and obj.kind == "point" and self._net() is not None:
                 return None, None
             volume, spacing = self._volume().data, self._volume().spacing
             grown = (walked_region(volume, masks, z, row, col, spacing) if point.positive else None) or grown_region(
