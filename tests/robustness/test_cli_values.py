@@ -160,6 +160,13 @@ def test_unexpected_error_is_one_line_exit_1(monkeypatch, capsys):
     assert "MEDSEG_DEBUG=1" in err and "Traceback" not in err
 
 
+def test_info_lists_the_3d_correction_network_and_verifies_it(capsys, monkeypatch):
+    monkeypatch.delenv("MEDSEG_CHECKPOINT", raising=False)
+    code, out, err = run_main(["info", "--verify"], capsys)
+    line = [x for x in out.splitlines() if x.startswith("3d correction network")]
+    assert code == 0 and len(line) == 1 and line[0].endswith("correction3d.pt (sha256 verified)")
+
+
 def test_info_refuses_missing_env_checkpoint_like_segment(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MEDSEG_CHECKPOINT", str(tmp_path / "missing.pt"))
     code, out, err = run_main(["info"], capsys)

@@ -7,7 +7,7 @@ import argparse
 from medseg.errors import MedsegError
 
 NAME = "info"
-HELP = "List models, whether their checkpoints are installed, and the CPU's features."
+HELP = "List models, whether their checkpoints are installed, the 3D correction network, and the CPU's features."
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,6 +35,21 @@ def _checkpoint_status(card, verify: bool) -> str:
     return str(path)
 
 
+def _packaged_status(src, what: str, verify: bool) -> str:
+    """A weights file shipped inside medseg: its path, or why it cannot be used."""
+    from pathlib import Path
+
+    from medseg.checkpoints import packaged_file
+
+    path = Path(__file__).resolve().parents[2] / src.resource
+    if not verify:
+        return str(path) if path.is_file() else f"MISSING at {path} ({src.install})"
+    try:
+        return f"{packaged_file(src, what)} (sha256 verified)"
+    except MedsegError as exc:
+        return f"INVALID: {exc}"
+
+
 def check_env_checkpoint() -> None:
     """A $MEDSEG_CHECKPOINT that `medseg segment` would refuse is refused here, with the same one line.
 
@@ -54,7 +69,7 @@ def check_env_checkpoint() -> None:
 def run(args: argparse.Namespace) -> int:
     from medseg import __version__
     from medseg.cpu import cpu_info
-    from medseg.registry import CLICK_MODEL, DEFAULT_MODEL, MODELS
+    from medseg.registry import CLICK_MODEL, CORRECTION_NET, DEFAULT_MODEL, MODELS
 
     check_env_checkpoint()
     print(f"medseg {__version__}")
@@ -65,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {card.name}{default}: {card.description}")
         print(f"    family {card.family}, input {card.input_size}x{card.input_size}, licence {card.license}")
         print(f"    checkpoint: {_checkpoint_status(card, args.verify)}")
+    print("3d correction network (answers refused negative 3D corrections): "
+          f"{_packaged_status(CORRECTION_NET, 'the 3D correction network weights', args.verify)}")
     cpu = cpu_info()
     print(f"cpu: {cpu['model']}, {cpu['cores']} logical cores")
     print(f"cpu features: {', '.join(cpu['features']) or 'none of ' + ', '.join(('avx2', 'avx512f'))}")
