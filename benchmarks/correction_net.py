@@ -19,28 +19,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from interactive_eval import ATLAS_PACK, CASES3D, load  # noqa: E402
 
+from medseg.build import load_correction_net  # noqa: E402
 from medseg.data.loaders import load_labelled  # noqa: E402
 from medseg.evaluate.protocols import cvpr25_click  # noqa: E402
-from medseg.modeling.correction3d import Correction3D, Correction3DConfig  # noqa: E402
 from medseg.predict.correct3d import corrected  # noqa: E402
 from medseg.predict.volume import VolumeSession  # noqa: E402
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
-
-
-def load_net(path: Path) -> Correction3D:
-    saved = torch.load(path, weights_only=True)
-    config = saved["config"]
-    net = Correction3D(Correction3DConfig(tuple(config["grid"]), config["channels"]))  # mask_init: weights hold it
-    net.load_state_dict(saved["state_dict"])
-    return net.eval()
 
 
 def session_for(p, name: str, image) -> VolumeSession:
@@ -90,7 +81,7 @@ def main() -> None:
     ap.add_argument("--clicks", type=int, default=10)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    net, p = load_net(args.net), load("litemedsam", None, {}, "auto", args.encodes)
+    net, p = load_correction_net(args.net), load("litemedsam", None, {}, "auto", args.encodes)
     rows = []
     for dataset, case, labels in CASES3D:
         found = load_labelled(dataset, [case])[0]

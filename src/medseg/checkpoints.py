@@ -48,9 +48,14 @@ def packaged_decoder(card: ModelCard) -> Path | None:
     return None if card.decoder is None else packaged_file(card.decoder, f"the {card.name} decoder weights")
 
 
+def packaged_path(src: CheckpointSource) -> Path:
+    """Where a weights file shipped inside medseg lies (``src.resource``: "medseg/weights/<file>"); unchecked."""
+    return Path(__file__).resolve().parents[1] / src.resource
+
+
 def packaged_file(src: CheckpointSource, what: str) -> Path:
-    """A weights file shipped inside medseg (``src.resource``: "medseg/weights/<file>"); size and sha256 verified."""
-    path = Path(__file__).resolve().parents[1] / src.resource
+    """A weights file shipped inside medseg; size and sha256 verified."""
+    path = packaged_path(src)
     if not path.is_file():
         raise MedsegError(f"{what} are missing at {path}; reinstall: {src.install}")
     if path.stat().st_size != src.size or sha256_of(path) != src.sha256:

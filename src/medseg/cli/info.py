@@ -37,11 +37,9 @@ def _checkpoint_status(card, verify: bool) -> str:
 
 def _packaged_status(src, what: str, verify: bool) -> str:
     """A weights file shipped inside medseg: its path, or why it cannot be used."""
-    from pathlib import Path
+    from medseg.checkpoints import packaged_file, packaged_path
 
-    from medseg.checkpoints import packaged_file
-
-    path = Path(__file__).resolve().parents[2] / src.resource
+    path = packaged_path(src)
     if not verify:
         return str(path) if path.is_file() else f"MISSING at {path} ({src.install})"
     try:

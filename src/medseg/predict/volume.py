@@ -472,7 +472,7 @@ class VolumeSession:
             image, order = transposed(self.image, axis)
             sub = VolumeSession(self.predictor, self.propagation, self.budget_mib, self.progress)
             sub.click_atlas = False
-            sub.correction_net, sub.net_answers = self._net(), self.net_answers
+            sub.correction_net, sub.net_answers = self.correction_net, self.net_answers
             sub._bar_name = f"along {'zyx'[axis]}"
             sub.set_volume(image, self._volume().window.name)
             self._sides[axis] = sub, order
