@@ -132,6 +132,22 @@ def test_a_refused_negative_click_is_answered_by_the_network_and_undone_exactly(
     assert net.calls == 1 and not session.object_mask(obj)[12, 24, 24]
 
 
+def test_the_networks_answer_survives_a_later_click_that_segments_the_object_again():
+    """The network's change is kept as edits on top of the object's slices: a positive click outside the object's box
+    grows the box and segments the object again (``_rebox``), and the part the network removed stays removed."""
+    session, obj, ball = ball_session()
+    session.correction_net = CountingPainter()
+    session.add_point(24, 24, 12, positive=False, obj=obj)
+    removed = ball & ~session.object_mask(obj).astype(bool)
+    assert removed.any()
+    session.add_point(38, 24, 12, positive=True, obj=obj)  # beside the ball, outside its box
+    after = session.object_mask(obj).astype(bool)
+    assert session.correction_net.calls == 1 and after[12, 24, 38]
+    assert not (after & removed).any()
+    session.undo()
+    assert np.array_equal(session.object_mask(obj).astype(bool), ball & ~removed)
+
+
 def test_a_click_the_rules_answer_does_not_run_the_network():
     session, obj, ball = ball_session()
     net = session.correction_net = CountingPainter()

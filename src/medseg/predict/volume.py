@@ -741,20 +741,21 @@ class VolumeSession:
         return replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
 
     def _net_corrected(self, obj: ObjectState, point: Point) -> ObjectState:
-        """``obj`` corrected by the 3D correction network from the scan, its mask and all its clicks (uncommitted);
-        its slices become the network's masks and its earlier edits are folded in."""
+        """``obj`` corrected by the 3D correction network from the scan, its mask and all its clicks (uncommitted).
+        The network's change is kept as two edits (what it removed, what it added) on top of the object's slices, as
+        the rules' corrections are, so that a later segmentation of the object (a positive click that grows its box,
+        ``_rebox``) keeps it instead of losing it."""
         from medseg.predict.correct3d import corrected
 
         z = int(point.z)
         clicks = {**obj.clicks, z: obj.clicks.get(z, ()) + (point,)}
         points = [(k, int(round(p.y)), int(round(p.x)), p.positive) for k, ps in clicks.items() for p in ps]
-        new = corrected(self._net(), self._volume().data, self._full(obj), points)
-        slices = _mask_slices(new, iou=float("nan"))  # no model IoU
-        obj = replace(obj, clicks=MappingProxyType(clicks), edits=(), axes=(), atlas=None,
-                      slices=MappingProxyType(slices), priors=_empty())
-        if slices:
-            obj = replace(obj, track=_slices_track(slices))
-        return replace(obj, masks=MappingProxyType({k: r.mask for k, r in slices.items()}))
+        old = self._full(obj)
+        new = corrected(self._net(), self._volume().data, old, points)
+        edits = tuple(Edit(sign, MappingProxyType({int(k): change[k] for k in np.flatnonzero(change.any((1, 2)))}))
+                      for sign, change in ((False, old & ~new), (True, new & ~old)) if change.any())
+        obj = replace(obj, clicks=MappingProxyType(clicks), edits=obj.edits + edits, axes=(), atlas=None)
+        return replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
 
     def _atlas_correct(self, obj: ObjectState, point: Point) -> int:
         """A correction of an atlas object: the intensity step again with the click as a bump on its prior
