@@ -142,6 +142,12 @@ def _slices_track(slices: dict[int, SliceResult]) -> Track:
     return Track(min(slices), max(slices), limits=xy, fallback=xy, bounded=True)
 
 
+def _changed_slices(change: np.ndarray) -> MappingProxyType:
+    """z -> (H, W) bool copy of each slice of a (z, y, x) change that holds something (an edit's regions; copies, so
+    an edit in the undo history does not keep the whole volume's array alive)."""
+    return MappingProxyType({int(z): change[z].copy() for z in np.flatnonzero(change.any((1, 2)))})
+
+
 def _mask_slices(mask: np.ndarray, iou: float) -> dict[int, SliceResult]:
     """z -> SliceResult of each slice a (z, y, x) bool mask holds: its mask (a copy), its low-res logits (a mask
     prompt) and its tight box."""
@@ -752,8 +758,8 @@ class VolumeSession:
         points = [(k, int(round(p.y)), int(round(p.x)), p.positive) for k, ps in clicks.items() for p in ps]
         old = self._full(obj)
         new = corrected(self._net(), self._volume().data, old, points)
-        edits = tuple(Edit(sign, MappingProxyType({int(k): change[k] for k in np.flatnonzero(change.any((1, 2)))}))
-                      for sign, change in ((False, old & ~new), (True, new & ~old)) if change.any())
+        edits = tuple(Edit(sign, _changed_slices(change)) for sign, change in ((False, old & ~new), (True, new & ~old))
+                      if change.any())
         obj = replace(obj, clicks=MappingProxyType(clicks), edits=obj.edits + edits, axes=(), atlas=None)
         return replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
 
