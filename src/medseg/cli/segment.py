@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-refine", action="store_true",
                    help="3D: a lone click's, a 3D box's or a propagated 2D box's object keeps the model's border, not "
                         "drawn again by the scan's edges (docs/3d.md)")
+    p.add_argument("--no-correction-net", action="store_true",
+                   help="3D: a negative click the correction rules refuse is answered by their intensity fallback, "
+                        "not by medseg's 3D correction network (docs/interactive.md)")
     p.add_argument("--planes", type=int, default=1, choices=(1, 3),
                    help="3: on a near-isotropic volume each new object (a 3D box, a propagated 2D box, a click's "
                         "box) is segmented along all three axes and the voxels two of them hold are kept; correction "
@@ -136,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         session.text_refine = args.text_refine
         session.click_atlas = not args.no_click_atlas
         session.refine = not args.no_refine
+        if args.no_correction_net:
+            session.correction_net = None
         session.planes = args.planes
         result = segment_volume(session, image, objects, args.window)
         for note in session.messages:

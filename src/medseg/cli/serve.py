@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-refine", action="store_true",
                    help="new 3D objects (a lone click's, a 3D box's, a propagated 2D box's) keep the model's border, "
                         "not drawn again by the scan's edges (docs/3d.md)")
+    p.add_argument("--no-correction-net", action="store_true",
+                   help="a negative click the correction rules refuse is answered by their intensity fallback, not "
+                        "by medseg's 3D correction network (docs/interactive.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(max_sessions=args.max_sessions, cache_mib=args.cache_mib, idle_seconds=args.idle_timeout,
                     liveness_seconds=args.liveness_timeout, ahead=args.ahead)
     serve(args.host, args.port, limits, args.api_key, args.model, args.engine, planes=args.planes,
-          refine=not args.no_refine)
+          refine=not args.no_refine, correction_net=not args.no_correction_net)
     return 0

@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-refine", action="store_true",
                    help="new 3D objects (a lone click's, a 3D box's, a propagated 2D box's) keep the model's border, "
                         "not drawn again by the scan's edges (docs/3d.md)")
+    p.add_argument("--no-correction-net", action="store_true",
+                   help="a negative click the correction rules refuse is answered by their intensity fallback, not "
+                        "by medseg's 3D correction network (docs/interactive.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if niivue.load() is None:
         print(f"medseg: warning: {niivue.MISSING}")
     app, _ = build(Limits(), None, args.model, args.engine, viewer_scan=scan, planes=args.planes,
-                   refine=not args.no_refine)
+                   refine=not args.no_refine,
+                   correction_net=not args.no_correction_net)
     server = Background(app, "127.0.0.1", args.port).start()
     print(f"medseg view: {server.url}  (Ctrl-C to stop)", flush=True)
     if not args.no_browser:

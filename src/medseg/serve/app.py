@@ -41,15 +41,18 @@ class Server:
             near-isotropic volumes, about 3x the time).
         refine: every session's ``VolumeSession.refine`` (new 3D objects' borders drawn again by the scan's edges,
             ``medseg.predict.refine``; False keeps the model's).
+        correction_net: False: every session's ``VolumeSession.correction_net`` is None (refused negative clicks
+            answered by the rules' fallback, not medseg's 3D correction network).
     """
 
     def __init__(self, predictor: Any, limits: Limits, api_key: str | None = None, planes: int = 1,
-                 refine: bool = True) -> None:
+                 refine: bool = True, correction_net: bool = True) -> None:
         if planes not in (1, 3):
             raise MedsegError(f"planes must be 1 or 3, not {planes!r}")
         self.predictor = predictor
         self.planes = planes
         self.refine = refine
+        self.correction_net = correction_net
         self.limits = limits
         self.api_key = api_key
         self.store = Store(limits.cache_mib)
@@ -61,6 +64,8 @@ class Server:
         session = ServedSession(self.predictor.twin(), self.store, self.limits.ahead)
         session.planes = self.planes
         session.refine = self.refine
+        if not self.correction_net:
+            session.correction_net = None
         return session
 
     def new_target(self) -> Target:

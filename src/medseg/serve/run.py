@@ -34,9 +34,10 @@ def check_port(host: str, port: int) -> None:
 
 
 def build(limits: Limits, api_key: str | None = None, model: str | None = None, engine: str = "auto",
-          viewer_scan: Any = None, predictor: Any = None, planes: int = 1, refine: bool = True):
-    """(app, server): the FastAPI app with the model loaded (and the viewer's scan, if given); ``planes`` and
-    ``refine`` are every session's ``VolumeSession.planes`` and ``VolumeSession.refine``."""
+          viewer_scan: Any = None, predictor: Any = None, planes: int = 1, refine: bool = True,
+          correction_net: bool = True):
+    """(app, server): the FastAPI app with the model loaded (and the viewer's scan, if given); ``planes``,
+    ``refine`` and ``correction_net`` set every session's (``Server``)."""
     from medseg.serve.app import Server, make_app
 
     if predictor is None:
@@ -53,7 +54,7 @@ def build(limits: Limits, api_key: str | None = None, model: str | None = None, 
     # 190 ms warm). A server pays it at start.
     import scipy.ndimage  # noqa: F401
 
-    server = Server(predictor, limits, api_key, planes, refine)
+    server = Server(predictor, limits, api_key, planes, refine, correction_net)
     viewer = None
     if viewer_scan is not None:
         from medseg.serve.viewer import Viewer
@@ -99,11 +100,11 @@ class Background:
 
 
 def serve(host: str, port: int, limits: Limits, api_key: str | None = None, model: str | None = None,
-          engine: str = "auto", planes: int = 1, refine: bool = True) -> None:
+          engine: str = "auto", planes: int = 1, refine: bool = True, correction_net: bool = True) -> None:
     """Run until interrupted."""
     import uvicorn
 
     check_host(host, api_key)
     check_port(host, port)
-    app, _ = build(limits, api_key, model, engine, planes=planes, refine=refine)
+    app, _ = build(limits, api_key, model, engine, planes=planes, refine=refine, correction_net=correction_net)
     uvicorn.run(app, host=host, port=port, log_level="info")
