@@ -13,6 +13,8 @@ lung CT x 2; evaluation only) and the held-out half of the stardist nuclei.
   the deepest voxel of the largest error component (positive in a miss), up to 10; Dice and NSD (2 mm,
   counted where Dice > 0.2) after every click (``medseg.evaluate.protocols``, ``interactive`` without a
   box), and the tight 3D box (``box3d``) for reference.
+  ``--protocol sammed3d``: SAM-Med3D's own clicks instead, the first uniform in the structure and each next one
+  uniform in the error (positive in a miss), from ``--seed``; the tight 3D box as before.
 - 2D (SAM-Med2D): on each structure's largest axial slice (and each held-out nucleus): k points = the
   first at the deepest pixel then k-1 corrections at the deepest pixel of the largest error, each with
   the previous logits as mask prompt, for k = 1, 3, 5; a tight box; box + 2 such correction points.
@@ -183,8 +185,9 @@ def eval_2d(p: Predictor) -> dict[str, dict[str, list[float]]]:
 
 def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None, labels_only: list[int] | None = None,
             save=None, click_atlas: bool = True, refine: bool = True,
-            correction_net: bool = True) -> dict[str, list[dict]]:
-    """Per 3D case, one row per structure; ``save(out)`` after every structure (partial results survive)."""
+            correction_net: bool = True, protocol: str = "interactive", seed: int = 0) -> dict[str, list[dict]]:
+    """Per 3D case, one row per structure; ``save(out)`` after every structure (partial results survive).
+    ``protocol``: "interactive" (CVPR25's clicks at the deepest voxels) or "sammed3d" (uniform clicks, ``seed``)."""
     from medseg.data.loaders import load_labelled
 
     out: dict[str, list[dict]] = {}
@@ -195,12 +198,12 @@ def eval_3d(p: Predictor, clicks: int, cases: list[str] | None = None, labels_on
         rows = out[f"{dataset}/{case}"] = []
         # the Harvard-Oxford case's scan is the template of medseg's default atlas pack: its clicks take the
         # Colin27 AAL pack (another subject, another atlas), as any scan's clicks would
-        cfg = ProtocolConfig(protocol="interactive", clicks=clicks, with_box=False, click_atlas=click_atlas,
+        cfg = ProtocolConfig(protocol=protocol, clicks=clicks, with_box=False, click_atlas=click_atlas,
                              atlas_pack=ATLAS_PACK.get(f"{dataset}/{case}", ""), refine=refine,
                              correction_net=correction_net)
         for lab in [lab for lab in labels if labels_only is None or lab in labels_only]:
             start = time.perf_counter()
-            inter = run_case("interactive", p, c.image, c.labels, [lab], cfg, np.random.default_rng(0)).rows[0]
+            inter = run_case(protocol, p, c.image, c.labels, [lab], cfg, np.random.default_rng(seed)).rows[0]
             box = run_case("box3d", p, c.image, c.labels, [lab], ProtocolConfig(protocol="box3d", refine=refine),
                            np.random.default_rng(0)).rows[0]
             rows.append({"label": lab, "name": c.names.get(lab, str(lab)),
@@ -235,6 +238,9 @@ def main() -> None:
                     help="3D: refused negative corrections by the rules' fallback (the correction network off)")
     ap.add_argument("--no-click-atlas", action="store_true",
                     help="first clicks answered by the model alone (medseg.text.pointed off)")
+    ap.add_argument("--protocol", default="interactive", choices=("interactive", "sammed3d"),
+                    help="3D clicks: CVPR25's at the deepest voxels (default) or SAM-Med3D's uniform ones")
+    ap.add_argument("--seed", type=int, default=0, help="--protocol sammed3d: the clicks' random seed")
     args = ap.parse_args()
     if args.no_zoom:
         from medseg.predict import zoom
@@ -268,8 +274,11 @@ def main() -> None:
                 results[name]["3d"] = partial
                 write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
 
+            kind = args.protocol if args.protocol == "interactive" else f"sammed3d seed {args.seed}"
+            results[name]["protocol"] = kind
             results[name]["3d"] = eval_3d(p, args.clicks, cases, labels_only, save, not args.no_click_atlas,
-                                          not args.no_refine, not args.no_correction_net)
+                                          not args.no_refine, not args.no_correction_net, args.protocol,
+                                          args.seed)
         results[name]["seconds"] = time.perf_counter() - t0
         write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
     report(results, out)
@@ -305,7 +314,10 @@ def report(results: dict, out: Path) -> None:
             lines.append(f"| {data} ({len(r['box'])}) | {n} | " + " | ".join(_m(r[k]) for k in kinds) + " |")
     names = [n for n in names if "3d" in results[n]]  # the models the 3D protocol ran
     if names:
-        lines += ["", "## SAM-Med3D / CVPR25 3D protocol (mean Dice / NSD after k clicks; tight 3D box)", ""]
+        kind = {results[n].get("protocol", "interactive") for n in names}
+        title = ("CVPR25 3D protocol, clicks at the deepest voxels" if kind == {"interactive"} else
+                 "SAM-Med3D 3D protocol, uniform clicks (" + ", ".join(sorted(kind)) + ")")
+        lines += ["", f"## {title} (mean Dice / NSD after k clicks; tight 3D box)", ""]
         heads = ["1", "3", "5", "10"]
         lines += ["| data (structures) | model | " + " | ".join(f"Dice {h}" for h in heads) + " | NSD 1 | NSD 5 | "
                   "3D box Dice | 5 clicks >= box |", "|---|---|" + "---|" * (len(heads) + 4)]

@@ -116,6 +116,36 @@ def overlap(a: Range | None, b: Range | None) -> float:
     return max(inter, 0) / (max(a[1], b[1]) - min(a[0], b[0]) + 1)
 
 
+def joint_ranking(axial: list, coronal: list, sagittal: list, click: tuple[int, int, int],
+                  depth: int) -> list[tuple[float, object, Range, Range, Range]]:
+    """Every triple of proposals for a lone click as (total, axial SliceResult, x-range, y-range, z-range of its 3D
+    box), best first, one entry per distinct box (its best triple's). See ``joint_choice``."""
+    def planar(items):
+        out = [(None, 0.0)]
+        for mask, score, plane in items:
+            cols, rows = extent(mask, 1), extent(mask, 0)
+            if cols is not None:
+                out.append(((cols, plane.rows_to_z(rows, depth)), score))
+        return out
+
+    cor, sag = planar(coronal), planar(sagittal)
+    best: dict[tuple[Range, Range, Range], tuple[float, object]] = {}
+    for res, a_score in axial:
+        ax_x, ax_y = extent(res.mask, 1), extent(res.mask, 0)
+        for c, c_score in cor:
+            for s, s_score in sag:
+                if (c is None) != (not coronal) or (s is None) != (not sagittal):
+                    continue  # a plane with proposals must take one
+                agree = (overlap(ax_x, c[0] if c else None) + overlap(ax_y, s[0] if s else None)
+                         + overlap(c[1] if c else None, s[1] if s else None))
+                total = a_score + c_score + s_score + AGREE * agree
+                box = box_from_planes(ax_x, ax_y, c, s, click)
+                if box not in best or total > best[box][0]:
+                    best[box] = (total, res)
+    ranked = sorted(((total, res, *box) for box, (total, res) in best.items()), key=lambda t: -t[0])
+    return ranked
+
+
 def joint_choice(axial: list, coronal: list, sagittal: list, click: tuple[int, int, int],
                  depth: int) -> tuple[object, Range, Range, Range]:
     """Choose one proposal per plane for a lone click, and the 3D box they give.
@@ -132,29 +162,7 @@ def joint_choice(axial: list, coronal: list, sagittal: list, click: tuple[int, i
     Returns:
         (the axial SliceResult, x-range, y-range, z-range) of the box (``box_from_planes``).
     """
-    def planar(items):
-        out = [(None, 0.0)]
-        for mask, score, plane in items:
-            cols, rows = extent(mask, 1), extent(mask, 0)
-            if cols is not None:
-                out.append(((cols, plane.rows_to_z(rows, depth)), score))
-        return out
-
-    cor, sag = planar(coronal), planar(sagittal)
-    best, best_total = None, -np.inf
-    for res, a_score in axial:
-        ax_x, ax_y = extent(res.mask, 1), extent(res.mask, 0)
-        for c, c_score in cor:
-            for s, s_score in sag:
-                if (c is None) != (not coronal) or (s is None) != (not sagittal):
-                    continue  # a plane with proposals must take one
-                agree = (overlap(ax_x, c[0] if c else None) + overlap(ax_y, s[0] if s else None)
-                         + overlap(c[1] if c else None, s[1] if s else None))
-                total = a_score + c_score + s_score + AGREE * agree
-                if total > best_total:
-                    best, best_total = (res, ax_x, ax_y, c, s), total
-    res, ax_x, ax_y, c, s = best
-    rx, ry, rz = box_from_planes(ax_x, ax_y, c, s, click)
+    _, res, rx, ry, rz = joint_ranking(axial, coronal, sagittal, click, depth)[0]
     return res, rx, ry, rz
 
 

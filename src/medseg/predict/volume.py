@@ -34,6 +34,7 @@ from medseg.predict.correct import (
     band_3d,
     box_span,
     click_depth,
+    depth_from_border,
     disc_edit,
     follow,
     grown_box,
@@ -44,7 +45,7 @@ from medseg.predict.correct import (
     z_cut,
 )
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
-from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, familiar_range, joint_choice, planes
+from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, familiar_range, joint_ranking, planes
 from medseg.predict.planes import AXES, majority, near_isotropic, on_volume, side_corrected, side_objects, transposed
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
@@ -61,6 +62,11 @@ from medseg.validate import coordinates, number
 # the objects whose border a random walker draws again once segmented (medseg.predict.refine): a lone click's, a 3D
 # box's and a propagated 2D box's, by the default propagation rule
 REFINED = ("point", "box3d", "box")
+# a lone click's readings kept for later negative clicks (VolumeSession._rechosen), and whether they are used
+HYPOTHESES = 30
+RECHOOSE = True
+SHRINK = 0.5
+DEEP = 0.5
 
 
 def _empty() -> MappingProxyType:
@@ -91,6 +97,9 @@ class ObjectState:
         axes: an object segmented along three axes (``planes = 3``): its own answers along z, y and x (the y and x
             ones on the volume's transposes, ``medseg.predict.planes``), each corrected by every click; ``masks`` is
             their majority. Empty otherwise.
+        hypotheses: a lone click's other readings, best first: (axial SliceResult, Box3D) of the proposal triples
+            its choice ranked below the one taken (``medseg.predict.extent.joint_ranking``); a refused negative click
+            takes the best one that leaves it out (``VolumeSession._rechosen``). Empty for other objects.
     """
 
     label: int
@@ -107,6 +116,7 @@ class ObjectState:
     name: str = ""
     atlas: Any = None
     axes: tuple[ObjectState, ...] = ()
+    hypotheses: tuple[tuple[SliceResult, Box3D], ...] = ()
 
     @property
     def z_range(self) -> tuple[int, int] | None:
@@ -346,7 +356,7 @@ class VolumeSession:
         rx, ry, rz = box_from_planes(x_range, y_range, found[0], found[1], (col, row, int(z)))
         return Box3D(rx[0], ry[0], max(rz[0], 0), rx[1], ry[1], min(rz[1], depth - 1))
 
-    def _joint_box(self, x: float, y: float, z: int) -> tuple[SliceResult, Box3D | None]:
+    def _joint_box(self, x: float, y: float, z: int) -> tuple[SliceResult, Box3D | None, tuple]:
         """The axial mask under a lone click and the structure's 3D box, chosen together: the box proposals of
         the axial, coronal and sagittal planes through the click (``medseg.predict.click.choices``), the triple
         of masks whose scores plus AGREE x the overlap of their shared extents is highest
@@ -355,14 +365,15 @@ class VolumeSession:
         col, row = int(round(x)), int(round(y))
         axial = choices(self._decode, z, x, y, shape, self._volume().data[z])
         if not axial:
-            return empty_result(shape), None
+            return empty_result(shape), None, ()
         found = []
         for plane, along in zip(planes(col, row, self._volume().spacing), (col, row), strict=True):
             image, decode = self._plane_decoder(plane)
             found.append([(res.mask, score, plane) for res, score in
                           choices(decode, 0, along, z * plane.z_scale, image.shape, image)])
-        seed, rx, ry, rz = joint_choice(axial, found[0], found[1], (col, row, int(z)), depth)
-        return seed, Box3D(rx[0], ry[0], max(rz[0], 0), rx[1], ry[1], min(rz[1], depth - 1))
+        ranked = [(res, Box3D(rx[0], ry[0], max(rz[0], 0), rx[1], ry[1], min(rz[1], depth - 1)))
+                  for _, res, rx, ry, rz in joint_ranking(axial, found[0], found[1], (col, row, int(z)), depth)]
+        return ranked[0][0], ranked[0][1], tuple(ranked[1:HYPOTHESES + 1])
 
     # ----- results ----------------------------------------------------------------------------------
     @property
@@ -406,7 +417,7 @@ class VolumeSession:
 
     def _box3d_object(self, kind: str, box: Box3D, z: int, cfg: Propagation, clicks: tuple[Point, ...] = (),
                       replaces: int | None = None, prompt_clicks: bool = True,
-                      chosen: SliceResult | None = None) -> int:
+                      chosen: SliceResult | None = None, hypotheses: tuple = (), commit: bool = True) -> Any:
         """A new object inside a (clipped) 3D box, seeded on slice z with the box and ``clicks`` (given to the
         decoder only with ``prompt_clicks``; they always seed the connectivity rule). ``chosen``: a lone click's
         mask on slice z, the seed when it holds the click and the box's mask does not."""
@@ -424,7 +435,9 @@ class VolumeSession:
                 # the box alone missed the click: the click's chosen mask is the seed, so the object holds the click
                 seed = SliceResult(prop.crop_to_box(chosen.mask, xy), chosen.logits, chosen.iou, xy)
             label = self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None,
-                                     replaces=replaces)
+                                     replaces=replaces, hypotheses=hypotheses, commit=commit)
+        if not commit:
+            return label  # the ObjectState (one plane only: the caller commits it)
         if self.planes == 3:  # over the object's slices (a lone click's may have been trimmed)
             track = self._object(label).track
             self._three_planes(label, replace(box, z0=track.z_lo, z1=track.z_hi), cfg, kind)
@@ -628,7 +641,7 @@ class VolumeSession:
         z = int(point.z)
         joint = propagate and cfg.method != "baseline" and not self.predictor.direct_clicks
         if joint:
-            seed, box = self._joint_box(point.x, point.y, z)
+            seed, box, hypotheses = self._joint_box(point.x, point.y, z)
         else:
             seed = segment_click(self._decode, z, point.x, point.y, self.shape[1:], self.predictor.direct_clicks,
                                  image=self._volume().data[z])
@@ -640,22 +653,26 @@ class VolumeSession:
         # the 3D box alone prompts the seed slice: beside a box, LiteMedSAM's masks lose Dice to the click
         # (scripts/fit_click_choice.py's proposals: box + click below box alone on every held-out set)
         return self._box3d_object("point", box, z, cfg, (point,), replaces=replaces, prompt_clicks=False,
-                                  chosen=seed)
+                                  chosen=seed, hypotheses=hypotheses if joint else ())
 
     def _new_object(self, kind: str, z: int, track: Track, cfg: Propagation, seed: SliceResult,
-                    clicks: dict[int, tuple[Point, ...]] | None = None, replaces: int | None = None) -> int:
-        """Propagate a new object from its seed and commit it (in place of object ``replaces``, if given)."""
+                    clicks: dict[int, tuple[Point, ...]] | None = None, replaces: int | None = None,
+                    hypotheses: tuple = (), commit: bool = True) -> Any:
+        """Propagate a new object from its seed and commit it (in place of object ``replaces``, if given); with
+        ``commit`` False, the object itself, uncommitted."""
         label = self.state.next_label if replaces is None else replaces
         if label > 255:
             raise MedsegError("255 objects exceed the labels of a uint8 mask")
         obj = ObjectState(label, kind, z, track, cfg, max(seed.area, 1), MappingProxyType({z: seed}),
-                          MappingProxyType(clicks or {}))
+                          MappingProxyType(clicks or {}), hypotheses=hypotheses)
         obj = self._run(obj, z, (1, -1))
         if kind in ("point", "box") and track.bounded:  # a lone click or a 2D box: z-extent from the planes
             obj = self._trimmed(obj)
         # an object kept on its slice, or made by the CVPR24 rule (a reference's reproduction), stays the model's
         if kind in REFINED and track.z_hi > track.z_lo and cfg.method != "baseline":
             obj = self._refined(obj)
+        if not commit:
+            return obj
         if replaces is None:
             self._commit(VolumeState(self.state.objects + (obj,), label + 1))
         else:
@@ -705,7 +722,8 @@ class VolumeSession:
             sides = side_corrected(self._side, obj.axes[1:], point.x, point.y, int(point.z), point.positive)
             obj = self._fused(own, sides) or own  # no voxel two axes hold: the z slices' answer
         else:
-            obj = self._corrected(obj, point) or self._net_corrected(obj, point)  # None: refused, the network answers
+            # None: refused; a lone click's next reading that leaves the click out, else the network answers
+            obj = self._corrected(obj, point) or self._rechosen(obj, point) or self._net_corrected(obj, point)
         return self._commit_object(obj)
 
     def _net(self):
@@ -745,6 +763,56 @@ class VolumeSession:
         if grown is not None:
             obj = self._rebox(obj, grown)
         return replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
+
+    def _rechosen(self, obj: ObjectState, point: Point) -> ObjectState | None:
+        """A refused negative click on a lone click's object that its choice's next reading leaves out: the object
+        segmented again from the best-ranked reading whose 3D box holds none of its negative clicks and every
+        positive one on its slices (uncommitted; its clicks and edits kept). None when no reading does, or off."""
+        i = self._reading(obj, point)
+        if i is None:
+            return None
+        seed, box = obj.hypotheses[i]
+        first = obj.clicks[obj.seed_z][0]
+        new = self._box3d_object("point", box, obj.seed_z, obj.propagation, (first,), replaces=obj.label,
+                                 prompt_clicks=False, chosen=seed, hypotheses=obj.hypotheses[i + 1:], commit=False)
+        clicks = {**obj.clicks, int(point.z): obj.clicks.get(int(point.z), ()) + (point,)}
+        new = replace(new, clicks=MappingProxyType(clicks), edits=obj.edits)
+        return replace(new, masks=MappingProxyType(self._final(new, dict(new.slices))))
+
+    def _reading(self, obj: ObjectState, point: Point) -> int | None:
+        """Index of the best-ranked of a lone click's other readings (``obj.hypotheses``) whose 3D box leaves out
+        the negative click ``point`` and every earlier one, and holds every positive click on its slices; None."""
+        if not (RECHOOSE and obj.hypotheses and not point.positive and self.planes == 1):
+            return None
+        current, col, row = obj.masks.get(int(point.z)), int(round(point.x)), int(round(point.y))
+        if current is None or not current[row, col]:
+            return None
+        # a click deep inside the object's slice says most of it there is wrong (a random click beside a lesion in
+        # the whole head it took); one near the border is a local error (the rules' or the network's)
+        rows, cols = np.flatnonzero(current.any(axis=1)), np.flatnonzero(current.any(axis=0))
+        y0, x0 = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
+        depth = depth_from_border(current[y0:rows[-1] + 2, x0:cols[-1] + 2], False)
+        if depth[row - y0, col - x0] < DEEP * depth.max():
+            return None
+        every = [p for ps in obj.clicks.values() for p in ps] + [point]
+
+        def inside(box: Box3D, p: Point) -> bool:
+            return box.x0 <= round(p.x) <= box.x1 and box.y0 <= round(p.y) <= box.y1 and box.z0 <= p.z <= box.z1
+
+        def volume(x0, y0, z0, x1, y1, z1) -> float:
+            return float((x1 - x0 + 1) * (y1 - y0 + 1) * (z1 - z0 + 1))
+
+        now = obj.track.limits
+        if now is None:
+            return None
+        for i, (_, box) in enumerate(obj.hypotheses):
+            if not any(inside(box, p) != p.positive for p in every if not p.positive or box.z0 <= p.z <= box.z1):
+                # against the object's box: the reading's z-range within the object's (a lone click's is trimmed)
+                z0, z1 = max(box.z0, obj.track.z_lo), min(box.z1, obj.track.z_hi)
+                smaller = volume(box.x0, box.y0, z0, box.x1, box.y1, max(z1, z0)) <= SHRINK * volume(
+                    now[0], now[1], obj.track.z_lo, now[2], now[3], obj.track.z_hi)
+                return i if smaller else None
+        return None
 
     def _net_corrected(self, obj: ObjectState, point: Point) -> ObjectState:
         """``obj`` corrected by the 3D correction network from the scan, its mask and all its clicks (uncommitted).
@@ -822,6 +890,8 @@ class VolumeSession:
             if cut:  # the object ends before this slice (its z-extent came from a lone click)
                 gone = np.ones(shape, bool)
                 return Edit(False, MappingProxyType({k: gone for k in cut})), None
+            if self._reading(obj, point) is not None:
+                return None, None  # the lone click's next reading leaves the click out (_rechosen)
         if point.positive and current.any():
             # on the rim of a high-contrast object, at a level between its core and surroundings: the border moves out
             # to that level near the click (medseg.predict.rim)
