@@ -47,15 +47,16 @@ def embeddings() -> OrderedDict:
 
 @pytest.fixture
 def cvpr25_steps(model, embeddings):
-    """(dataset, case, label, clicks, with_box=False, refine=True) -> the protocol's steps (the box's first when
-    with_box), each a dict with "dice", "positive", ...; LiteMedSAM, atlas route off."""
+    """(dataset, case, label, clicks, with_box=False, refine=True, protocol="interactive", seed=0) -> the protocol's
+    steps (the box's first when with_box), each a dict with "dice", "positive", ...; LiteMedSAM, atlas route off.
+    ``protocol="sammed3d"``: SAM-Med3D's uniform clicks from ``seed``."""
 
     def run(dataset: str, case: str, label: int, clicks: int, with_box: bool = False,
-            refine: bool = True) -> list[dict]:
+            refine: bool = True, protocol: str = "interactive", seed: int = 0) -> list[dict]:
         sample.fetch(dataset)
         found = loaders.load_labelled(dataset, [case])[0]
-        cfg = ProtocolConfig(protocol="interactive", clicks=clicks, with_box=with_box, click_atlas=False, refine=refine)
-        return run_case("interactive", RememberingPredictor(model, embeddings), found.image, found.labels, [label], cfg,
-                        np.random.default_rng(0)).rows[0]["steps"]
+        cfg = ProtocolConfig(protocol=protocol, clicks=clicks, with_box=with_box, click_atlas=False, refine=refine)
+        return run_case(protocol, RememberingPredictor(model, embeddings), found.image, found.labels, [label], cfg,
+                        np.random.default_rng(seed)).rows[0]["steps"]
 
     return run
