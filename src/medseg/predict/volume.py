@@ -98,8 +98,9 @@ class ObjectState:
             ones on the volume's transposes, ``medseg.predict.planes``), each corrected by every click; ``masks`` is
             their majority. Empty otherwise.
         hypotheses: a lone click's other readings, best first: (axial SliceResult, Box3D) of the proposal triples
-            its choice ranked below the one taken (``medseg.predict.extent.joint_ranking``); a refused negative click
-            takes the best one that leaves it out (``VolumeSession._rechosen``). Empty for other objects.
+            its choice ranked below the one taken (``medseg.predict.extent.joint_ranking``); a negative click deep
+            inside the object takes the best one that leaves it out (``VolumeSession._rechosen``). Empty for other
+            objects.
     """
 
     label: int
@@ -722,7 +723,7 @@ class VolumeSession:
             sides = side_corrected(self._side, obj.axes[1:], point.x, point.y, int(point.z), point.positive)
             obj = self._fused(own, sides) or own  # no voxel two axes hold: the z slices' answer
         else:
-            # None: refused; a lone click's next reading that leaves the click out, else the network answers
+            # None: the rules leave the click to a lone click's next reading (_reading) or refuse it (the network)
             obj = self._corrected(obj, point) or self._rechosen(obj, point) or self._net_corrected(obj, point)
         return self._commit_object(obj)
 
@@ -765,9 +766,9 @@ class VolumeSession:
         return replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
 
     def _rechosen(self, obj: ObjectState, point: Point) -> ObjectState | None:
-        """A refused negative click on a lone click's object that its choice's next reading leaves out: the object
-        segmented again from the best-ranked reading whose 3D box holds none of its negative clicks and every
-        positive one on its slices (uncommitted; its clicks and edits kept). None when no reading does, or off."""
+        """A negative click deep inside a lone click's object, which one of the lone click's other readings leaves out
+        (``_reading``): the object segmented again from that reading's 3D box (uncommitted; its clicks and edits
+        kept, the readings ranked after it kept for later clicks). None when no reading qualifies, or off."""
         i = self._reading(obj, point)
         if i is None:
             return None
@@ -781,7 +782,9 @@ class VolumeSession:
 
     def _reading(self, obj: ObjectState, point: Point) -> int | None:
         """Index of the best-ranked of a lone click's other readings (``obj.hypotheses``) whose 3D box leaves out
-        the negative click ``point`` and every earlier one, and holds every positive click on its slices; None."""
+        the negative click ``point`` and every earlier one and holds every positive click on its slices, when the click
+        lies at least DEEP of the slice mask's greatest depth inside it and that box, within the object's slices, is at
+        most SHRINK of the object's box; else None (docs/interactive.md, benchmarks/results/interactive/rechosen.md)."""
         if not (RECHOOSE and obj.hypotheses and not point.positive and self.planes == 1):
             return None
         current, col, row = obj.masks.get(int(point.z)), int(round(point.x)), int(round(point.y))
