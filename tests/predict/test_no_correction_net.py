@@ -1,5 +1,6 @@
-"""`--no-correction-net` on `medseg segment`, `serve` and `view` (fake model, a painter for the network): a negative
-click the rules refuse is answered by the network by default and by the rules' fallback with the option."""
+"""`--no-correction-net` on `medseg segment` and on the server behind `serve` and `view` (fake model, a painter for
+the network): a negative click the rules refuse is answered by the network by default and by the rules' fallback with
+the option. The serve / view flags themselves: tests/serve/test_refine_served.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 import SimpleITK as sitk
 
 from medseg.cli.main import main
-from medseg.errors import MedsegError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_model import FakeEngine, FakeSAM, fake_predictor  # noqa: E402
@@ -60,23 +60,3 @@ def test_a_server_without_the_network_gives_every_session_none():
 
     assert Server(fake_predictor(), Limits()).new_session().correction_net == "packaged"
     assert Server(fake_predictor(), Limits(), correction_net=False).new_session().correction_net is None
-
-
-@pytest.mark.parametrize("command", [["serve"], ["view", "scan.nii.gz"]])
-@pytest.mark.parametrize("flag, wanted", [([], True), (["--no-correction-net"], False)])
-def test_serve_and_view_hand_the_option_to_the_server(command, flag, wanted, monkeypatch):
-    import medseg.io
-    import medseg.serve.run as run
-
-    seen = {}
-
-    def capture(*args, **kwargs):
-        seen.update(kwargs)
-        raise MedsegError("stopped here by the test")
-
-    monkeypatch.setattr(run, "serve", capture)
-    monkeypatch.setattr(run, "build", capture)
-    monkeypatch.setattr(run, "check_port", lambda *a: None)
-    monkeypatch.setattr(medseg.io, "read_image", lambda path: None)
-    assert main(command + flag) == 2  # the one-line error of the stand-in
-    assert seen["correction_net"] is wanted

@@ -1,6 +1,7 @@
-"""`medseg serve --no-refine` and `medseg view --no-refine` (fake model): every session keeps the model's border, as
-`medseg segment --no-refine` does; by default a served box's border is drawn again (medseg.predict.refine), as a
-direct session's is. The Dice this brings on real data: benchmarks/results/interactive/box_refine.md."""
+"""`medseg serve --no-refine` and `medseg view --no-refine` (fake model; and how both hand --no-correction-net on):
+every session keeps the model's border, as `medseg segment --no-refine` does; by default a served box's border is
+drawn again (medseg.predict.refine), as a direct session's is. The Dice this brings on real data:
+benchmarks/results/interactive/box_refine.md."""
 
 from __future__ import annotations
 
@@ -48,8 +49,11 @@ def test_a_served_box_is_refined_unless_the_server_says_not():
     np.testing.assert_array_equal(served(refine=False), model)
 
 
-@pytest.mark.parametrize("command", [["serve", "--no-refine"], ["view", "scan.nii.gz", "--no-refine"]])
-def test_the_cli_hands_no_refine_to_every_session(command, monkeypatch):
+@pytest.mark.parametrize("command", [["serve"], ["view", "scan.nii.gz"]])
+@pytest.mark.parametrize("flag, key", [("--no-refine", "refine"), ("--no-correction-net", "correction_net")])
+def test_the_cli_hands_its_switches_to_every_session(command, flag, key, monkeypatch):
+    """--no-refine and --no-correction-net (refused negative clicks by the rules' fallback, not medseg's 3D correction
+    network) reach the server, which sets every session's attribute (tests/predict/test_no_correction_net.py)."""
     import medseg.io
     import medseg.serve.run as run
     from medseg.cli.main import main
@@ -64,5 +68,5 @@ def test_the_cli_hands_no_refine_to_every_session(command, monkeypatch):
     monkeypatch.setattr(run, "build", capture)
     monkeypatch.setattr(run, "check_port", lambda *a: None)
     monkeypatch.setattr(medseg.io, "read_image", lambda path: None)
-    assert main(command) == 2  # the one-line error of the stand-in
-    assert seen["refine"] is False
+    assert main([*command, flag]) == 2  # the one-line error of the stand-in
+    assert seen[key] is False and all(seen[k] is True for k in ("refine", "correction_net") if k != key)
