@@ -788,14 +788,8 @@ class VolumeSession:
         if not (RECHOOSE and obj.hypotheses and not point.positive and self.planes == 1):
             return None
         current, col, row = obj.masks.get(int(point.z)), int(round(point.x)), int(round(point.y))
-        if current is None or not current[row, col]:
-            return None
-        # a click deep inside the object's slice says most of it there is wrong (a random click beside a lesion in
-        # the whole head it took); one near the border is a local error (the rules' or the network's)
-        rows, cols = np.flatnonzero(current.any(axis=1)), np.flatnonzero(current.any(axis=0))
-        y0, x0 = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
-        depth = depth_from_border(current[y0:rows[-1] + 2, x0:cols[-1] + 2], False)
-        if depth[row - y0, col - x0] < DEEP * depth.max():
+        now = obj.track.limits
+        if current is None or not current[row, col] or now is None:
             return None
         every = [p for ps in obj.clicks.values() for p in ps] + [point]
 
@@ -805,17 +799,23 @@ class VolumeSession:
         def volume(x0, y0, z0, x1, y1, z1) -> float:
             return float((x1 - x0 + 1) * (y1 - y0 + 1) * (z1 - z0 + 1))
 
-        now = obj.track.limits
-        if now is None:
+        found = next((i for i, (_, box) in enumerate(obj.hypotheses) if not any(
+            inside(box, p) != p.positive for p in every if not p.positive or box.z0 <= p.z <= box.z1)), None)
+        if found is None:
             return None
-        for i, (_, box) in enumerate(obj.hypotheses):
-            if not any(inside(box, p) != p.positive for p in every if not p.positive or box.z0 <= p.z <= box.z1):
-                # against the object's box: the reading's z-range within the object's (a lone click's is trimmed)
-                z0, z1 = max(box.z0, obj.track.z_lo), min(box.z1, obj.track.z_hi)
-                smaller = volume(box.x0, box.y0, z0, box.x1, box.y1, max(z1, z0)) <= SHRINK * volume(
-                    now[0], now[1], obj.track.z_lo, now[2], now[3], obj.track.z_hi)
-                return i if smaller else None
-        return None
+        # against the object's box: the reading's z-range within the object's (a lone click's is trimmed)
+        box = obj.hypotheses[found][1]
+        z0, z1 = max(box.z0, obj.track.z_lo), min(box.z1, obj.track.z_hi)
+        if volume(box.x0, box.y0, z0, box.x1, box.y1, max(z1, z0)) > SHRINK * volume(
+                now[0], now[1], obj.track.z_lo, now[2], now[3], obj.track.z_hi):
+            return None
+        # a click deep inside the object's slice says most of it there is wrong (a random click beside a lesion in
+        # the whole head it took); one near the border is a local error (the rules' or the network's). Tested last:
+        # the slice's distance transform is the costliest test.
+        rows, cols = np.flatnonzero(current.any(axis=1)), np.flatnonzero(current.any(axis=0))
+        y0, x0 = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
+        depth = depth_from_border(current[y0:rows[-1] + 2, x0:cols[-1] + 2], False)
+        return found if depth[row - y0, col - x0] >= DEEP * depth.max() else None
 
     def _net_corrected(self, obj: ObjectState, point: Point) -> ObjectState:
         """``obj`` corrected by the 3D correction network from the scan, its mask and all its clicks (uncommitted).
