@@ -64,7 +64,7 @@ def test_without_a_reading_that_leaves_the_click_out_the_network_answers(monkeyp
     assert s.correction_net.calls == 1
 
 
-def test_a_reading_must_hold_the_positive_clicks_on_its_slices(monkeypatch):
+def test_a_reading_must_hold_the_positive_clicks_on_the_clicked_slice(monkeypatch):
     empty = empty_result(SHAPE[1:])
     s, obj = session_with(((empty, Box3D(8, 12, 4, 24, 36, 20)), (empty, SMALL)), monkeypatch)
     s.add_point(28, 24, 12, positive=True, obj=obj)  # inside the mask: nothing changes, the click is kept
