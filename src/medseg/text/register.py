@@ -87,7 +87,8 @@ def _affine(fixed, moving):
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     reg.SetInitialTransform(start, inPlace=True)
     # On several threads the metric's sums come in a varying order: the affine differed between runs in its ninth
-    # digit, the warped labels by a voxel (tests/text/test_register_repeats.py). One thread: 6.7 -> 8.0 s, Colin27.
+    # digit, the warped labels by a voxel (tests/text/test_register_repeats.py). One thread: Colin27 to MNI152, with
+    # the demons, 6.7 -> 8.0 s on 2 cores.
     threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     try:
