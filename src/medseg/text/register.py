@@ -18,7 +18,9 @@ Failure check (``check``): the final affine MI must reach ``MI_FLOOR`` (a good b
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,13 +91,28 @@ def _affine(fixed, moving):
     # On several threads the metric's sums come in a varying order: the affine differed between runs in its ninth
     # digit, the warped labels by a voxel (tests/text/test_register_repeats.py). One thread: Colin27 to MNI152, with
     # the demons, 6.7 -> 8.0 s on 2 cores.
-    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    try:
+    with one_thread():
         reg.Execute(fixed, moving)
-    finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     return start, float(reg.GetMetricValue())
+
+
+_THREADS = threading.Lock()
+
+
+@contextmanager
+def one_thread():
+    """SimpleITK's global default thread count set to 1 inside, restored after. Held by one caller at a time: two
+    registrations at once (a server's requests) each saved the count the other had set, and the later one to finish
+    left it at 1 for every SimpleITK filter after (tests/text/test_register_threads.py)."""
+    import SimpleITK as sitk
+
+    with _THREADS:
+        threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+        try:
+            yield
+        finally:
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
 def _demons(fixed, moving, affine, iterations: int):
