@@ -24,8 +24,10 @@ from interactive_eval import load  # noqa: E402
 from training_clicks import cvpr25_clicks, structures  # noqa: E402
 
 from medseg.cpu import describe_machine  # noqa: E402
-from medseg.predict import volume as volume_module  # noqa: E402
-from medseg.predict import walked  # noqa: E402
+from medseg.predict import (
+    volume_corrections,  # noqa: E402
+    walked,  # noqa: E402
+)
 
 CASES = (("pyradiomics", "brain1", (1,)), ("spine", "mr_vert", (6, 7)), ("spine", "ct_vert", (21, 23)),
          ("radiomics_phantom", "pat_2", (1,)), ("colin27", "aal", (1, 57)))
@@ -50,7 +52,7 @@ def main() -> None:
         print(f"  click ({col}, {row}, {z}): {1000 * calls[-1]:.1f} ms, adds {added}")
         return out
 
-    volume_module.walked_region = timed
+    volume_corrections.walked_region = timed
     walked_region_warm()
     p = load("litemedsam", None, {}, "auto", args.encodes)
     for key, session, truth in structures(p, CASES):

@@ -31,7 +31,7 @@ def two_blocks() -> np.ndarray:
 def session_with(hypotheses, monkeypatch) -> tuple[VolumeSession, int]:
     """A click object at x 20 read as the big box (both blocks), its other readings ``hypotheses``; every correction
     region refused by the rules (as one removing more than a correction may)."""
-    monkeypatch.setattr("medseg.predict.volume.within_limits", lambda *a, **k: False)
+    monkeypatch.setattr("medseg.predict.volume_corrections.within_limits", lambda *a, **k: False)
     s = VolumeSession(fake_predictor(), progress=False)
     s.set_volume(two_blocks())
     s.refine = False

@@ -592,13 +592,13 @@ def test_correction_region_stays_within_a_band_twice_the_clicks_depth(session, m
     """The protocol (and a user) clicks in the middle of an error, so a click at distance d from the mask's border
     says the error is about 2d thick: the region edit keeps to the pixels within BAND * d + 1 of the border, on
     the click's side (``correct.banded``), rather than the whole of what the model segments under the click."""
-    import medseg.predict.volume as volume_module
+    import medseg.predict.volume_corrections as corrections
     from medseg.predict.correct import BAND, depth_from_border
 
     session.add_box3d(25, 21, 4, 43, 39, 20)
     before = session.object_mask(1).copy()
     cols = slice(43, 61) if positive else slice(34, 43)  # beside the sphere's disc (x 26..42 on slice 12) / in it
-    monkeypatch.setattr(volume_module, "segment_click", _region_under_click(slice(26, 35), cols))
+    monkeypatch.setattr(corrections, "segment_click", _region_under_click(slice(26, 35), cols))
     x = 45 if positive else 40  # 2-3 pixels from the border, outside / inside
     session.add_point(x, 30, 12, positive=positive)
     changed = session.object_mask(1) ^ before
@@ -617,7 +617,7 @@ def test_positive_edit_followed_past_the_objects_end_stops_within_the_clicks_dep
     there within d + 1 = 3 of the border, and its follow beyond the object's ends keeps within that depth in 3D (three
     slices past each end, then the follow stops), where before it added the whole prism on every slice to the prism's
     ends."""
-    import medseg.predict.volume as volume_module
+    import medseg.predict.volume_corrections as corrections
 
     vol = np.full(SHAPE, 20, np.uint8)
     vol[2:22, 20:41, 20:41] = 200
@@ -632,7 +632,7 @@ def test_positive_edit_followed_past_the_objects_end_stops_within_the_clicks_dep
     before = s.object_mask(1).astype(bool)
     assert np.flatnonzero(before.any(axis=(1, 2))).tolist() == list(range(8, 15))
     assert np.flatnonzero(before[14].any(axis=0)).max() == 33
-    monkeypatch.setattr(volume_module, "segment_click", _region_under_click(slice(20, 41), slice(34, 41)))
+    monkeypatch.setattr(corrections, "segment_click", _region_under_click(slice(20, 41), slice(34, 41)))
     s.add_point(35, 30, 14, positive=True)
     changed = s.object_mask(1).astype(bool) & ~before
     assert changed[14, 30, 34:37].all() and not changed[14, :, 37:].any()

@@ -74,7 +74,7 @@ def test_a_session_answers_a_refused_region_with_the_walk_and_undoes_it_exactly(
     from pathlib import Path
 
     from medseg.io.image import Geometry, Image
-    from medseg.predict import volume as volume_module
+    from medseg.predict import volume_corrections as corrections
     from medseg.predict.click import empty_result
     from medseg.predict.volume import VolumeSession
 
@@ -90,7 +90,7 @@ def test_a_session_answers_a_refused_region_with_the_walk_and_undoes_it_exactly(
     before = session.object_mask(label).astype(bool)
     assert before.any()
     # the model finds no region under the click: the fallback answers
-    monkeypatch.setattr(volume_module, "segment_click", lambda _decode, _z, _x, _y, shape, *a, **k: empty_result(shape))
+    monkeypatch.setattr(corrections, "segment_click", lambda _decode, _z, _x, _y, shape, *a, **k: empty_result(shape))
     col = int(np.flatnonzero(before[12, 32]).max()) + 8
     assert truth[12, 32, col] and not before[12, 32, col]
     session.add_point(col, 32, 12, obj=label)

@@ -104,18 +104,19 @@ def test_3d_objects_zoom_only_under_tiny():
 def test_correction_proposals_start_at_two_cells_in_the_decode_frame(monkeypatch):
     # a correction's first proposal is 4 model px in half-width: 8 px on a whole 512 slice, at most 1 px in the ring's
     # crop (magnified 4x or more)
-    import medseg.predict.volume as volume_module
+    import medseg.predict.volume_corrections as corrections
+    from medseg.predict.click import empty_result
 
     seen = []
 
     def region(decode, z, x, y, shape, *args, smallest=0.0, **kwargs):
         seen.append(smallest)
-        return volume_module.empty_result(shape)
+        return empty_result(shape)
 
     vol, _ = small_volume()
     session = VolumeSession(fake_predictor(), progress=False)
     session.set_volume(vol)
-    monkeypatch.setattr(volume_module, "segment_click", region)
+    monkeypatch.setattr(corrections, "segment_click", region)
     small = session.add_box3d(*BOX)
     crop = zoom.crop_for(session._xy_extent(session._object(small)), (512, 512), 256, zoom.TINY)
     session.add_point(300, 209, 2, positive=True, obj=small)  # beside the ring, in its crop

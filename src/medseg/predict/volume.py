@@ -13,7 +13,7 @@ later object wins (as in ``segment_2d``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -25,34 +25,25 @@ from tqdm import tqdm
 from medseg.errors import MedsegError
 from medseg.io.image import Geometry, Image
 from medseg.predict import propagate as prop
-from medseg.predict.click import CORRECTION_SMALLEST, choices, empty_result, segment_click
-from medseg.predict.correct import (
-    BAND,
-    MAX_REMOVE,
-    Edit,
-    FollowMemo,
-    band_3d,
-    box_span,
-    click_depth,
-    depth_from_border,
-    disc_edit,
-    follow,
-    grown_box,
-    grown_region,
-    largest_area,
-    touches,
-    within_limits,
-    z_cut,
-)
+from medseg.predict.click import choices, empty_result, segment_click
+from medseg.predict.correct import FollowMemo
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
 from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, familiar_range, joint_ranking, planes
-from medseg.predict.planes import AXES, majority, near_isotropic, on_volume, side_corrected, side_objects, transposed
+from medseg.predict.planes import AXES, majority, near_isotropic, on_volume, side_objects, transposed
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
 from medseg.predict.refine import refined
-from medseg.predict.rim import rim_edit
 from medseg.predict.segment import window_for
-from medseg.predict.walked import walked_region
+from medseg.predict.volume_corrections import Corrections
+from medseg.predict.volume_state import (
+    ObjectState,
+    VolumeState,
+    empty_mapping,
+    holds_point,
+    mask_slices,
+    slices_track,
+    walk_order,
+)
 from medseg.predict.zoom import TINY, Crop, Zoomed, crop_for, holds
 from medseg.predict.zoom import decode as zoomed_decode
 from medseg.preprocess.window import WindowChoice, WindowedVolume
@@ -62,75 +53,8 @@ from medseg.validate import coordinates, number
 # the objects whose border a random walker draws again once segmented (medseg.predict.refine): a lone click's, a 3D
 # box's and a propagated 2D box's, by the default propagation rule
 REFINED = ("point", "box3d", "box")
-# a lone click's readings kept for later negative clicks (VolumeSession._rechosen), and whether they are used
+# a lone click's readings kept for later negative clicks (VolumeSession._rechosen, medseg.predict.volume_corrections)
 HYPOTHESES = 30
-RECHOOSE = True
-SHRINK = 0.5
-DEEP = 0.5
-
-
-def _empty() -> MappingProxyType:
-    return MappingProxyType({})
-
-
-@dataclass(frozen=True, eq=False)
-class ObjectState:
-    """One object of the session (never mutated; every action builds a new one).
-
-    Attributes:
-        label: value of the object in the label map.
-        kind: "box3d", "box" (2D box, propagated or not), "point", "text" (``add_text``) or "atlas" (a click
-            the atlas route answered, ``medseg.text.pointed``).
-        seed_z: slice the first prompt was given on.
-        track: z-range and xy limits propagation may use.
-        propagation: the rule this object propagates with.
-        ref_area: pixels of the seed mask (the stop rule's reference).
-        slices: z -> SliceResult, raw per-slice results (propagation and corrections).
-        clicks: z -> correction clicks on that slice, in order.
-        edits: correction clicks read as regions to add or remove (``medseg.predict.correct``), in order.
-        masks: z -> (H, W) bool, the final masks: propagated masks, then the edits, then the
-            connectivity rule.
-        priors: z -> (1, 256, 256) low-res logits of the latest correction decode on that slice (the mask
-            prompt of the next correction there, with a click-trained model).
-        name: the structure's name (text and atlas objects), else "".
-        atlas: an atlas object's ``medseg.text.pointed.Prior`` (its corrections move it), else None.
-        axes: an object segmented along three axes (``planes = 3``): its own answers along z, y and x (the y and x
-            ones on the volume's transposes, ``medseg.predict.planes``), each corrected by every click; ``masks`` is
-            their majority. Empty otherwise.
-        hypotheses: a lone click's other readings, best first: (axial SliceResult, Box3D) of the proposal triples
-            its choice ranked below the one taken (``medseg.predict.extent.joint_ranking``); a negative click deep
-            inside the object takes the best one that leaves it out (``VolumeSession._rechosen``). Empty for other
-            objects.
-    """
-
-    label: int
-    kind: str
-    seed_z: int
-    track: Track
-    propagation: Propagation
-    ref_area: int
-    slices: MappingProxyType = field(default_factory=_empty)
-    clicks: MappingProxyType = field(default_factory=_empty)
-    edits: tuple[Edit, ...] = ()
-    masks: MappingProxyType = field(default_factory=_empty)
-    priors: MappingProxyType = field(default_factory=_empty)
-    name: str = ""
-    atlas: Any = None
-    axes: tuple[ObjectState, ...] = ()
-    hypotheses: tuple[tuple[SliceResult, Box3D], ...] = ()
-
-    @property
-    def z_range(self) -> tuple[int, int] | None:
-        zs = list(self.masks)
-        return (min(zs), max(zs)) if zs else None
-
-
-@dataclass(frozen=True, eq=False)
-class VolumeState:
-    """All objects of a session; the undo history is a list of these."""
-
-    objects: tuple[ObjectState, ...] = ()
-    next_label: int = 1
 
 
 @dataclass
@@ -141,52 +65,7 @@ class _Volume:
     history: list[VolumeState] = field(default_factory=list)
 
 
-def _holds(mask: np.ndarray, point: Point) -> bool:
-    row, col = int(round(point.y)), int(round(point.x))
-    return bool(mask[min(row, mask.shape[0] - 1), min(col, mask.shape[1] - 1)])
-
-
-def _slices_track(slices: dict[int, SliceResult]) -> Track:
-    """The track of an object made of ready slices: their z-range inside their boxes' union."""
-    boxes = np.array([r.box for r in slices.values() if r.box is not None], np.float32)
-    xy = (np.array([*boxes[:, :2].min(0), *boxes[:, 2:].max(0)], np.float32) if len(boxes) else None)
-    return Track(min(slices), max(slices), limits=xy, fallback=xy, bounded=True)
-
-
-def _changed_slices(change: np.ndarray) -> MappingProxyType:
-    """z -> (H, W) bool copy of each slice of a (z, y, x) change that holds something (an edit's regions; copies, so
-    an edit in the undo history does not keep the whole volume's array alive)."""
-    return MappingProxyType({int(z): change[z].copy() for z in np.flatnonzero(change.any((1, 2)))})
-
-
-def _mask_slices(mask: np.ndarray, iou: float) -> dict[int, SliceResult]:
-    """z -> SliceResult of each slice a (z, y, x) bool mask holds: its mask (a copy), its low-res logits (a mask
-    prompt) and its tight box."""
-    from medseg.text.prompting import low_res_prior
-
-    slices = {}
-    for z in np.flatnonzero(mask.any(axis=(1, 2))):
-        ys, xs = np.nonzero(mask[z])
-        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
-        slices[int(z)] = SliceResult(mask[z].copy(), low_res_prior(mask[z]), iou, box)
-    return slices
-
-
-def _in_box(track: Track, col: int, row: int, z: int) -> bool:
-    """Whether voxel (col, row, z) lies in the 3D box of a track bounded in z and xy."""
-    if not track.bounded or track.limits is None:
-        return False
-    x0, y0, x1, y1 = (float(v) for v in track.limits)
-    return x0 <= col <= x1 and y0 <= row <= y1 and track.z_lo <= z <= track.z_hi
-
-
-def _walk_order(track: Track, z: int, directions: Iterable[int]) -> list[int]:
-    """The slices walks from z in ``directions`` may visit, in the order they visit them."""
-    return [zz for d in directions
-            for zz in (range(z + 1, track.z_hi + 1) if d > 0 else range(z - 1, track.z_lo - 1, -1))]
-
-
-class VolumeSession:
+class VolumeSession(Corrections):
     """Segment structures of one volume from 3D boxes, 2D boxes or points, and correct them.
 
     Example:
@@ -428,11 +307,11 @@ class VolumeSession:
         # The seed slice is read ahead with the rest: its encode runs beside the next slice's. A small object's
         # decodes all run in its box's crop, under TINY model pixels (in 3D, crops of 16-32 model-pixel objects lost
         # as often as they gained: see medseg.predict.zoom).
-        with self._zoomed(xy), self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
+        with self._zoomed(xy), self._reading_ahead([z, *walk_order(track, z, (1, -1))]):
             pred = self._decode(z, box=prop.with_clicks(xy, clicks) if prompt_clicks else xy, points=pts,
                                 point_labels=labels)
             seed = prop.result_of(pred, xy, xy if cfg.method == "default" else None, best=0)
-            if chosen is not None and _holds(chosen.mask, clicks[0]) and not _holds(seed.mask, clicks[0]):
+            if chosen is not None and holds_point(chosen.mask, clicks[0]) and not holds_point(seed.mask, clicks[0]):
                 # the box alone missed the click: the click's chosen mask is the seed, so the object holds the click
                 seed = SliceResult(prop.crop_to_box(chosen.mask, xy), chosen.logits, chosen.iou, xy)
             label = self._new_object(kind, z, track, cfg, seed, clicks={z: clicks} if clicks else None,
@@ -482,7 +361,7 @@ class VolumeSession:
             slices[int(z)] = SliceResult(fused[z], low_res_prior(fused[z]), 1.0 if old is None else old.iou,
                                          xy if old is None or old.box is None else old.box)
         # the edits live in the axes' objects: the majority already holds them
-        obj = replace(own, slices=MappingProxyType(slices), edits=(), priors=_empty(), axes=(own, *sides))
+        obj = replace(own, slices=MappingProxyType(slices), edits=(), priors=empty_mapping(), axes=(own, *sides))
         return replace(obj, masks=MappingProxyType(self._final(obj, slices)))
 
     def _side(self, axis: int) -> tuple[VolumeSession, tuple[int, int, int]]:
@@ -601,7 +480,7 @@ class VolumeSession:
         label = self.state.next_label
         if label > 255:
             raise MedsegError("255 objects exceed the labels of a uint8 mask")
-        obj = ObjectState(label, kind, seed_z, _slices_track(slices), cfg, max(slices[seed_z].area, 1),
+        obj = ObjectState(label, kind, seed_z, slices_track(slices), cfg, max(slices[seed_z].area, 1),
                           MappingProxyType(dict(slices)), name=name, atlas=atlas)
         obj = replace(obj, masks=MappingProxyType(self._final(obj, dict(slices))))
         self._commit(VolumeState(self.state.objects + (obj,), label + 1))
@@ -613,7 +492,7 @@ class VolumeSession:
         inside = np.asarray(mask) != 0
         if inside.shape != self.shape:
             raise MedsegError(f"mask of shape {list(inside.shape)} differs from the volume's {list(self.shape)}")
-        return self.add_slices("mask", _mask_slices(inside, iou=1.0), name)
+        return self.add_slices("mask", mask_slices(inside, iou=1.0), name)
 
     def clear(self) -> None:
         """Drop every object and the undo history (not undoable); the embedding cache is kept."""
@@ -708,288 +587,6 @@ class VolumeSession:
         slices = {z: replace(r, mask=masks.get(z, empty)) for z, r in obj.slices.items()}
         return replace(obj, slices=MappingProxyType(slices), masks=MappingProxyType(self._final(obj, slices)))
 
-    def _correct(self, obj: ObjectState, point: Point) -> int:
-        """A correction click: the region under it is added or removed on its slice and followed to the
-        slices around (``medseg.predict.correct``); decoder work only. A negative click whose region is refused is
-        answered by the correction network (``_net_corrected``), every click when ``net_answers`` is "all"."""
-        if self.net_answers == "all" and obj.masks and self._net() is not None:
-            return self._commit_object(self._net_corrected(obj, point))
-        if obj.atlas is not None:  # the atlas's structure: the click moves its prior (medseg.text.pointed)
-            return self._atlas_correct(obj, point)
-        if point.positive and not obj.masks:  # nothing segmented yet: start the object again from this click
-            return self._point_object(point, obj.propagation, replaces=obj.label)
-        if obj.axes:  # segmented along three axes: each axis corrected, the majority again
-            own = self._corrected(obj.axes[0], point) or self._net_corrected(obj.axes[0], point)
-            sides = side_corrected(self._side, obj.axes[1:], point.x, point.y, int(point.z), point.positive)
-            obj = self._fused(own, sides) or own  # no voxel two axes hold: the z slices' answer
-        else:
-            # None: the rules leave the click to a lone click's next reading (_reading) or refuse it (the network)
-            obj = self._corrected(obj, point) or self._rechosen(obj, point) or self._net_corrected(obj, point)
-        return self._commit_object(obj)
-
-    def _net(self):
-        """The correction network (loaded on first use), or None."""
-        if isinstance(self.correction_net, str):
-            from medseg.build import load_correction_net
-
-            self.correction_net = load_correction_net(None if self.correction_net == "packaged" else
-                                                      self.correction_net)
-        return self.correction_net
-
-    def _commit_object(self, obj: ObjectState) -> int:
-        """Commit ``obj`` in place of the object with its label; returns the label."""
-        objects = tuple(obj if o.label == obj.label else o for o in self.state.objects)
-        self._commit(replace(self.state, objects=objects))
-        return obj.label
-
-    def _corrected(self, obj: ObjectState, point: Point) -> ObjectState | None:
-        """``obj`` with the correction click's edit (uncommitted); None when the click is to be answered by the
-        correction network (a refused negative region, ``_edit``)."""
-        z = int(point.z)
-        clicks = dict(obj.clicks)
-        clicks[z] = clicks.get(z, ()) + (point,)
-        # a correction's decodes (its region's proposals, the follow) run in the object's own crop when the object is
-        # under TINY model pixels and the click lies in it, else on whole slices (the correction rules were measured
-        # there; crops of 20-30 model-pixel objects lost Dice), never in crops of their own small boxes
-        with self._zoomed(self._xy_extent(obj), holding=point):
-            edit, prior = self._edit(obj, point)
-        if edit is None:
-            return None
-        priors = dict(obj.priors) if prior is None else {**obj.priors, z: prior}
-        grown = None
-        if point.positive and obj.kind == "point" and obj.track.limits is not None:
-            grown = grown_box(obj.track.limits, (obj.track.z_lo, obj.track.z_hi), int(round(point.x)),
-                              int(round(point.y)), z, edit.regions.get(z))
-        obj = replace(obj, clicks=MappingProxyType(clicks), edits=obj.edits + (edit,), priors=MappingProxyType(priors))
-        if grown is not None:
-            obj = self._rebox(obj, grown)
-        return replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
-
-    def _rechosen(self, obj: ObjectState, point: Point) -> ObjectState | None:
-        """A negative click deep inside a lone click's object, which one of the lone click's other readings leaves out
-        (``_reading``): the object segmented again from that reading's 3D box (uncommitted; its clicks and edits
-        kept, the readings ranked after it kept for later clicks). None when no reading qualifies, or off."""
-        i = self._reading(obj, point)
-        if i is None:
-            return None
-        seed, box = obj.hypotheses[i]
-        first = obj.clicks[obj.seed_z][0]
-        new = self._box3d_object("point", box, obj.seed_z, obj.propagation, (first,), replaces=obj.label,
-                                 prompt_clicks=False, chosen=seed, hypotheses=obj.hypotheses[i + 1:], commit=False)
-        clicks = {**obj.clicks, int(point.z): obj.clicks.get(int(point.z), ()) + (point,)}
-        new = replace(new, clicks=MappingProxyType(clicks), edits=obj.edits)
-        return replace(new, masks=MappingProxyType(self._final(new, dict(new.slices))))
-
-    def _reading(self, obj: ObjectState, point: Point) -> int | None:
-        """Index of the best-ranked of a lone click's other readings (``obj.hypotheses``) whose 3D box leaves out
-        the negative click ``point`` and every earlier one and holds every positive click, when the click
-        lies at least DEEP of the slice mask's greatest depth inside it and that box, within the object's slices, is at
-        most SHRINK of the object's box; else None (docs/interactive.md, benchmarks/results/interactive/rechosen.md)."""
-        if not (RECHOOSE and obj.hypotheses and not point.positive and self.planes == 1):
-            return None
-        current, col, row = obj.masks.get(int(point.z)), int(round(point.x)), int(round(point.y))
-        now = obj.track.limits
-        if current is None or not current[row, col] or now is None:
-            return None
-        every = [p for ps in obj.clicks.values() for p in ps] + [point]
-
-        def inside(box: Box3D, p: Point) -> bool:
-            return box.x0 <= round(p.x) <= box.x1 and box.y0 <= round(p.y) <= box.y1 and box.z0 <= p.z <= box.z1
-
-        def volume(x0, y0, z0, x1, y1, z1) -> float:
-            return float((x1 - x0 + 1) * (y1 - y0 + 1) * (z1 - z0 + 1))
-
-        # every click in 3D: a reading whose slices stop short of a positive click leaves out what it marked (stop 58
-        # asked it of the clicks on the reading's slices only; SAM-Med3D's clicks on RIDER, seed 2: a reading of 11
-        # slices, taken past a positive click below them, lost 0.32 Dice)
-        found = next((i for i, (_, box) in enumerate(obj.hypotheses)
-                      if all(inside(box, p) == p.positive for p in every)), None)
-        if found is None:
-            return None
-        # against the object's box: the reading's z-range within the object's (a lone click's is trimmed)
-        box = obj.hypotheses[found][1]
-        z0, z1 = max(box.z0, obj.track.z_lo), min(box.z1, obj.track.z_hi)
-        if volume(box.x0, box.y0, z0, box.x1, box.y1, max(z1, z0)) > SHRINK * volume(
-                now[0], now[1], obj.track.z_lo, now[2], now[3], obj.track.z_hi):
-            return None
-        # a click deep inside the object's slice says most of it there is wrong (a random click beside a lesion in
-        # the whole head it took); one near the border is a local error (the rules' or the network's). Tested last:
-        # the slice's distance transform is the costliest test.
-        rows, cols = np.flatnonzero(current.any(axis=1)), np.flatnonzero(current.any(axis=0))
-        y0, x0 = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
-        depth = depth_from_border(current[y0:rows[-1] + 2, x0:cols[-1] + 2], False)
-        return found if depth[row - y0, col - x0] >= DEEP * depth.max() else None
-
-    def _net_corrected(self, obj: ObjectState, point: Point) -> ObjectState:
-        """``obj`` corrected by the 3D correction network from the scan, its mask and all its clicks (uncommitted).
-        The network's change is kept as two edits (what it removed, what it added) on top of the object's slices, as
-        the rules' corrections are, so that a later segmentation of the object (a positive click that grows its box,
-        ``_rebox``) keeps it instead of losing it."""
-        from medseg.predict.correct3d import corrected
-
-        z = int(point.z)
-        clicks = {**obj.clicks, z: obj.clicks.get(z, ()) + (point,)}
-        points = [(k, int(round(p.y)), int(round(p.x)), p.positive) for k, ps in clicks.items() for p in ps]
-        old = self._full(obj)
-        new = corrected(self._net(), self._volume().data, old, points)
-        edits = tuple(Edit(sign, _changed_slices(change)) for sign, change in ((False, old & ~new), (True, new & ~old))
-                      if change.any())
-        obj = replace(obj, clicks=MappingProxyType(clicks), edits=obj.edits + edits, axes=(), atlas=None)
-        return replace(obj, masks=MappingProxyType(self._final(obj, dict(obj.slices))))
-
-    def _atlas_correct(self, obj: ObjectState, point: Point) -> int:
-        """A correction of an atlas object: the intensity step again with the click as a bump on its prior
-        (``medseg.text.pointed.corrected``); no model work."""
-        from medseg.text.pointed import corrected
-        from medseg.text.prompting import refine_slices
-
-        z, row, col = int(point.z), int(round(point.y)), int(round(point.x))
-        current = np.zeros(self.shape, bool)
-        for k, m in obj.masks.items():
-            current[k] = m
-        clicks = {**obj.clicks, z: obj.clicks.get(z, ()) + (point,)}
-        obj = replace(obj, clicks=MappingProxyType(clicks))
-        if bool(current[z, row, col]) != point.positive:  # else nothing to change under the click
-            spacing = tuple(reversed(self._volume().spacing))
-            atlas, mask = corrected(obj.atlas, current, self.image.array, spacing, (z, row, col), point.positive)
-            slices = refine_slices(self._decode, mask, "atlas")
-            if slices:
-                obj = replace(obj, atlas=atlas, slices=MappingProxyType(slices), track=_slices_track(slices))
-                obj = replace(obj, masks=MappingProxyType(self._final(obj, slices)))
-        return self._commit_object(obj)
-
-    @staticmethod
-    def _xy_extent(obj: ObjectState) -> np.ndarray | None:
-        """(x0, y0, x1, y1) of the object's masks over all its slices, or None."""
-        found = prop.occupied(obj.masks.values())
-        if found is None:
-            return None
-        rows, cols = found
-        return np.array([cols[0], rows[0], cols[-1], rows[-1]], np.float32)
-
-    def _rebox(self, obj: ObjectState, xy: np.ndarray) -> ObjectState:
-        """``obj`` segmented again inside its grown xy box over the same slices, from its seed slice; its clicks
-        and edits are kept (they apply on top, ``_final``)."""
-        track = Track(obj.track.z_lo, obj.track.z_hi, limits=xy, fallback=xy, bounded=True)
-        z = obj.seed_z
-        with self._zoomed(xy), \
-                self._reading_ahead([z, *_walk_order(track, z, (1, -1))]):
-            seed = prop.result_of(self._decode(z, box=xy), xy, xy if obj.propagation.method == "default" else None,
-                                  best=0)
-            obj = replace(obj, track=track, ref_area=max(seed.area, 1), slices=MappingProxyType({z: seed}))
-            obj = self._run(obj, z, (1, -1))
-        return self._refined(obj)
-
-    def _edit(self, obj: ObjectState, point: Point) -> tuple[Edit | None, np.ndarray | None]:
-        """The region edit a click asks for (see ``medseg.predict.correct``), and the logits of the slice's
-        new decode (a click-trained model) or None; (None, None) for a refused negative region when a correction
-        network is there to answer it."""
-        z, shape = int(point.z), self.shape[1:]
-        col, row = int(round(point.x)), int(round(point.y))
-        empty = np.zeros(shape, bool)
-        masks = obj.masks
-        current = masks.get(z, empty)
-        if bool(current[row, col]) == point.positive:
-            return Edit(point.positive, MappingProxyType({})), None  # nothing to change under the click
-        if not point.positive and obj.kind == "point":
-            cut = z_cut(masks, obj.seed_z, (obj.track.z_lo, obj.track.z_hi), z, row, col)
-            if cut:  # the object ends before this slice (its z-extent came from a lone click)
-                gone = np.ones(shape, bool)
-                return Edit(False, MappingProxyType({k: gone for k in cut})), None
-            if self._reading(obj, point) is not None:
-                return None, None  # the lone click's next reading leaves the click out (_rechosen)
-        if point.positive and current.any():
-            # on the rim of a high-contrast object, at a level between its core and surroundings: the border moves out
-            # to that level near the click (medseg.predict.rim)
-            rim = rim_edit(self.image.array, masks, z, row, col, self._volume().spacing)
-            if rim:
-                return Edit(True, MappingProxyType(rim)), None
-        prior = None
-        if self.predictor.direct_clicks:
-            # a click model on its own: the slice decoded again from its box, all its clicks and its last
-            # logits; the edit is the change. Beside a box decoder (litemedsam-interactive) the region path below
-            # measures better in 3D (benchmarks/results/interactive), so that one is taken.
-            redone = self._redecode(obj, point)
-            region = redone.mask & ~current if point.positive else current & ~redone.mask
-            prior = redone.logits
-        else:
-            region = segment_click(self._decode, z, point.x, point.y, shape, climb=False,
-                                   smallest=CORRECTION_SMALLEST / self._model_scale()).mask
-            region = region & ~current if point.positive else region & current
-        # a positive region on a slice the object does not reach is measured against its largest slice
-        reference = largest_area({k: int(np.count_nonzero(m)) for k, m in masks.items()}) if point.positive else 0
-        if not region[row, col] or not within_limits(region, current, point.positive, reference):
-            # no region under the click, or one that would take the object over: a positive click's missed part is
-            # found by a random walker from the click and the object (medseg.predict.walked); else, or when the walk
-            # leaves the click out, the region is grown from the click by intensity in 3D; a negative one that would
-            # remove more than MAX_REMOVE of the object takes a small disc. With a correction network, it answers a
-            # refused negative click on a click's object instead (benchmarks/results/interactive/refused_net.md: five
-            # clicks, held-out lesions 0.715 -> 0.757, structures 0.704 -> 0.724; a 3D box's object keeps the rules,
-            # which keep its corrections to the box's slices: spine MR C7, a box then five clicks 0.588 -> 0.547)
-            if not point.positive and obj.kind == "point" and self._net() is not None:
-                return None, None
-            volume, spacing = self._volume().data, self._volume().spacing
-            grown = (walked_region(volume, masks, z, row, col, spacing) if point.positive else None) or grown_region(
-                volume, masks, z, row, col, point.positive, spacing)
-            if point.positive or sum(int(np.count_nonzero(r)) for r in grown.values()) <= MAX_REMOVE * sum(
-                    int(np.count_nonzero(m)) for m in masks.values()):
-                return Edit(point.positive, MappingProxyType(grown)), prior
-            return Edit(False, MappingProxyType({z: disc_edit(current, col, row, False)})), prior
-
-        def changes(zz: int, m: np.ndarray) -> np.ndarray:
-            return m & ~masks.get(zz, empty) if point.positive else m & masks.get(zz, empty)
-
-        width = None
-        against = point.positive and current.any() and touches(region, current)  # a positive region beside the mask
-        if prior is None and current.any() and (not point.positive or against):
-            # the region edit keeps to a band along the border as deep as the click, measured in 3D (correct.band_3d;
-            # measured on the box decoder's regions, not on a click model's own re-decode)
-            width = BAND * click_depth(current, col, row, point.positive) + 1.0
-        sx, sy, sz = self._volume().spacing
-        z_step = sz / float(np.sqrt(sx * sy))
-
-        kept: dict[int, np.ndarray] = {}  # slice -> its part within the band, computed once
-
-        def in_band(part: np.ndarray, zz: int) -> np.ndarray:
-            if zz not in kept:
-                kept[zz] = band_3d(part, masks, zz, point.positive, width, z_step)
-            return kept[zz]
-
-        def acceptable(part: np.ndarray, zz: int) -> bool:
-            if width is not None and not masks.get(zz, empty).any() and not in_band(part, zz).any():
-                return False  # past the band's reach beyond the object's end: the follow stops there
-            return within_limits(part, masks.get(zz, empty), point.positive, reference)
-
-        # a 3D box says which slices the structure spans: its corrections follow within them, near the click (box_span)
-        span = (0, self.shape[0] - 1)
-        if obj.kind == "box3d":
-            span = box_span(region, z, (obj.track.z_lo, obj.track.z_hi), self._volume().spacing)
-        elif (obj.kind == "point" and point.positive and _in_box(obj.track, col, row, z)
-              and not against):
-            # a region apart from the mask, clicked inside a click object's 3D box: a missed part of the structure on
-            # the box's slices, followed only there (unlimited, PyRadiomics lung1's second click followed a vessel
-            # through 12 slices past the box: 1,284 voxels, 14 true)
-            span = (obj.track.z_lo, obj.track.z_hi)
-        find = self._follows.finder(self._decode, self._crop)
-        edit = follow(find, z, region, span, changes, acceptable)
-        if width is not None:
-            edit = MappingProxyType({zz: in_band(part, zz) for zz, part in edit.items()})
-        return Edit(point.positive, edit), prior
-
-    def _redecode(self, obj: ObjectState, point: Point) -> SliceResult:
-        """Slice ``point.z`` of ``obj`` decoded with a click-trained model: the slice's box (its latest
-        decode's, else the object's 3D box's xy extent), grown to take in every positive click of the slice
-        (a click outside it says the structure reaches further), every click on the slice (``point`` last) and
-        the low-res logits of the slice's latest decode as the mask prompt."""
-        z = int(point.z)
-        clicks = obj.clicks.get(z, ()) + (point,)
-        pts, labels = prop.click_arrays(clicks)
-        last = obj.slices.get(z)
-        prior = obj.priors.get(z, None if last is None else last.logits)
-        box = prop.with_clicks(last.box if last is not None and last.box is not None else obj.track.limits, clicks)
-        pred = self._decode(z, box=box, points=pts, point_labels=labels, mask_input=prior, correction=True)
-        return SliceResult(pred.masks[0], pred.low_res_logits[:1], float(pred.iou[0]), box)
-
     def _run(self, obj: ObjectState, z: int, directions: tuple[int, ...]) -> ObjectState:
         """Propagate from slice z in the given directions, replacing what lay beyond z there."""
         slices = dict(obj.slices)
@@ -999,7 +596,7 @@ class VolumeSession:
                    disable=not self.progress, desc=self._bar_name or f"object {obj.label}")
         walked = [d for d in directions if slices[z].area or track.bounded]
         try:
-            with self._reading_ahead(_walk_order(track, z, walked)):
+            with self._reading_ahead(walk_order(track, z, walked)):
                 for d in directions:
                     for k in [k for k in slices if (k - z) * d > 0]:
                         del slices[k]
