@@ -24,10 +24,7 @@ from interactive_eval import load  # noqa: E402
 from training_clicks import cvpr25_clicks, structures  # noqa: E402
 
 from medseg.cpu import describe_machine  # noqa: E402
-from medseg.predict import (
-    volume_corrections,  # noqa: E402
-    walked,  # noqa: E402
-)
+from medseg.predict import volume_corrections, walked  # noqa: E402
 
 CASES = (("pyradiomics", "brain1", (1,)), ("spine", "mr_vert", (6, 7)), ("spine", "ct_vert", (21, 23)),
          ("radiomics_phantom", "pat_2", (1,)), ("colin27", "aal", (1, 57)))
