@@ -8,6 +8,10 @@ cost decoder time only.
 
 Objects get labels 1, 2, ... in the order they are added. Overlap rule: where objects overlap, the
 later object wins (as in ``segment_2d``).
+
+This file holds the session and how it makes new objects; correction clicks are answered in
+``medseg.predict.volume_corrections`` (the session's base class), and the objects' state lives in
+``medseg.predict.volume_state``.
 """
 
 from __future__ import annotations

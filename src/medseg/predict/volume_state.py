@@ -19,6 +19,7 @@ from medseg.prompts import Box3D, Point
 
 
 def empty_mapping() -> MappingProxyType:
+    """A new empty read-only mapping (the default of an object's per-slice fields)."""
     return MappingProxyType({})
 
 
@@ -83,6 +84,7 @@ class VolumeState:
 
 
 def holds_point(mask: np.ndarray, point: Point) -> bool:
+    """Whether a (y, x) mask holds the click's pixel (rounded, clamped to the mask)."""
     row, col = int(round(point.y)), int(round(point.x))
     return bool(mask[min(row, mask.shape[0] - 1), min(col, mask.shape[1] - 1)])
 
