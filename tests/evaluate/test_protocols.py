@@ -114,6 +114,33 @@ def test_cvpr25_click_goes_to_the_centre_of_the_largest_error():
     assert cvpr25_click(gt, gt) is None
 
 
+def test_cvpr25_click_joins_errors_touching_at_corners():
+    # two 5^3 false negatives meeting only at a corner are one 26-connected component (the challenge's cc3d), larger
+    # than a 6^3 false positive; 6-connected they would be two, and the false positive the largest
+    gt = np.zeros((30, 30, 30), bool)
+    gt[0:5, 0:5, 0:5] = True
+    gt[5:10, 5:10, 5:10] = True
+    pred = np.zeros_like(gt)
+    pred[20:26, 20:26, 20:26] = True
+    (x, y, z), positive = cvpr25_click(pred, gt)
+    assert positive and gt[z, y, x]
+
+
+def test_cvpr25_click_breaks_ties_as_the_challenge_code():
+    # a lesion three slices thick: every voxel of its middle slice at least 2 from the in-plane border is equally
+    # deep (2); the challenge's sample_coord picks among them with numpy seeded 42, not the first in raster order
+    gt = np.zeros((5, 40, 40), bool)
+    gt[1:4, 5:35, 5:35] = True
+    (x, y, z), positive = cvpr25_click(np.zeros_like(gt), gt)
+    tied = np.argwhere(gt & (np.arange(5)[:, None, None] == 2)
+                       & (np.minimum.reduce(np.meshgrid(np.arange(40), np.arange(40), indexing="ij")) >= 6)[None]
+                       & (np.maximum.reduce(np.meshgrid(np.arange(40), np.arange(40), indexing="ij")) <= 33)[None])
+    np.random.seed(42)
+    expected = tuple(tied[np.random.choice(len(tied))])
+    assert positive and (z, y, x) == tuple(int(v) for v in expected)
+    assert (y, x) != (6, 6)  # the first tied voxel, which the earlier rule took
+
+
 def test_sammed3d_click_is_seeded_and_inside_the_region():
     gt = np.zeros((5, 10, 10), bool)
     gt[1:4, 2:6, 2:6] = True

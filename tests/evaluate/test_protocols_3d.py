@@ -225,3 +225,20 @@ def test_box3d_with_three_planes_is_a_setting_of_the_run(tmp_path, monkeypatch):
     three = run_protocol(data, Factory(), ProtocolConfig("box3d", planes=3), tmp_path / "three", progress=False)
     assert len(calls) == 2  # both structures
     assert [r["dice"] for r in all_rows(three)] == [r["dice"] for r in all_rows(one)]
+
+
+def test_an_interactive_run_names_its_click_rule_and_an_earlier_rule_is_not_resumed(tmp_path):
+    """The CVPR25 clicks follow the challenge's code since stop 62 (26-connected errors, ties seeded); a run folder
+    of the earlier rule (its config.json without ``click_rule``) would mix two click rules, so it is refused."""
+    data = make_dataset(tmp_path / "data", cases=("a",))
+    cfg = ProtocolConfig("interactive", clicks=2, click_atlas=False, refine=False, correction_net=False)
+    run_protocol(data, Factory(), cfg, tmp_path / "run", labels=[1], progress=False)
+    config = tmp_path / "run" / "config.json"
+    settings = json.loads(config.read_text())
+    assert settings["click_rule"] == protocols.CVPR25_CLICK_RULE
+    del settings["click_rule"]
+    config.write_text(json.dumps(settings))
+    with pytest.raises(protocols.MedsegError, match="click_rule"):
+        run_protocol(data, Factory(), cfg, tmp_path / "run", labels=[1], progress=False)
+    box = run_protocol(data, Factory(), ProtocolConfig("box3d", refine=False), tmp_path / "box", progress=False)
+    assert box and "click_rule" not in json.loads((tmp_path / "box" / "config.json").read_text())

@@ -79,8 +79,16 @@ def box3d_of(mask: np.ndarray) -> tuple[int, int, int, int, int, int]:
     return int(xs.min()), int(ys.min()), int(zs.min()), int(xs.max()), int(ys.max()), int(zs.max())
 
 
+# how cvpr25_click picks a voxel, kept in an interactive run's config.json (medseg.evaluate.runner)
+CVPR25_CLICK_RULE = "CVPR25_iter_eval: 26-connected errors, ties picked by numpy seeded 42"
+
+
 def cvpr25_click(pred: np.ndarray, gt: np.ndarray) -> tuple[tuple[int, ...], bool] | None:
-    """Next click: the voxel deepest inside (max EDT) the largest connected error component.
+    """Next click: the voxel deepest inside (max EDT, voxel units) the largest connected error component.
+
+    As the challenge's own code (CVPR25_iter_eval.py) does it: components are 26-connected (8 in 2D), the image
+    border counts as the component's boundary, and among equally deep voxels (a lesion on three thick slices has
+    hundreds) the one numpy's generator seeded 42 picks from their list in (z, y, x) order, not the first of them.
 
     Returns:
         ((x, y[, z]) voxel index in ITK order, positive) or None when prediction equals ground truth.
@@ -88,13 +96,14 @@ def cvpr25_click(pred: np.ndarray, gt: np.ndarray) -> tuple[tuple[int, ...], boo
     error = pred != gt
     if not error.any():
         return None
-    components, count = ndimage.label(error)
-    sizes = np.bincount(components.ravel())[1:]
-    largest = components == (int(np.argmax(sizes)) + 1)
-    # pad so the image border counts as the component's boundary
+    components, _ = ndimage.label(error, structure=np.ones((3,) * error.ndim, bool))
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    largest = components == int(np.argmax(sizes))
     depth = ndimage.distance_transform_edt(np.pad(largest, 1))[(slice(1, -1),) * largest.ndim]
-    index = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    return tuple(int(v) for v in reversed(index)), bool(gt[index])
+    deepest = np.argwhere(depth == depth.max())
+    index = tuple(int(v) for v in deepest[np.random.RandomState(42).choice(len(deepest))])
+    return tuple(reversed(index)), bool(gt[index])
 
 
 def sammed3d_click(pred: np.ndarray | None, gt: np.ndarray,

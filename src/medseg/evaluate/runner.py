@@ -24,7 +24,7 @@ import numpy as np
 from medseg.errors import MedsegError
 from medseg.evaluate.compare import json_safe
 from medseg.evaluate.datasets import Dataset, load_case
-from medseg.evaluate.protocols import ProtocolConfig, run_case
+from medseg.evaluate.protocols import CVPR25_CLICK_RULE, ProtocolConfig, run_case
 from medseg.files import append_line, write_text
 
 RESULTS = "results.jsonl"
@@ -119,6 +119,8 @@ def run_protocol(dataset: Dataset, predictor_factory, cfg: ProtocolConfig, out: 
     """
     out = Path(out)
     settings = {**asdict(cfg), "model": model, "labels": labels, "data": portable_path(dataset.root)}
+    if cfg.protocol == "interactive":  # runs of the earlier click rule (protocols.cvpr25_click) are not resumed
+        settings["click_rule"] = CVPR25_CLICK_RULE
     created = _check_config(out, settings)
     try:
         return _run_cases(dataset, predictor_factory, cfg, out, labels, limit, progress)
