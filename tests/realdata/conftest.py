@@ -60,3 +60,20 @@ def cvpr25_steps(model, embeddings):
                         np.random.default_rng(seed)).rows[0]["steps"]
 
     return run
+
+
+@pytest.fixture
+def session_on(model, embeddings):
+    """(dataset, case) -> (a VolumeSession on the case's scan as the protocol sets it up, atlas route off; the case's
+    label map), for tests that place their own clicks."""
+    from medseg.predict.volume import VolumeSession
+
+    def make(dataset: str, case: str):
+        sample.fetch(dataset)
+        found = loaders.load_labelled(dataset, [case])[0]
+        session = VolumeSession(RememberingPredictor(model, embeddings), progress=False)
+        session.set_volume(found.image, ProtocolConfig("interactive").window)
+        session.click_atlas = False
+        return session, found.labels
+
+    return make
