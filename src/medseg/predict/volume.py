@@ -32,7 +32,17 @@ from medseg.predict import propagate as prop
 from medseg.predict.click import choices, empty_result, segment_click
 from medseg.predict.correct import FollowMemo
 from medseg.predict.embedding_cache import DEFAULT_BUDGET_MIB, EmbeddingCache
-from medseg.predict.extent import Plane, box_from_planes, deepest_pixel, extent, familiar_range, joint_ranking, planes
+from medseg.predict.extent import (
+    Plane,
+    beside,
+    box_from_planes,
+    deepest_pixel,
+    extent,
+    familiar_range,
+    joint_ranking,
+    median_box,
+    planes,
+)
 from medseg.predict.planes import AXES, majority, near_isotropic, on_volume, side_objects, transposed
 from medseg.predict.predictor import Prediction, Predictor
 from medseg.predict.propagate import Propagation, SliceResult, Track
@@ -111,6 +121,8 @@ class VolumeSession(Corrections):
         self.click_atlas = True
         # a new 3D object (REFINED) has its border drawn again by the scan's edges (medseg.predict.refine)
         self.refine = True
+        # a lone click's 3D box: the median of its own and those of four positions beside it (extent.STEP)
+        self.click_consensus = True
         # the 3D correction network (medseg.modeling.correction3d): "packaged" is medseg's own, loaded on first use;
         # None: the correction rules alone. It answers the corrections ``net_answers`` names: "refused", a negative
         # click on a click's object whose model region the rules refuse (it would remove too much, or misses the
@@ -245,19 +257,37 @@ class VolumeSession(Corrections):
         the axial, coronal and sagittal planes through the click (``medseg.predict.click.choices``), the triple
         of masks whose scores plus AGREE x the overlap of their shared extents is highest
         (``medseg.predict.extent.joint_choice``)."""
+        ranked = self._ranked(x, y, z)
+        if not ranked:
+            return empty_result(self.shape[1:]), None, ()
+        seed, box = self._box3d(ranked[0])
+        if self.click_consensus:  # the median with the boxes of four positions beside the click (extent.STEP)
+            boxes = [box] + [self._box3d(r[0])[1] for bx, by in beside(x, y, self.shape[1:])
+                             if (r := self._ranked(bx, by, z))]
+            rx, ry, rz = median_box([((b.x0, b.x1), (b.y0, b.y1), (b.z0, b.z1)) for b in boxes],
+                                    (int(round(x)), int(round(y)), int(z)))
+            box = Box3D(rx[0], ry[0], rz[0], rx[1], ry[1], rz[1])
+        return seed, box, tuple(self._box3d(r) for r in ranked[1:HYPOTHESES + 1])
+
+    def _ranked(self, x: float, y: float, z: int) -> list:
+        """``extent.joint_ranking`` of a lone click's proposals on the axial, coronal and sagittal planes through
+        voxel (x, y, z): (total, axial SliceResult, x-, y-, z-range), best first; [] when the axial slice has none."""
         depth, shape = self.shape[0], self.shape[1:]
         col, row = int(round(x)), int(round(y))
         axial = choices(self._decode, z, x, y, shape, self._volume().data[z])
         if not axial:
-            return empty_result(shape), None, ()
+            return []
         found = []
         for plane, along in zip(planes(col, row, self._volume().spacing), (col, row), strict=True):
             image, decode = self._plane_decoder(plane)
             found.append([(res.mask, score, plane) for res, score in
                           choices(decode, 0, along, z * plane.z_scale, image.shape, image)])
-        ranked = [(res, Box3D(rx[0], ry[0], max(rz[0], 0), rx[1], ry[1], min(rz[1], depth - 1)))
-                  for _, res, rx, ry, rz in joint_ranking(axial, found[0], found[1], (col, row, int(z)), depth)]
-        return ranked[0][0], ranked[0][1], tuple(ranked[1:HYPOTHESES + 1])
+        return joint_ranking(axial, found[0], found[1], (col, row, int(z)), depth)
+
+    def _box3d(self, entry: tuple) -> tuple[SliceResult, Box3D]:
+        """(axial SliceResult, its 3D box clipped to the volume's slices) of a ``_ranked`` entry."""
+        _, res, rx, ry, rz = entry
+        return res, Box3D(rx[0], ry[0], max(rz[0], 0), rx[1], ry[1], min(rz[1], self.shape[0] - 1))
 
     # ----- results ----------------------------------------------------------------------------------
     @property
