@@ -256,7 +256,9 @@ class VolumeSession(Corrections):
         """The axial mask under a lone click and the structure's 3D box, chosen together: the box proposals of
         the axial, coronal and sagittal planes through the click (``medseg.predict.click.choices``), the triple
         of masks whose scores plus AGREE x the overlap of their shared extents is highest
-        (``medseg.predict.extent.joint_choice``)."""
+        (``medseg.predict.extent.joint_choice``). With ``click_consensus`` the box is the corner-wise median of that
+        box and those chosen the same way from four positions beside the click (``extent.beside``); the seed mask and
+        the other readings (``obj.hypotheses``) stay the click's own."""
         ranked = self._ranked(x, y, z)
         if not ranked:
             return empty_result(self.shape[1:]), None, ()
@@ -410,6 +412,7 @@ class VolumeSession(Corrections):
             sub.set_volume(image, self._volume().window.name)
             self._sides[axis] = sub, order
         self._sides[axis][0].refine = self.refine
+        self._sides[axis][0].click_consensus = self.click_consensus
         return self._sides[axis]
 
     def add_box(self, z: int, box: tuple[float, float, float, float], propagate: bool = True,
